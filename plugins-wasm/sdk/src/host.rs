@@ -1,0 +1,109 @@
+//! Calls into the gateway (the `host` interface of `wit/plugin.wit`).
+//!
+//! Every call returns at once; none waits on the network. Handles are checked by the core:
+//! a plugin can only act on handles attached to it.
+
+use serde_json::Value;
+
+use crate::bindings::portunus::plugin::host as raw;
+use crate::{DataMessage, HandleId, JsepOut, LayerChoice, LogLevel, MediaRef, Route, RouteId};
+
+/// Sends a plugin event to the client of `handle`. `data` must be a JSON object; it
+/// becomes `plugindata.data`. Pass the request's transaction when the event answers it.
+/// With `jsep`, the core answers the client's pending offer (or makes an offer) and the
+/// event carries the SDP.
+pub fn push_event(
+    handle: HandleId,
+    transaction: Option<&str>,
+    data: &Value,
+    jsep: Option<&JsepOut>,
+) -> Result<(), String> {
+    raw::push_event(handle, transaction, &data.to_string(), jsep)
+}
+
+/// Installs a native RTP route. Packets never enter the plugin.
+pub fn route_add(route: &Route) -> Result<RouteId, String> {
+    raw::route_add(route)
+}
+
+/// Changes a route's layer or pauses / resumes it.
+pub fn route_update(id: RouteId, layer: LayerChoice, paused: bool) -> Result<(), String> {
+    raw::route_update(id, layer, paused)
+}
+
+pub fn route_remove(id: RouteId) {
+    raw::route_remove(id)
+}
+
+/// Asks the sender of `source` for a keyframe.
+pub fn request_keyframe(source: &MediaRef) {
+    raw::request_keyframe(source)
+}
+
+/// Caps what the client sends on `handle` (REMB), in bit/s; 0 removes the cap.
+pub fn set_bitrate_cap(handle: HandleId, bitrate: u32) {
+    raw::set_bitrate_cap(handle, bitrate)
+}
+
+/// Sends a data-channel message to the client.
+pub fn send_data(handle: HandleId, message: &DataMessage) -> Result<(), String> {
+    raw::send_data(handle, message)
+}
+
+/// Sends a text data-channel message on `label`.
+pub fn send_text(handle: HandleId, label: &str, text: &str) -> Result<(), String> {
+    send_data(
+        handle,
+        &DataMessage {
+            label: label.to_owned(),
+            data: text.as_bytes().to_vec(),
+            binary: false,
+        },
+    )
+}
+
+/// Closes the handle's PeerConnection (the client gets `hangup`).
+pub fn close_pc(handle: HandleId) {
+    raw::close_pc(handle)
+}
+
+/// Ends the handle (the client gets `detached`).
+pub fn end_session(handle: HandleId) {
+    raw::end_session(handle)
+}
+
+/// Calls [`crate::Plugin::on_timer`]`(id)` once after `delay_ms`. Setting an id again
+/// replaces it. Timers do not survive a plugin crash.
+pub fn set_timer(id: u64, delay_ms: u64) {
+    raw::set_timer(id, delay_ms)
+}
+
+pub fn cancel_timer(id: u64) {
+    raw::cancel_timer(id)
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> u64 {
+    raw::now_ms()
+}
+
+/// Writes to the gateway's log, tagged with this plugin's package name.
+pub fn log(level: LogLevel, message: &str) {
+    raw::log(level, message)
+}
+
+pub fn debug(message: &str) {
+    log(LogLevel::Debug, message)
+}
+
+pub fn info(message: &str) {
+    log(LogLevel::Info, message)
+}
+
+pub fn warn(message: &str) {
+    log(LogLevel::Warn, message)
+}
+
+pub fn error(message: &str) {
+    log(LogLevel::Error, message)
+}
