@@ -1,1 +1,14 @@
+//! WebRTC test client for portunus (and any Janus-compatible gateway).
+//!
+//! Two reusable halves, kept independent so the load tool can combine them freely:
+//! - [`janus`]: a Janus API client over WebSocket or HTTP long-poll, one type for both.
+//! - [`peer`]: a client PeerConnection on str0m, driven by its own task and UDP socket.
+//!
+//! [`echo`] glues them into the EchoTest call flow used by the end-to-end tests.
 
+pub mod echo;
+pub mod janus;
+pub mod peer;
+
+pub use janus::{Endpoint, JanusClient, JanusError, JanusEvent, Jsep, MessageReply};
+pub use peer::{Peer, PeerConfig, PeerError, PeerState, SrtpProfileName};

@@ -1,0 +1,227 @@
+//! A client PeerConnection on str0m with its own UDP socket on loopback, driven by its own
+//! tokio task. The handle ([`Peer`]) talks to the task over a channel and watches a shared
+//! [`PeerState`]; many peers can live in one process (the load tool runs hundreds).
+
+mod driver;
+mod srtp;
+mod state;
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use parking_lot::Mutex;
+use serde_json::{Value, json};
+use str0m::RtcError;
+use tokio::net::UdpSocket;
+use tokio::sync::{mpsc, oneshot, watch};
+
+pub use srtp::SrtpProfileName;
+pub use state::{DataMessage, MediaLine, MidReceived, PeerState};
+
+/// What the offer contains and how the peer behaves.
+#[derive(Debug, Clone)]
+pub struct PeerConfig {
+    /// Address to bind the UDP socket to (port 0 = ephemeral). Loopback by default.
+    pub bind: SocketAddr,
+    pub audio: bool,
+    pub video: bool,
+    /// Data channel label, if any (janus.js uses `JanusDataChannel`).
+    pub data_channel: Option<String>,
+    /// Leave candidates out of the offer SDP, so they must be trickled (as browsers do).
+    pub trickle: bool,
+    /// How many received payloads to keep per mid (counts are always kept).
+    pub keep_payloads: usize,
+}
+
+impl Default for PeerConfig {
+    fn default() -> Self {
+        PeerConfig {
+            bind: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0),
+            audio: true,
+            video: true,
+            data_channel: Some("JanusDataChannel".into()),
+            trickle: true,
+            keep_payloads: 256,
+        }
+    }
+}
+
+/// Failures of the test peer.
+#[derive(Debug, thiserror::Error)]
+pub enum PeerError {
+    #[error("socket: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("str0m: {0}")]
+    Rtc(#[from] RtcError),
+    #[error("SDP: {0}")]
+    Sdp(String),
+    #[error("{0}")]
+    State(String),
+    #[error("timed out waiting for {0}")]
+    Timeout(String),
+    #[error("peer driver stopped")]
+    Stopped,
+}
+
+/// A local offer: the SDP to send and the candidates to trickle (Janus trickle objects).
+#[derive(Debug, Clone)]
+pub struct Offer {
+    pub sdp: String,
+    pub candidates: Vec<Value>,
+}
+
+pub(crate) enum Command {
+    CreateOffer(oneshot::Sender<Result<Offer, PeerError>>),
+    AcceptAnswer(String, oneshot::Sender<Result<(), PeerError>>),
+    AddRemoteCandidate(String, oneshot::Sender<Result<(), PeerError>>),
+    SendRtp {
+        mid: String,
+        payload: Vec<u8>,
+        marker: bool,
+        done: oneshot::Sender<Result<(), PeerError>>,
+    },
+    SendData(Vec<u8>, bool, oneshot::Sender<Result<(), PeerError>>),
+    Close(oneshot::Sender<()>),
+}
+
+pub(crate) struct Shared {
+    pub(crate) state: Mutex<PeerState>,
+    /// Bumped after each state change to wake waiters.
+    pub(crate) changed: watch::Sender<u64>,
+}
+
+impl Shared {
+    pub(crate) fn update(&self, f: impl FnOnce(&mut PeerState)) {
+        f(&mut self.state.lock());
+        self.changed.send_modify(|v| *v = v.wrapping_add(1));
+    }
+}
+
+/// Handle to a running test peer. Dropping it stops the driver task.
+pub struct Peer {
+    cmd: mpsc::UnboundedSender<Command>,
+    shared: Arc<Shared>,
+    local_addr: SocketAddr,
+}
+
+impl Peer {
+    /// Binds the socket and starts the driver. Must run inside a tokio runtime.
+    pub async fn start(config: PeerConfig) -> Result<Peer, PeerError> {
+        let socket = UdpSocket::bind(config.bind).await?;
+        let local_addr = socket.local_addr()?;
+        let (changed, _) = watch::channel(0);
+        let shared = Arc::new(Shared {
+            state: Mutex::new(PeerState::default()),
+            changed,
+        });
+        let (cmd, rx) = mpsc::unbounded_channel();
+        let driver = driver::Driver::new(config, socket, local_addr, shared.clone())?;
+        tokio::spawn(driver.run(rx));
+        Ok(Peer {
+            cmd,
+            shared,
+            local_addr,
+        })
+    }
+
+    /// The peer's UDP address (its only candidate).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    async fn ask<T>(
+        &self,
+        make: impl FnOnce(oneshot::Sender<Result<T, PeerError>>) -> Command,
+    ) -> Result<T, PeerError> {
+        let (tx, rx) = oneshot::channel();
+        self.cmd.send(make(tx)).map_err(|_| PeerError::Stopped)?;
+        rx.await.map_err(|_| PeerError::Stopped)?
+    }
+
+    /// Creates the offer (audio opus, video vp8, data channel, per config).
+    pub async fn create_offer(&self) -> Result<Offer, PeerError> {
+        self.ask(Command::CreateOffer).await
+    }
+
+    /// Applies the remote answer SDP.
+    pub async fn accept_answer(&self, sdp: &str) -> Result<(), PeerError> {
+        self.ask(|tx| Command::AcceptAnswer(sdp.to_string(), tx))
+            .await
+    }
+
+    /// Adds a remote candidate (`candidate:...` line, as in a Janus trickle).
+    pub async fn add_remote_candidate(&self, candidate: &str) -> Result<(), PeerError> {
+        self.ask(|tx| Command::AddRemoteCandidate(candidate.to_string(), tx))
+            .await
+    }
+
+    /// Sends one RTP packet with `payload` on `mid` (sequence number and timestamp are kept
+    /// by the peer: +1 and one 20 ms frame per packet).
+    pub async fn send_rtp(&self, mid: &str, payload: Vec<u8>, marker: bool) -> Result<(), PeerError> {
+        self.ask(|done| Command::SendRtp {
+            mid: mid.to_string(),
+            payload,
+            marker,
+            done,
+        })
+        .await
+    }
+
+    /// Sends a text message on the data channel.
+    pub async fn send_text(&self, text: &str) -> Result<(), PeerError> {
+        self.ask(|tx| Command::SendData(text.as_bytes().to_vec(), false, tx))
+            .await
+    }
+
+    /// Sends a binary message on the data channel.
+    pub async fn send_binary(&self, data: &[u8]) -> Result<(), PeerError> {
+        self.ask(|tx| Command::SendData(data.to_vec(), true, tx))
+            .await
+    }
+
+    /// A snapshot of the state.
+    pub fn state(&self) -> PeerState {
+        self.shared.state.lock().clone()
+    }
+
+    /// Waits until `pred` holds for the state; returns that state.
+    pub async fn wait_until(
+        &self,
+        timeout: Duration,
+        what: &str,
+        mut pred: impl FnMut(&PeerState) -> bool,
+    ) -> Result<PeerState, PeerError> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        let mut rx = self.shared.changed.subscribe();
+        loop {
+            {
+                let st = self.shared.state.lock();
+                if pred(&st) {
+                    return Ok(st.clone());
+                }
+                if let Some(f) = &st.failure {
+                    return Err(PeerError::State(format!("peer failed while waiting for {what}: {f}")));
+                }
+            }
+            match tokio::time::timeout_at(deadline, rx.changed()).await {
+                Ok(Ok(())) => {}
+                Ok(Err(_)) => return Err(PeerError::Stopped),
+                Err(_) => return Err(PeerError::Timeout(what.to_string())),
+            }
+        }
+    }
+
+    /// Closes the PeerConnection (DTLS close) and stops the driver.
+    pub async fn close(self) {
+        let (tx, rx) = oneshot::channel();
+        if self.cmd.send(Command::Close(tx)).is_ok() {
+            let _ = tokio::time::timeout(Duration::from_secs(2), rx).await;
+        }
+    }
+}
+
+/// A Janus trickle object for one candidate on the first (bundled) m-line.
+pub fn trickle_candidate(candidate: &str, first_mid: &str) -> Value {
+    json!({"candidate": candidate, "sdpMid": first_mid, "sdpMLineIndex": 0})
+}
