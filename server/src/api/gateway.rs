@@ -1,0 +1,198 @@
+//! What the core does for plugins (`portunus_plugin_host::Gateway`). Every call names its
+//! plugin; handles and routes of other plugins are refused. These run on plugin threads and
+//! never wait for a plugin.
+
+use std::sync::{Arc, Weak};
+
+use portunus_media::{DataMessage, HandleId, JsepOut, LayerChoice, MediaRef, Route, RouteId};
+use portunus_plugin_host::Gateway;
+use serde_json::{Value, json};
+
+use super::session::Handle;
+use super::{ApiCore, RouteOwner};
+
+/// The core as the plugins see it. Holds the core weakly: the core owns the plugin host,
+/// which owns this.
+pub struct CoreGateway {
+    core: Weak<ApiCore>,
+}
+
+impl CoreGateway {
+    pub fn new(core: &Arc<ApiCore>) -> Self {
+        CoreGateway {
+            core: Arc::downgrade(core),
+        }
+    }
+
+    fn core(&self) -> Result<Arc<ApiCore>, String> {
+        self.core
+            .upgrade()
+            .ok_or_else(|| "server shutting down".to_string())
+    }
+
+    /// The handle, if it exists and belongs to `plugin`.
+    fn owned(&self, core: &ApiCore, plugin: &str, handle: HandleId) -> Result<Arc<Handle>, String> {
+        match core.registry.handle(handle) {
+            Some(h) if h.package == plugin => Ok(h),
+            Some(_) => Err(format!("handle {handle} does not belong to {plugin}")),
+            None => Err(format!("no such handle {handle}")),
+        }
+    }
+
+    fn route_owned(&self, core: &ApiCore, plugin: &str, id: RouteId) -> Result<(), String> {
+        match core.routes.lock().get(&id) {
+            Some(owner) if owner.plugin == plugin => Ok(()),
+            _ => Err(format!("no such route {id}")),
+        }
+    }
+}
+
+/// `janus.plugin.echotest` → `echotest` (the key Janus plugins put in their events).
+fn short_name(package: &str) -> &str {
+    package.rsplit('.').next().unwrap_or(package)
+}
+
+impl Gateway for CoreGateway {
+    fn push_event(
+        &self,
+        plugin: &str,
+        handle: HandleId,
+        transaction: Option<String>,
+        data: Value,
+        jsep: Option<JsepOut>,
+    ) -> Result<(), String> {
+        let core = self.core()?;
+        let h = self.owned(&core, plugin, handle)?;
+        let jsep = match jsep {
+            None => None,
+            Some(JsepOut::Answer(spec)) => {
+                let sdp = core
+                    .media
+                    .answer(handle, &spec)
+                    .map_err(|e| e.to_string())?;
+                Some(json!({"type": "answer", "sdp": sdp}))
+            }
+            Some(JsepOut::Offer(spec)) => {
+                let sdp = core.media.offer(handle, &spec).map_err(|e| e.to_string())?;
+                h.set_pc(true);
+                Some(json!({"type": "offer", "sdp": sdp}))
+            }
+        };
+        let mut event = serde_json::Map::new();
+        event.insert("janus".into(), json!("event"));
+        event.insert("session_id".into(), json!(h.session_id));
+        event.insert("sender".into(), json!(handle));
+        if let Some(t) = transaction {
+            event.insert("transaction".into(), json!(t));
+        }
+        event.insert("plugindata".into(), json!({"plugin": plugin, "data": data}));
+        if let Some(jsep) = jsep {
+            event.insert("jsep".into(), jsep);
+        }
+        core.send_to_handle(&h, Value::Object(event));
+        Ok(())
+    }
+
+    fn route_add(&self, plugin: &str, route: Route) -> Result<RouteId, String> {
+        let core = self.core()?;
+        self.owned(&core, plugin, route.source.handle)?;
+        self.owned(&core, plugin, route.target.handle)?;
+        let handles = [route.source.handle, route.target.handle];
+        let id = core.media.route_add(route).map_err(|e| e.to_string())?;
+        core.routes.lock().insert(
+            id,
+            RouteOwner {
+                plugin: plugin.to_string(),
+                handles,
+            },
+        );
+        Ok(id)
+    }
+
+    fn route_update(
+        &self,
+        plugin: &str,
+        id: RouteId,
+        layer: LayerChoice,
+        paused: bool,
+    ) -> Result<(), String> {
+        let core = self.core()?;
+        self.route_owned(&core, plugin, id)?;
+        core.media
+            .route_update(id, layer, paused)
+            .map_err(|e| e.to_string())
+    }
+
+    fn route_remove(&self, plugin: &str, id: RouteId) {
+        let Ok(core) = self.core() else { return };
+        if self.route_owned(&core, plugin, id).is_ok() {
+            core.routes.lock().remove(&id);
+            core.media.route_remove(id);
+        }
+    }
+
+    fn request_keyframe(&self, plugin: &str, source: MediaRef) {
+        let Ok(core) = self.core() else { return };
+        if self.owned(&core, plugin, source.handle).is_ok() {
+            core.media.request_keyframe(&source);
+        }
+    }
+
+    fn set_bitrate_cap(&self, plugin: &str, handle: HandleId, bitrate: u32) {
+        let Ok(core) = self.core() else { return };
+        if self.owned(&core, plugin, handle).is_ok() {
+            core.media.set_bitrate_cap(handle, bitrate);
+        }
+    }
+
+    fn send_data(
+        &self,
+        plugin: &str,
+        handle: HandleId,
+        message: DataMessage,
+    ) -> Result<(), String> {
+        let core = self.core()?;
+        self.owned(&core, plugin, handle)?;
+        core.media
+            .send_data(handle, message)
+            .map_err(|e| e.to_string())
+    }
+
+    fn close_pc(&self, plugin: &str, handle: HandleId) {
+        let Ok(core) = self.core() else { return };
+        if self.owned(&core, plugin, handle).is_ok() {
+            core.media.hangup(handle, "Close PC");
+        }
+    }
+
+    fn end_session(&self, plugin: &str, handle: HandleId) {
+        let Ok(core) = self.core() else { return };
+        let Ok(h) = self.owned(&core, plugin, handle) else {
+            return;
+        };
+        // Detaching waits for the plugin; this runs on the plugin's own thread, so hand it off.
+        let rt = core.runtime.clone();
+        rt.spawn(async move { core.detach(h).await });
+    }
+
+    fn plugin_failed(&self, plugin: &str, handles: &[HandleId], reason: &str) {
+        let Ok(core) = self.core() else { return };
+        tracing::error!(plugin, reason, "plugin failed; hanging up its handles");
+        for &id in handles {
+            let Ok(h) = self.owned(&core, plugin, id) else {
+                continue;
+            };
+            core.media.hangup(id, "Plugin error");
+            let data = json!({
+                short_name(plugin): "event",
+                "error_code": 462,
+                "error": format!("Plugin error: {reason}"),
+            });
+            core.send_to_handle(
+                &h,
+                json!({"janus": "event", "session_id": h.session_id, "sender": id,
+                       "plugindata": {"plugin": plugin, "data": data}}),
+            );
+        }
+    }
+}

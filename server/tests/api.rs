@@ -1,0 +1,952 @@
+//! The Janus API over real HTTP and WebSocket connections to an in-process portunus.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use serde_json::{Value, json};
+
+fn err_code(v: &Value) -> u64 {
+    v["error"]["code"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("not an error: {v}"))
+}
+
+fn err_reason(v: &Value) -> &str {
+    v["error"]["reason"].as_str().unwrap_or_default()
+}
+
+// ---------------------------------------------------------------- root verbs
+
+#[tokio::test]
+async fn info_ping_create_shapes() {
+    let server = start(test_config()).await;
+    let http = Http::new(&server);
+
+    let info = http
+        .post("", json!({"janus": "info", "transaction": "i1"}))
+        .await;
+    assert_eq!(info["janus"], "server_info");
+    assert_eq!(info["transaction"], "i1");
+    assert_eq!(info["name"], "portunus");
+    assert!(info["version"].is_u64());
+    assert!(info["version_string"].is_string());
+    assert_eq!(info["session-timeout"], 60);
+    assert_eq!(info["api_secret"], false);
+    assert_eq!(info["auth_token"], false);
+    let echotest = &info["plugins"][ECHOTEST];
+    assert!(echotest["version_string"].is_string(), "{info}");
+    assert!(echotest["version"].is_u64());
+    assert!(echotest["name"].is_string());
+    assert!(info["transports"]["janus.transport.http"].is_object());
+    assert!(info["transports"]["janus.transport.websockets"].is_object());
+
+    let get_info = http.get("/info").await;
+    assert_eq!(get_info.status, 200);
+    assert_eq!(get_info.json()["janus"], "server_info");
+    assert_eq!(http.raw("POST", "/info", Some("{}"), &[]).await.status, 400);
+
+    let pong = http
+        .post("", json!({"janus": "ping", "transaction": "p"}))
+        .await;
+    assert_eq!(pong, json!({"janus": "pong", "transaction": "p"}));
+
+    let created = http
+        .post("", json!({"janus": "create", "transaction": "c"}))
+        .await;
+    assert_eq!(created["janus"], "success");
+    assert_eq!(created["transaction"], "c");
+    assert!(
+        created.get("session_id").is_none(),
+        "create reply has no session_id: {created}"
+    );
+    let id = created["data"]["id"].as_u64().expect("id");
+    assert!(id > 0 && id < (1 << 53));
+
+    // Client-chosen id, and its conflict.
+    let mine = http
+        .post(
+            "",
+            json!({"janus": "create", "transaction": "c", "id": 4242}),
+        )
+        .await;
+    assert_eq!(mine["data"]["id"], 4242);
+    let again = http
+        .post(
+            "",
+            json!({"janus": "create", "transaction": "c", "id": 4242}),
+        )
+        .await;
+    assert_eq!(err_code(&again), 468);
+    assert_eq!(err_reason(&again), "Session ID already in use");
+    let bad = http
+        .post(
+            "",
+            json!({"janus": "create", "transaction": "c", "id": "x"}),
+        )
+        .await;
+    assert_eq!(err_code(&bad), 467);
+    assert_eq!(
+        err_reason(&bad),
+        "Invalid element type (id should be a positive integer)"
+    );
+    server.shutdown().await;
+}
+
+// ---------------------------------------------------------------- errors
+
+#[tokio::test]
+async fn envelope_and_lookup_errors() {
+    let server = start(test_config()).await;
+    let http = Http::new(&server);
+
+    let r = http.raw("POST", "", Some("{\"janus\": "), &[]).await;
+    assert_eq!(r.status, 200);
+    let v = r.json();
+    assert_eq!(err_code(&v), 454);
+    assert!(err_reason(&v).starts_with("JSON error: on line 1"), "{v}");
+
+    let v = http.raw("POST", "", Some("[1,2]"), &[]).await.json();
+    assert_eq!(err_code(&v), 455);
+    assert_eq!(err_reason(&v), "JSON error: not an object");
+
+    let v = http.post("", json!({"janus": "create"})).await;
+    assert_eq!(err_code(&v), 456);
+    assert_eq!(err_reason(&v), "Missing mandatory element (transaction)");
+    assert!(v.get("transaction").is_none());
+
+    let v = http.post("", json!({"janus": 3, "transaction": "t"})).await;
+    assert_eq!(err_code(&v), 467);
+    assert_eq!(
+        err_reason(&v),
+        "Invalid element type (janus should be a string)"
+    );
+
+    let v = http
+        .post("", json!({"janus": "attach", "transaction": "t"}))
+        .await;
+    assert_eq!(err_code(&v), 457);
+    assert_eq!(err_reason(&v), "Unhandled request 'attach' at this path");
+
+    let v = http
+        .post(
+            "",
+            json!({"janus": "keepalive", "session_id": 12345, "transaction": "t"}),
+        )
+        .await;
+    assert_eq!(err_code(&v), 458);
+    assert_eq!(err_reason(&v), "No such session 12345");
+    assert_eq!(v["session_id"], 12345);
+    assert_eq!(v["transaction"], "t");
+
+    let s = http.create().await;
+    let v = http
+        .post(
+            &format!("/{s}"),
+            json!({"janus": "nonsense", "transaction": "t"}),
+        )
+        .await;
+    assert_eq!(err_code(&v), 453);
+    assert_eq!(err_reason(&v), "Unknown request 'nonsense'");
+    let v = http
+        .post(
+            &format!("/{s}"),
+            json!({"janus": "info", "transaction": "t"}),
+        )
+        .await;
+    assert_eq!(err_code(&v), 453);
+    let v = http
+        .post(
+            &format!("/{s}/999"),
+            json!({"janus": "message", "body": {}, "transaction": "t"}),
+        )
+        .await;
+    assert_eq!(err_code(&v), 459);
+    assert_eq!(err_reason(&v), format!("No such handle 999 in session {s}"));
+    let v = http
+        .post(
+            &format!("/{s}"),
+            json!({"janus": "message", "body": {}, "transaction": "t"}),
+        )
+        .await;
+    assert_eq!(err_code(&v), 457);
+    let v = http
+        .post(
+            &format!("/{s}"),
+            json!({"janus": "attach", "transaction": "t"}),
+        )
+        .await;
+    assert_eq!(err_code(&v), 456);
+    assert_eq!(err_reason(&v), "Missing mandatory element (plugin)");
+    let v = http
+        .post(
+            &format!("/{s}"),
+            json!({"janus": "attach", "plugin": "janus.plugin.nope", "transaction": "t"}),
+        )
+        .await;
+    assert_eq!(err_code(&v), 460);
+    assert_eq!(err_reason(&v), "No such plugin 'janus.plugin.nope'");
+    let v = http
+        .post(
+            &format!("/{s}"),
+            json!({"janus": "attach", "plugin": 5, "transaction": "t"}),
+        )
+        .await;
+    assert_eq!(err_code(&v), 467);
+
+    // Ids in the body must agree with the path.
+    let v = http
+        .post(
+            &format!("/{s}"),
+            json!({"janus": "keepalive", "session_id": 1, "transaction": "t"}),
+        )
+        .await;
+    assert_eq!(err_code(&v), 457);
+    assert_eq!(err_reason(&v), "Conflicting session ID (payload and path)");
+    let h = http.attach(s, ECHOTEST).await;
+    let v = http
+        .post(
+            &format!("/{s}/{h}"),
+            json!({"janus": "hangup", "handle_id": 1, "transaction": "t"}),
+        )
+        .await;
+    assert_eq!(err_reason(&v), "Conflicting handle ID (payload and path)");
+    // An attach at handle level is at the wrong path.
+    let v = http
+        .post(
+            &format!("/{s}/{h}"),
+            json!({"janus": "attach", "plugin": ECHOTEST, "transaction": "t"}),
+        )
+        .await;
+    assert_eq!(err_code(&v), 457);
+
+    // Empty body.
+    let v = http.raw("POST", "", Some(""), &[]).await.json();
+    assert_eq!(err_code(&v), 454);
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn message_and_trickle_errors() {
+    let server = start(test_config()).await;
+    let http = Http::new(&server);
+    let s = http.create().await;
+    let h = http.attach(s, ECHOTEST).await;
+    let p = format!("/{s}/{h}");
+    let post = |v: Value| {
+        let http = &http;
+        let p = p.clone();
+        async move { http.post(&p, v).await }
+    };
+
+    let v = post(json!({"janus": "message", "transaction": "t"})).await;
+    assert_eq!(
+        (err_code(&v), err_reason(&v)),
+        (456, "Missing mandatory element (body)")
+    );
+    let v = post(json!({"janus": "message", "body": 3, "transaction": "t"})).await;
+    assert_eq!(
+        (err_code(&v), err_reason(&v)),
+        (467, "Invalid element type (body should be an object)")
+    );
+    let v = post(json!({"janus": "message", "body": {}, "jsep": 1, "transaction": "t"})).await;
+    assert_eq!(err_code(&v), 455);
+    let v =
+        post(json!({"janus": "message", "body": {}, "jsep": {"sdp": "v=0"}, "transaction": "t"}))
+            .await;
+    assert_eq!(
+        (err_code(&v), err_reason(&v)),
+        (456, "JSEP error: missing mandatory element (type)")
+    );
+    let v = post(json!({"janus": "message", "body": {}, "jsep": {"type": "pranswer", "sdp": "v=0"}, "transaction": "t"})).await;
+    assert_eq!(
+        (err_code(&v), err_reason(&v)),
+        (464, "JSEP error: unknown message type 'pranswer'")
+    );
+    let v = post(json!({"janus": "message", "body": {}, "jsep": {"type": "offer", "sdp": "hello"}, "transaction": "t"})).await;
+    assert_eq!(err_code(&v), 465);
+    let v = post(json!({"janus": "message", "body": {}, "jsep": {"type": "offer", "sdp": "v=0\r\nnonsense"}, "transaction": "t"})).await;
+    assert_eq!(err_code(&v), 465, "{v}");
+    let (_rtc, _pending, offer) = client_offer();
+    let v = post(json!({"janus": "message", "body": {}, "jsep": {"type": "answer", "sdp": offer}, "transaction": "t"})).await;
+    assert_eq!(err_code(&v), 469, "{v}");
+
+    let v = post(json!({"janus": "trickle", "transaction": "t"})).await;
+    assert_eq!(
+        (err_code(&v), err_reason(&v)),
+        (456, "Missing mandatory element (candidate|candidates)")
+    );
+    let v = post(json!({"janus": "trickle", "candidate": {"completed": true}, "candidates": [], "transaction": "t"})).await;
+    assert_eq!(
+        (err_code(&v), err_reason(&v)),
+        (454, "Can't have both candidate and candidates")
+    );
+    let v = post(
+        json!({"janus": "trickle", "candidate": {"candidate": "candidate:1"}, "transaction": "t"}),
+    )
+    .await;
+    assert_eq!(err_code(&v), 456);
+    let v = post(json!({"janus": "trickle", "candidate": {"sdpMid": 0, "candidate": "x"}, "transaction": "t"})).await;
+    assert_eq!(err_code(&v), 467);
+    let v = post(json!({"janus": "trickle", "candidates": {}, "transaction": "t"})).await;
+    assert_eq!(err_code(&v), 467);
+    server.shutdown().await;
+}
+
+// ---------------------------------------------------------------- session verbs over HTTP
+
+#[tokio::test]
+async fn session_and_handle_verbs_over_http() {
+    let server = start(test_config()).await;
+    let http = Http::new(&server);
+    let s = http.create().await;
+
+    let ka = http
+        .post(
+            &format!("/{s}"),
+            json!({"janus": "keepalive", "transaction": "k"}),
+        )
+        .await;
+    assert_eq!(
+        ka,
+        json!({"janus": "ack", "session_id": s, "transaction": "k"})
+    );
+
+    let h = http.attach(s, ECHOTEST).await;
+    assert!(h > 0 && h < (1 << 53));
+    let p = format!("/{s}/{h}");
+    // Keepalive is accepted at handle level too.
+    let ka = http
+        .post(&p, json!({"janus": "keepalive", "transaction": "k"}))
+        .await;
+    assert_eq!(ka["janus"], "ack");
+
+    // Trickles before any SDP are queued and acked: single, array, completed.
+    let cand = json!({"candidate": "candidate:1 1 udp 2130706431 127.0.0.1 40000 typ host", "sdpMid": "0", "sdpMLineIndex": 0});
+    for body in [
+        json!({"janus": "trickle", "candidate": cand, "transaction": "tr"}),
+        json!({"janus": "trickle", "candidates": [cand, {"bad": 1}], "transaction": "tr"}),
+        json!({"janus": "trickle", "candidate": {"completed": true}, "transaction": "tr"}),
+    ] {
+        let v = http.post(&p, body).await;
+        assert_eq!(
+            v,
+            json!({"janus": "ack", "session_id": s, "transaction": "tr"})
+        );
+    }
+
+    // EchoTest is asynchronous: ack (with its hint), then an event with the same transaction.
+    let v = http
+        .post(&p, json!({"janus": "message", "body": {"audio": true, "video": true}, "transaction": "m1"}))
+        .await;
+    assert_eq!(v["janus"], "ack", "{v}");
+    assert_eq!(v["session_id"], s);
+    assert_eq!(v["transaction"], "m1");
+    let e = http.wait_event(s, |e| e["transaction"] == "m1").await;
+    assert_eq!(e["janus"], "event");
+    assert_eq!(e["session_id"], s);
+    assert_eq!(e["sender"], h);
+    assert_eq!(e["plugindata"]["plugin"], ECHOTEST);
+    assert_eq!(e["plugindata"]["data"]["echotest"], "event");
+    assert_eq!(e["plugindata"]["data"]["result"], "ok");
+
+    let v = http
+        .post(&p, json!({"janus": "hangup", "transaction": "h"}))
+        .await;
+    assert_eq!(
+        v,
+        json!({"janus": "success", "session_id": s, "transaction": "h"})
+    );
+
+    let v = http
+        .post(&p, json!({"janus": "detach", "transaction": "d"}))
+        .await;
+    assert_eq!(
+        v,
+        json!({"janus": "success", "session_id": s, "transaction": "d"})
+    );
+    let e = http.wait_event(s, |e| e["janus"] == "detached").await;
+    assert_eq!(
+        e,
+        json!({"janus": "detached", "session_id": s, "sender": h})
+    );
+    let v = http
+        .post(&p, json!({"janus": "hangup", "transaction": "h"}))
+        .await;
+    assert_eq!(err_code(&v), 459);
+
+    let v = http
+        .post(
+            &format!("/{s}"),
+            json!({"janus": "destroy", "transaction": "x"}),
+        )
+        .await;
+    assert_eq!(
+        v,
+        json!({"janus": "success", "session_id": s, "transaction": "x"})
+    );
+    let v = http
+        .post(
+            &format!("/{s}"),
+            json!({"janus": "keepalive", "transaction": "k"}),
+        )
+        .await;
+    assert_eq!(err_code(&v), 458);
+    assert_eq!(http.get(&format!("/{s}")).await.status, 404);
+    assert_eq!(server.core().session_count(), 0);
+    assert_eq!(server.core().handle_count(), 0);
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn echotest_negotiation_with_a_real_offer() {
+    let server = start(test_config()).await;
+    let http = Http::new(&server);
+    let s = http.create().await;
+    let h = http.attach(s, ECHOTEST).await;
+    let (mut rtc, pending, offer) = client_offer();
+    let v = http
+        .post(
+            &format!("/{s}/{h}"),
+            json!({"janus": "message", "body": {"audio": true, "video": true},
+                   "jsep": {"type": "offer", "sdp": offer}, "transaction": "o"}),
+        )
+        .await;
+    assert_eq!(v["janus"], "ack", "{v}");
+    let e = http.wait_event(s, |e| e["transaction"] == "o").await;
+    assert_eq!(e["plugindata"]["data"]["result"], "ok", "{e}");
+    assert_eq!(e["jsep"]["type"], "answer");
+    let sdp = e["jsep"]["sdp"].as_str().expect("answer sdp");
+    assert!(
+        sdp.contains("a=candidate:"),
+        "answer carries the server's candidates: {sdp}"
+    );
+    let answer = str0m::change::SdpAnswer::from_sdp_string(sdp).expect("parsable answer");
+    rtc.sdp_api()
+        .accept_answer(pending, answer)
+        .expect("str0m accepts the answer");
+
+    // A second offer on the same handle renegotiates.
+    let v = http
+        .post(
+            &format!("/{s}/{h}"),
+            json!({"janus": "hangup", "transaction": "h"}),
+        )
+        .await;
+    assert_eq!(v["janus"], "success");
+    let e = http.wait_event(s, |e| e["janus"] == "hangup").await;
+    assert_eq!(e["reason"], "Janus API");
+    assert_eq!(e["sender"], h);
+    server.shutdown().await;
+}
+
+// ---------------------------------------------------------------- long poll
+
+#[tokio::test]
+async fn long_poll_shapes() {
+    let server = start(test_config()).await;
+    let http = Http::new(&server);
+    let s = http.create().await;
+
+    // Nothing queued: keepalive after the (test-shortened) wait, object for maxev=1.
+    let r = http.get(&format!("/{s}")).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.json(), json!({"janus": "keepalive"}));
+    assert_eq!(r.header("content-type"), Some("application/json"));
+    let r = http.get(&format!("/{s}?maxev=5")).await;
+    assert_eq!(r.json(), json!([{"janus": "keepalive"}]));
+
+    // Two queued events: maxev=1 takes one object, maxev=5 the rest as an array.
+    let h = http.attach(s, ECHOTEST).await;
+    for t in ["a", "b"] {
+        let v = http
+            .post(
+                &format!("/{s}/{h}"),
+                json!({"janus": "message", "body": {"audio": true}, "transaction": t}),
+            )
+            .await;
+        assert_eq!(v["janus"], "ack");
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let first = http.get(&format!("/{s}?maxev=1")).await.json();
+    assert_eq!(first["transaction"], "a", "{first}");
+    let rest = http.get(&format!("/{s}?maxev=5")).await.json();
+    let rest = rest.as_array().expect("array for maxev>1");
+    assert_eq!(rest.len(), 1);
+    assert_eq!(rest[0]["transaction"], "b");
+
+    // Unknown sessions and paths.
+    assert_eq!(http.get("/1234").await.status, 404);
+    assert_eq!(http.get("/abc").await.status, 404);
+    assert_eq!(http.get("").await.status, 404);
+    assert_eq!(http.get("/1/2/3").await.status, 404);
+    let r = http.get(&format!("/{s}/{h}")).await;
+    assert_eq!(r.status, 302);
+    assert!(
+        r.header("location")
+            .is_some_and(|l| l.ends_with(&format!("/janus/{s}")))
+    );
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn cors_headers() {
+    let server = start(test_config()).await;
+    let http = Http::new(&server);
+    let r = http
+        .raw(
+            "OPTIONS",
+            "",
+            None,
+            &[
+                ("origin", "http://example.test"),
+                ("access-control-request-method", "POST"),
+                ("access-control-request-headers", "content-type"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    assert!(r.body.is_empty());
+    assert_eq!(r.header("access-control-allow-origin"), Some("*"));
+    assert_eq!(r.header("access-control-max-age"), Some("86400"));
+    assert_eq!(r.header("access-control-allow-methods"), Some("POST"));
+    assert_eq!(
+        r.header("access-control-allow-headers"),
+        Some("content-type")
+    );
+    let r = http.get("/98765").await;
+    assert_eq!(r.status, 404);
+    assert_eq!(r.header("access-control-allow-origin"), Some("*"));
+    let r = http
+        .raw(
+            "POST",
+            "",
+            Some(r#"{"janus":"ping","transaction":"x"}"#),
+            &[("origin", "http://a.test")],
+        )
+        .await;
+    assert_eq!(r.header("access-control-allow-origin"), Some("*"));
+    assert!(r.header("access-control-allow-methods").is_none());
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn demo_pages_are_served() {
+    let server = start(test_config()).await;
+    let http = Http::new(&server);
+    let client = reqwest::Client::new();
+    for page in ["/", "/echotest.html", "/portunus.js", "/echotest.js"] {
+        let r = client
+            .get(format!("{}{page}", http.root))
+            .send()
+            .await
+            .expect("GET");
+        assert_eq!(r.status(), 200, "{page}");
+        assert!(!r.text().await.expect("body").is_empty());
+    }
+    server.shutdown().await;
+}
+
+// ---------------------------------------------------------------- WebSocket
+
+#[tokio::test]
+async fn websocket_subprotocols() {
+    let server = start(test_config()).await;
+    let mut ws = Ws::connect(&server, Some("janus-protocol"))
+        .await
+        .expect("connect");
+    assert_eq!(ws.protocol.as_deref(), Some("janus-protocol"));
+    assert_eq!(ws.allow_origin.as_deref(), Some("*"));
+    let v = ws.request(json!({"janus": "ping"})).await;
+    assert_eq!(v["janus"], "pong");
+
+    // Portunus also accepts clients that ask for no subprotocol.
+    let mut plain = Ws::connect(&server, None)
+        .await
+        .expect("connect without subprotocol");
+    assert_eq!(plain.protocol, None);
+    let v = plain.request(json!({"janus": "info"})).await;
+    assert_eq!(v["janus"], "server_info");
+
+    assert!(Ws::connect(&server, Some("something-else")).await.is_err());
+    ws.close().await;
+    plain.close().await;
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn websocket_frames_and_errors() {
+    let server = start(test_config()).await;
+    let mut ws = Ws::connect(&server, Some("janus-protocol"))
+        .await
+        .expect("connect");
+    // Several objects in one frame are processed in order.
+    ws.send_text(r#"{"janus":"ping","transaction":"a"}{"janus":"ping","transaction":"b"} {"janus":"create","transaction":"c"}"#)
+        .await;
+    assert_eq!(ws.recv().await["transaction"], "a");
+    assert_eq!(ws.recv().await["transaction"], "b");
+    let created = ws.recv().await;
+    assert_eq!(created["transaction"], "c");
+    let s = created["data"]["id"].as_u64().expect("session");
+
+    ws.send_text("{\"janus\": nope}").await;
+    let v = ws.recv().await;
+    assert_eq!(v["janus"], "error");
+    assert_eq!(err_code(&v), 454);
+    assert!(
+        err_reason(&v).starts_with("Invalid Janus API request - <string>(1,"),
+        "{v}"
+    );
+    assert!(v.get("transaction").is_none());
+
+    ws.send_text("[1]").await;
+    assert_eq!(err_code(&ws.recv().await), 455);
+
+    // Session verbs need the ids in the body over WebSocket.
+    let v = ws
+        .request(json!({"janus": "attach", "plugin": ECHOTEST}))
+        .await;
+    assert_eq!(err_code(&v), 457);
+    let v = ws
+        .request(json!({"janus": "attach", "plugin": ECHOTEST, "session_id": s}))
+        .await;
+    let h = v["data"]["id"].as_u64().expect("handle");
+    let v = ws
+        .request(
+            json!({"janus": "message", "body": {"video": true}, "session_id": s, "handle_id": h}),
+        )
+        .await;
+    assert_eq!(v["janus"], "ack");
+    assert_eq!(v["hint"], "I'm taking my time!");
+    let e = ws.wait_for(|m| m["janus"] == "event").await;
+    assert_eq!(e["plugindata"]["data"]["result"], "ok");
+
+    // detach: success first, then (plugin events, then) detached.
+    let v = ws
+        .request(json!({"janus": "detach", "session_id": s, "handle_id": h}))
+        .await;
+    assert_eq!(v["janus"], "success");
+    let e = ws.wait_for(|m| m["janus"] == "detached").await;
+    assert_eq!(e["sender"], h);
+
+    // destroy's reply carries session_id and transaction (janus.js waits for both).
+    let v = ws
+        .request(json!({"janus": "destroy", "session_id": s}))
+        .await;
+    assert_eq!(v["janus"], "success");
+    assert_eq!(v["session_id"], s);
+    ws.close().await;
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn closing_a_websocket_destroys_its_sessions() {
+    let server = start(test_config()).await;
+    let mut ws = Ws::connect(&server, Some("janus-protocol"))
+        .await
+        .expect("connect");
+    let v = ws.request(json!({"janus": "create"})).await;
+    let s = v["data"]["id"].as_u64().expect("session");
+    ws.request(json!({"janus": "attach", "plugin": ECHOTEST, "session_id": s}))
+        .await;
+    assert_eq!(server.core().handle_count(), 1);
+    ws.close().await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while server.core().session_count() > 0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "session not destroyed"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(server.core().handle_count(), 0);
+    server.shutdown().await;
+}
+
+// ---------------------------------------------------------------- timeouts and claim
+
+#[tokio::test]
+async fn idle_sessions_time_out() {
+    let mut config = test_config();
+    config.general.session_timeout = 1;
+    config.http.longpoll_keepalive = 10;
+    let server = start(config).await;
+    let http = Http::new(&server);
+    let s = http.create().await;
+    http.attach(s, ECHOTEST).await;
+    let mut ws = Ws::connect(&server, Some("janus-protocol"))
+        .await
+        .expect("connect");
+    let v = ws.request(json!({"janus": "create"})).await;
+    let ws_session = v["data"]["id"].as_u64().expect("session");
+
+    // The pending long poll gets the timeout event (the poll itself refreshed the session
+    // once; the watchdog fires within its 2 s period after the second of idleness).
+    let timeout_event = tokio::time::timeout(Duration::from_secs(8), http.get(&format!("/{s}")))
+        .await
+        .expect("long poll answered");
+    assert_eq!(
+        timeout_event.json(),
+        json!({"janus": "timeout", "session_id": s})
+    );
+    let e = ws
+        .recv_within(Duration::from_secs(8))
+        .await
+        .expect("timeout over WebSocket");
+    assert_eq!(e, json!({"janus": "timeout", "session_id": ws_session}));
+    assert_eq!(http.get(&format!("/{s}")).await.status, 404);
+    assert_eq!(server.core().session_count(), 0);
+    assert_eq!(server.core().handle_count(), 0);
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn claim_moves_events_to_the_claiming_connection() {
+    let mut config = test_config();
+    config.general.reclaim_session_timeout = 30;
+    let server = start(config).await;
+    let mut a = Ws::connect(&server, Some("janus-protocol"))
+        .await
+        .expect("a");
+    let s = a.request(json!({"janus": "create"})).await["data"]["id"]
+        .as_u64()
+        .expect("s");
+    let h = a
+        .request(json!({"janus": "attach", "plugin": ECHOTEST, "session_id": s}))
+        .await["data"]["id"]
+        .as_u64()
+        .expect("h");
+
+    let mut b = Ws::connect(&server, Some("janus-protocol"))
+        .await
+        .expect("b");
+    let v = b.request(json!({"janus": "claim", "session_id": s})).await;
+    assert_eq!(v["janus"], "success");
+    assert_eq!(v["session_id"], s);
+    // Claiming again from the same connection just succeeds.
+    assert_eq!(
+        b.request(json!({"janus": "claim", "session_id": s})).await["janus"],
+        "success"
+    );
+
+    // Events of a request sent on A now arrive on B only.
+    let v = a
+        .request(json!({"janus": "message", "body": {"audio": true}, "session_id": s, "handle_id": h, "transaction": "m"}))
+        .await;
+    assert_eq!(v["janus"], "ack");
+    let e = b.wait_for(|m| m["janus"] == "event").await;
+    assert_eq!(e["sender"], h);
+    assert!(a.recv_within(Duration::from_millis(500)).await.is_none());
+
+    // With reclaim_session_timeout, losing the owner keeps the session for a new claim.
+    b.close().await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(server.core().session_count(), 1);
+    let http = Http::new(&server);
+    let v = http
+        .post(
+            &format!("/{s}"),
+            json!({"janus": "claim", "transaction": "c"}),
+        )
+        .await;
+    assert_eq!(v["janus"], "success");
+    let v = http
+        .post(
+            &format!("/{s}/{h}"),
+            json!({"janus": "message", "body": {"audio": false}, "transaction": "m2"}),
+        )
+        .await;
+    assert_eq!(v["janus"], "ack");
+    let e = http.wait_event(s, |e| e["transaction"] == "m2").await;
+    assert_eq!(e["plugindata"]["data"]["result"], "ok");
+    a.close().await;
+    server.shutdown().await;
+}
+
+// ---------------------------------------------------------------- authentication
+
+#[tokio::test]
+async fn api_secret() {
+    let mut config = test_config();
+    config.general.api_secret = Some("s3cret".into());
+    let server = start(config).await;
+    let http = Http::new(&server);
+    // info and ping need no secret.
+    assert_eq!(
+        http.post("", json!({"janus": "info", "transaction": "i"}))
+            .await["api_secret"],
+        true
+    );
+    assert_eq!(
+        http.post("", json!({"janus": "ping", "transaction": "p"}))
+            .await["janus"],
+        "pong"
+    );
+    let v = http
+        .post("", json!({"janus": "create", "transaction": "c"}))
+        .await;
+    assert_eq!(err_code(&v), 403);
+    assert_eq!(
+        err_reason(&v),
+        "Unauthorized request (wrong or missing secret/token)"
+    );
+    let v = http
+        .post(
+            "",
+            json!({"janus": "create", "transaction": "c", "apisecret": "wrong"}),
+        )
+        .await;
+    assert_eq!(err_code(&v), 403);
+    let v = http
+        .post(
+            "",
+            json!({"janus": "create", "transaction": "c", "apisecret": "s3cret"}),
+        )
+        .await;
+    let s = v["data"]["id"].as_u64().expect("session");
+    let v = http
+        .post(
+            &format!("/{s}"),
+            json!({"janus": "keepalive", "transaction": "k"}),
+        )
+        .await;
+    assert_eq!(err_code(&v), 403);
+    assert_eq!(v["session_id"], s);
+    let v = http
+        .post(
+            &format!("/{s}"),
+            json!({"janus": "keepalive", "transaction": "k", "apisecret": "s3cret"}),
+        )
+        .await;
+    assert_eq!(v["janus"], "ack");
+    assert_eq!(http.get(&format!("/{s}")).await.status, 403);
+    assert_eq!(
+        http.get(&format!("/{s}?apisecret=s3cret")).await.status,
+        200
+    );
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn stored_tokens() {
+    let mut config = test_config();
+    config.general.token_auth = true;
+    let server = start(config).await;
+    server.core().auth.add_token("good", &[ECHOTEST]);
+    server
+        .core()
+        .auth
+        .add_token("other", &["janus.plugin.videoroom"]);
+    let http = Http::new(&server);
+    assert_eq!(
+        http.post("", json!({"janus": "info", "transaction": "i"}))
+            .await["auth_token"],
+        true
+    );
+    let v = http
+        .post(
+            "",
+            json!({"janus": "create", "transaction": "c", "token": "bad"}),
+        )
+        .await;
+    assert_eq!(err_code(&v), 403);
+    let s = http
+        .post(
+            "",
+            json!({"janus": "create", "transaction": "c", "token": "other"}),
+        )
+        .await["data"]["id"]
+        .as_u64()
+        .expect("session");
+    let v = http
+        .post(
+            &format!("/{s}"),
+            json!({"janus": "attach", "plugin": ECHOTEST, "transaction": "a", "token": "other"}),
+        )
+        .await;
+    assert_eq!(err_code(&v), 405);
+    assert_eq!(
+        err_reason(&v),
+        format!("Provided token can't access plugin '{ECHOTEST}'")
+    );
+    let v = http
+        .post(
+            &format!("/{s}"),
+            json!({"janus": "attach", "plugin": ECHOTEST, "transaction": "a", "token": "good"}),
+        )
+        .await;
+    assert_eq!(v["janus"], "success", "{v}");
+    assert_eq!(http.get(&format!("/{s}?token=good")).await.status, 200);
+    assert_eq!(http.get(&format!("/{s}?token=nope")).await.status, 403);
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn signed_tokens() {
+    let mut config = test_config();
+    config.general.token_auth = true;
+    config.general.token_auth_secret = Some("janus".into());
+    let server = start(config).await;
+    let http = Http::new(&server);
+    let sign = |text: &str| {
+        format!(
+            "{text}:{}",
+            portunus::api::auth::sign("janus", text).expect("sign")
+        )
+    };
+    let far = 4_000_000_000u64;
+    let echo = sign(&format!("{far},janus,{ECHOTEST}"));
+    let other = sign(&format!("{far},janus,janus.plugin.videoroom"));
+    let expired = sign(&format!("1000,janus,{ECHOTEST}"));
+    let v = http
+        .post(
+            "",
+            json!({"janus": "create", "transaction": "c", "token": expired}),
+        )
+        .await;
+    assert_eq!(err_code(&v), 403);
+    let s = http
+        .post(
+            "",
+            json!({"janus": "create", "transaction": "c", "token": other}),
+        )
+        .await["data"]["id"]
+        .as_u64()
+        .expect("session");
+    let v = http
+        .post(
+            &format!("/{s}"),
+            json!({"janus": "attach", "plugin": ECHOTEST, "transaction": "a", "token": other}),
+        )
+        .await;
+    assert_eq!(err_code(&v), 405);
+    let v = http
+        .post(
+            &format!("/{s}"),
+            json!({"janus": "attach", "plugin": ECHOTEST, "transaction": "a", "token": echo}),
+        )
+        .await;
+    assert_eq!(v["janus"], "success", "{v}");
+    server.shutdown().await;
+}
+
+// ---------------------------------------------------------------- config
+
+#[tokio::test]
+async fn config_errors_name_the_key() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("bad.toml");
+    std::fs::write(&path, "[transports.http]\nport = \"eighty\"\n").expect("write");
+    let err = portunus::Config::load(&path)
+        .expect_err("bad type")
+        .to_string();
+    assert!(err.contains("transports.http.port"), "{err}");
+    std::fs::write(&path, "[general]\nsesion_timeout = 3\n").expect("write");
+    let err = portunus::Config::load(&path)
+        .expect_err("unknown key")
+        .to_string();
+    assert!(err.contains("general.sesion_timeout"), "{err}");
+    std::fs::write(&path, "[general\n").expect("write");
+    assert!(portunus::Config::load(&path).is_err());
+}
