@@ -417,7 +417,8 @@ impl Worker {
     fn reload(&mut self, bytes: &[u8], source: String) -> Result<PluginInfo, PluginError> {
         let package = self.spec.package.clone();
         let pre = prepare(&self.spec.engine, &self.spec.linker, bytes, &source)?;
-        let (mut new, info) = start(&self.spec, &pre)?;
+        let (mut new, mut info) = start(&self.spec, &pre)?;
+        info.source.clone_from(&source);
         if info.package != *package {
             return Err(PluginError::Load {
                 path: source,

@@ -1,0 +1,184 @@
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use portunus_media::types::{
+    DataMessage, HandleId, JsepOut, LayerChoice, MediaRef, Route, RouteId,
+};
+use portunus_plugin_host::{Gateway, PluginConfig, PluginHost};
+
+/// Where build.rs put the plugins built from plugins-wasm/ (stock and test ones).
+pub fn plugin_file(crate_name: &str) -> PathBuf {
+    Path::new(env!("PORTUNUS_TEST_PLUGINS_DIR")).join(format!("{crate_name}.wasm"))
+}
+
+/// A fresh, empty directory under the system temp dir.
+pub fn temp_dir(tag: &str) -> PathBuf {
+    static N: AtomicU64 = AtomicU64::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "portunus-plugin-host-{}-{}-{tag}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("create temp dir");
+    dir
+}
+
+/// A plugin directory holding copies of these built plugins.
+pub fn plugin_dir(crates: &[&str]) -> PathBuf {
+    let dir = temp_dir("plugins");
+    for c in crates {
+        std::fs::copy(plugin_file(c), dir.join(format!("{c}.wasm"))).expect("copy plugin");
+    }
+    dir
+}
+
+/// Stock plugins plus the given test plugins.
+pub fn load(crates: &[&str], mut config: PluginConfig) -> (PluginHost, Arc<Recorder>) {
+    if !crates.is_empty() {
+        config.dir = Some(plugin_dir(crates));
+    }
+    let recorder = Arc::new(Recorder::default());
+    let host = PluginHost::load(&config, recorder.clone()).expect("plugin host loads");
+    (host, recorder)
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Call {
+    PushEvent {
+        plugin: String,
+        handle: HandleId,
+        transaction: Option<String>,
+        data: serde_json::Value,
+        jsep: Option<JsepOut>,
+    },
+    RouteAdd {
+        id: RouteId,
+        route: Route,
+    },
+    RouteUpdate {
+        id: RouteId,
+        layer: LayerChoice,
+        paused: bool,
+    },
+    RouteRemove(RouteId),
+    Keyframe(MediaRef),
+    Bitrate(HandleId, u32),
+    SendData(HandleId, DataMessage),
+    ClosePc(HandleId),
+    EndSession(HandleId),
+    PluginFailed {
+        plugin: String,
+        handles: Vec<HandleId>,
+        reason: String,
+    },
+}
+
+/// A `Gateway` that records every call.
+#[derive(Default)]
+pub struct Recorder {
+    calls: Mutex<Vec<Call>>,
+    next_route: AtomicU64,
+    /// When set, push_event with a JSEP fails (the core could not build the SDP).
+    pub fail_jsep: AtomicBool,
+}
+
+impl Recorder {
+    fn record(&self, c: Call) {
+        self.calls.lock().unwrap().push(c);
+    }
+
+    /// Every call so far; clears the record.
+    pub fn take(&self) -> Vec<Call> {
+        std::mem::take(&mut *self.calls.lock().unwrap())
+    }
+
+    pub fn failures(&self) -> Vec<Call> {
+        self.calls
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|c| matches!(c, Call::PluginFailed { .. }))
+            .cloned()
+            .collect()
+    }
+}
+
+impl Gateway for Recorder {
+    fn push_event(
+        &self,
+        plugin: &str,
+        handle: HandleId,
+        transaction: Option<String>,
+        data: serde_json::Value,
+        jsep: Option<JsepOut>,
+    ) -> Result<(), String> {
+        if jsep.is_some() && self.fail_jsep.load(Ordering::Relaxed) {
+            return Err("cannot build the answer".into());
+        }
+        self.record(Call::PushEvent {
+            plugin: plugin.into(),
+            handle,
+            transaction,
+            data,
+            jsep,
+        });
+        Ok(())
+    }
+
+    fn route_add(&self, _plugin: &str, route: Route) -> Result<RouteId, String> {
+        let id = self.next_route.fetch_add(1, Ordering::Relaxed) + 1;
+        self.record(Call::RouteAdd { id, route });
+        Ok(id)
+    }
+
+    fn route_update(
+        &self,
+        _plugin: &str,
+        id: RouteId,
+        layer: LayerChoice,
+        paused: bool,
+    ) -> Result<(), String> {
+        self.record(Call::RouteUpdate { id, layer, paused });
+        Ok(())
+    }
+
+    fn route_remove(&self, _plugin: &str, id: RouteId) {
+        self.record(Call::RouteRemove(id))
+    }
+
+    fn request_keyframe(&self, _plugin: &str, source: MediaRef) {
+        self.record(Call::Keyframe(source))
+    }
+
+    fn set_bitrate_cap(&self, _plugin: &str, handle: HandleId, bitrate: u32) {
+        self.record(Call::Bitrate(handle, bitrate))
+    }
+
+    fn send_data(
+        &self,
+        _plugin: &str,
+        handle: HandleId,
+        message: DataMessage,
+    ) -> Result<(), String> {
+        self.record(Call::SendData(handle, message));
+        Ok(())
+    }
+
+    fn close_pc(&self, _plugin: &str, handle: HandleId) {
+        self.record(Call::ClosePc(handle))
+    }
+
+    fn end_session(&self, _plugin: &str, handle: HandleId) {
+        self.record(Call::EndSession(handle))
+    }
+
+    fn plugin_failed(&self, plugin: &str, handles: &[HandleId], reason: &str) {
+        self.record(Call::PluginFailed {
+            plugin: plugin.into(),
+            handles: handles.to_vec(),
+            reason: reason.into(),
+        })
+    }
+}

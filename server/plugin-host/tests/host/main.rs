@@ -1,0 +1,8 @@
+//! Plugin host tests against the real Wasm plugins of plugins-wasm/ (built by build.rs),
+//! with a recording `Gateway`: the core's side of the interface, not a peer.
+
+mod common;
+mod echotest;
+mod isolation;
+mod loading;
+mod timers;
