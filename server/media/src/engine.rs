@@ -2,12 +2,23 @@
 //! command to the owning shard and wait for its reply), so they may be called from the
 //! plugin threads and from async code alike.
 
+use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
+use parking_lot::Mutex;
+use str0m::media::Mid;
 use tokio::sync::mpsc;
+use tracing::{debug, info, warn};
 
+use crate::demux::Demux;
 use crate::error::MediaError;
+use crate::peer::PeerConfig;
+use crate::shard::{Cmd, Shard, ShardMsg, Shared};
 use crate::types::*;
+use crate::udp;
 
 /// Media settings (the `[media]` section of config.toml).
 #[derive(Debug, Clone)]
@@ -41,92 +52,280 @@ impl Default for MediaConfig {
 
 /// Handle to the running media core. Cheap to clone.
 #[derive(Clone)]
-pub struct MediaEngine {}
+pub struct MediaEngine {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    shared: Arc<Shared>,
+    local_addrs: Vec<SocketAddr>,
+    routes: Mutex<HashMap<RouteId, Route>>,
+    next_route: AtomicU64,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        for s in &self.shared.shards {
+            let _ = s.send(ShardMsg::Stop);
+        }
+    }
+}
 
 impl MediaEngine {
     /// Binds the UDP sockets, starts the shards, and returns the engine with the stream of
     /// its events.
     pub fn start(
-        _config: MediaConfig,
+        config: MediaConfig,
     ) -> Result<(MediaEngine, mpsc::UnboundedReceiver<MediaEvent>), MediaError> {
-        todo!("media engine")
+        let workers = match config.workers {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            n => n,
+        };
+        let ips = udp::interface_ips(&config.interfaces);
+        let (port, sockets) = udp::bind_all(&ips, config.udp_port, workers)?;
+        let local_addrs: Vec<SocketAddr> =
+            ips.iter().map(|ip| SocketAddr::new(*ip, port)).collect();
+        info!("media: {workers} shard(s) on UDP {local_addrs:?}");
+
+        let (events_tx, events_rx) = mpsc::unbounded_channel();
+        let mut txs = Vec::with_capacity(workers);
+        let mut rxs = Vec::with_capacity(workers);
+        for _ in 0..workers {
+            let (tx, rx) = mpsc::unbounded_channel();
+            txs.push(tx);
+            rxs.push(rx);
+        }
+        let shared = Arc::new(Shared {
+            demux: Demux::default(),
+            shards: txs,
+            events: events_tx,
+            peer_config: PeerConfig {
+                host_addrs: local_addrs.clone(),
+                nat_1_1: config.nat_1_1,
+                no_media: Duration::from_secs(config.no_media_timer.max(1)),
+                slowlink_threshold: config.slowlink_threshold,
+            },
+        });
+        for (index, (rx, socks)) in rxs.into_iter().zip(sockets).enumerate() {
+            let shared = shared.clone();
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| MediaError::Io(format!("shard runtime: {e}")))?;
+            let socks = {
+                let _guard = rt.enter();
+                socks
+                    .into_iter()
+                    .map(|(addr, s)| tokio::net::UdpSocket::from_std(s).map(|s| (addr, s)))
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(|e| MediaError::Io(format!("shard socket: {e}")))?
+            };
+            std::thread::Builder::new()
+                .name(format!("media-{index}"))
+                .spawn(move || rt.block_on(Shard::new(index, shared, socks).run(rx)))
+                .map_err(|e| MediaError::Io(format!("shard thread: {e}")))?;
+        }
+        let engine = MediaEngine {
+            inner: Arc::new(Inner {
+                shared,
+                local_addrs,
+                routes: Mutex::new(HashMap::new()),
+                next_route: AtomicU64::new(1),
+            }),
+        };
+        Ok((engine, events_rx))
     }
 
     /// The addresses the shared UDP port is bound on (host candidates).
     pub fn local_addrs(&self) -> Vec<SocketAddr> {
-        todo!()
+        self.inner.local_addrs.clone()
+    }
+
+    fn send(&self, handle: HandleId, cmd: Cmd) {
+        let shard = self.inner.shared.shard_of(handle);
+        if self.inner.shared.shards[shard]
+            .send(ShardMsg::Cmd(cmd))
+            .is_err()
+        {
+            warn!(handle, "media shard {shard} is gone");
+        }
+    }
+
+    /// Sends a command to the handle's shard and waits for its reply.
+    fn call<T>(
+        &self,
+        handle: HandleId,
+        make: impl FnOnce(std::sync::mpsc::SyncSender<T>) -> Cmd,
+    ) -> Result<T, MediaError> {
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        self.send(handle, make(tx));
+        rx.recv().map_err(|_| MediaError::Stopped)
     }
 
     /// A client offer for `handle` (creating its PeerConnection when it has none). Keeps it
     /// pending until `answer`. Invalid SDP → `InvalidSdp`.
-    pub fn remote_offer(&self, _handle: HandleId, _sdp: &str) -> Result<SdpSummary, MediaError> {
-        todo!()
+    pub fn remote_offer(&self, handle: HandleId, sdp: &str) -> Result<SdpSummary, MediaError> {
+        sdp_first_check(sdp)?;
+        let sdp = sdp.to_string();
+        self.call(handle, |reply| Cmd::RemoteOffer { handle, sdp, reply })?
     }
 
     /// Answers the pending client offer as the plugin asked; returns the answer SDP, which
     /// carries the server's candidates and `a=end-of-candidates`.
-    pub fn answer(&self, _handle: HandleId, _spec: &AnswerSpec) -> Result<String, MediaError> {
-        todo!()
+    pub fn answer(&self, handle: HandleId, spec: &AnswerSpec) -> Result<String, MediaError> {
+        let spec = spec.clone();
+        self.call(handle, |reply| Cmd::Answer {
+            handle,
+            spec,
+            reply,
+        })?
     }
 
     /// Makes a server offer for `handle` (creating its PeerConnection when it has none).
-    pub fn offer(&self, _handle: HandleId, _spec: &OfferSpec) -> Result<String, MediaError> {
-        todo!()
+    pub fn offer(&self, handle: HandleId, spec: &OfferSpec) -> Result<String, MediaError> {
+        let spec = spec.clone();
+        self.call(handle, |reply| Cmd::Offer {
+            handle,
+            spec,
+            reply,
+        })?
     }
 
     /// The client's answer to our offer. No pending offer → `UnexpectedAnswer`.
-    pub fn remote_answer(&self, _handle: HandleId, _sdp: &str) -> Result<SdpSummary, MediaError> {
-        todo!()
+    pub fn remote_answer(&self, handle: HandleId, sdp: &str) -> Result<SdpSummary, MediaError> {
+        let sdp = sdp.to_string();
+        self.call(handle, |reply| Cmd::RemoteAnswer { handle, sdp, reply })?
     }
 
     /// A trickled client candidate. Candidates that arrive before any SDP are queued.
     pub fn add_remote_candidate(
         &self,
-        _handle: HandleId,
-        _candidate: TrickleCandidate,
+        handle: HandleId,
+        candidate: TrickleCandidate,
     ) -> Result<(), MediaError> {
-        todo!()
+        self.call(handle, |reply| Cmd::Candidate {
+            handle,
+            candidate,
+            reply,
+        })?
     }
 
     /// Closes the handle's PeerConnection, if any; a `Hangup` event with `reason` follows.
-    pub fn hangup(&self, _handle: HandleId, _reason: &str) {
-        todo!()
+    pub fn hangup(&self, handle: HandleId, reason: &str) {
+        self.send(
+            handle,
+            Cmd::Hangup {
+                handle,
+                reason: reason.to_string(),
+            },
+        );
     }
 
     /// Forgets the handle: PeerConnection, queued candidates and every route touching it.
     /// No event follows.
-    pub fn destroy(&self, _handle: HandleId) {
-        todo!()
+    pub fn destroy(&self, handle: HandleId) {
+        self.send(handle, Cmd::Destroy { handle });
+        self.inner
+            .routes
+            .lock()
+            .retain(|_, r| r.source.handle != handle && r.target.handle != handle);
+        for s in &self.inner.shared.shards {
+            let _ = s.send(ShardMsg::Cmd(Cmd::ForgetHandle { handle }));
+        }
     }
 
-    pub fn send_data(&self, _handle: HandleId, _message: DataMessage) -> Result<(), MediaError> {
-        todo!()
+    pub fn send_data(&self, handle: HandleId, message: DataMessage) -> Result<(), MediaError> {
+        self.call(handle, |reply| Cmd::SendData {
+            handle,
+            message,
+            reply,
+        })?
     }
 
     /// Asks the sender of `source` for a keyframe (PLI).
-    pub fn request_keyframe(&self, _source: &MediaRef) {
-        todo!()
+    pub fn request_keyframe(&self, source: &MediaRef) {
+        let shard = self.inner.shared.shard_of(source.handle);
+        let _ = self.inner.shared.shards[shard].send(ShardMsg::KeyframeRequest {
+            source: source.handle,
+            mid: Mid::from(source.mid.as_str()),
+            layer: None,
+            throttle: false,
+        });
     }
 
     /// Caps what the client sends on this handle with REMB; 0 removes the cap.
-    pub fn set_bitrate_cap(&self, _handle: HandleId, _bitrate: u32) {
-        todo!()
+    pub fn set_bitrate_cap(&self, handle: HandleId, bitrate: u32) {
+        self.send(handle, Cmd::BitrateCap { handle, bitrate });
     }
 
-    pub fn route_add(&self, _route: Route) -> Result<RouteId, MediaError> {
-        todo!()
+    pub fn route_add(&self, route: Route) -> Result<RouteId, MediaError> {
+        if route.source.mid.is_empty() || route.target.mid.is_empty() {
+            return Err(MediaError::WrongState(
+                "route needs a source and a target mid".into(),
+            ));
+        }
+        let id = self.inner.next_route.fetch_add(1, Ordering::Relaxed);
+        self.inner.routes.lock().insert(id, route.clone());
+        // Target first, so the first forwarded packet finds its route there.
+        self.send(
+            route.target.handle,
+            Cmd::AddTarget {
+                id,
+                route: route.clone(),
+            },
+        );
+        self.send(
+            route.source.handle,
+            Cmd::AddFanout {
+                id,
+                source: route.source.handle,
+                mid: Mid::from(route.source.mid.as_str()),
+                target: route.target.handle,
+            },
+        );
+        debug!(id, "route {:?} → {:?}", route.source, route.target);
+        Ok(id)
     }
 
     pub fn route_update(
         &self,
-        _id: RouteId,
-        _layer: LayerChoice,
-        _paused: bool,
+        id: RouteId,
+        layer: LayerChoice,
+        paused: bool,
     ) -> Result<(), MediaError> {
-        todo!()
+        let target = {
+            let mut routes = self.inner.routes.lock();
+            let r = routes.get_mut(&id).ok_or(MediaError::NoRoute(id))?;
+            r.layer = layer;
+            r.paused = paused;
+            r.target.handle
+        };
+        self.send(target, Cmd::UpdateRoute { id, layer, paused });
+        Ok(())
     }
 
-    pub fn route_remove(&self, _id: RouteId) {
-        todo!()
+    pub fn route_remove(&self, id: RouteId) {
+        let Some(route) = self.inner.routes.lock().remove(&id) else {
+            return;
+        };
+        self.send(route.source.handle, Cmd::RemoveRoute { id });
+        if self.inner.shared.shard_of(route.source.handle)
+            != self.inner.shared.shard_of(route.target.handle)
+        {
+            self.send(route.target.handle, Cmd::RemoveRoute { id });
+        }
     }
+
+    /// The SRTP protection profile DTLS negotiated for the handle's PeerConnection, e.g.
+    /// "SRTP_AEAD_AES_128_GCM"; `None` before DTLS is up.
+    pub fn srtp_profile(&self, handle: HandleId) -> Option<String> {
+        self.call(handle, |reply| Cmd::SrtpProfile { handle, reply })
+            .ok()
+            .flatten()
+            .map(str::to_string)
+    }
+}
+
+fn sdp_first_check(sdp: &str) -> Result<(), MediaError> {
+    crate::sdp::check_starts_with_version(sdp)
 }

@@ -1,0 +1,812 @@
+//! One PeerConnection: a str0m `Rtc` in RTP mode plus what the core tracks about it.
+//!
+//! The peer never does I/O itself: it is driven by its shard, which hands it input and a
+//! [`PeerIo`] to put its output in. Every mutation of the `Rtc` is followed by a full
+//! drain of `poll_output` (str0m's contract), done by [`Peer::drain`].
+
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use str0m::change::{SdpAnswer, SdpPendingOffer};
+use str0m::channel::ChannelId;
+use str0m::crypto::dtls::SrtpProfile;
+use str0m::format::{Codec, PayloadParams};
+use str0m::media::{KeyframeRequestKind, MediaKind as StrKind, Mid, Rids};
+use str0m::net::{Protocol, Receive};
+use str0m::rtp::{ExtensionValues, RtpPacket, RtpWrite, SeqNo};
+use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc, RtcConfig};
+use tokio::sync::mpsc::UnboundedSender;
+use tracing::{debug, warn};
+
+use crate::demux::{Demux, PacketClass, classify};
+use crate::error::MediaError;
+use crate::router::keyframe::{VideoCodec, is_keyframe};
+use crate::router::layer::substream_index;
+use crate::router::{CodecInfo, ForwardPacket, RouterShard, source_key};
+use crate::sdp;
+use crate::srtp;
+use crate::types::*;
+
+/// How often the peer checks its media timers and repeats REMB.
+const HOUSEKEEPING: Duration = Duration::from_millis(250);
+/// ICE that stays disconnected this long is a failure (Janus "ICE failed").
+const ICE_FAIL_AFTER: Duration = Duration::from_secs(5);
+/// A bitrate cap is re-sent this often (browsers forget REMB after a while).
+const REMB_INTERVAL: Duration = Duration::from_secs(5);
+
+/// Per-peer settings taken from the engine config.
+#[derive(Debug, Clone)]
+pub struct PeerConfig {
+    pub host_addrs: Vec<SocketAddr>,
+    pub nat_1_1: Option<std::net::IpAddr>,
+    pub no_media: Duration,
+    pub slowlink_threshold: u32,
+}
+
+/// Where a draining peer puts what it produces.
+pub struct PeerIo<'a> {
+    pub send: &'a mut dyn FnMut(SocketAddr, SocketAddr, &[u8]),
+    pub demux: &'a Demux,
+    pub events: &'a UnboundedSender<MediaEvent>,
+    pub router: &'a RouterShard,
+    /// Packets to route, and keyframe requests received from the remote (its mid).
+    pub forward: &'a mut Vec<Arc<ForwardPacket>>,
+    pub keyframe_requests: &'a mut Vec<(HandleId, Mid)>,
+}
+
+#[derive(Debug)]
+struct MidState {
+    mid: Mid,
+    kind: MediaKind,
+    receiving: bool,
+    last_rx: Option<Instant>,
+    rids: Vec<String>,
+    ingress_packets: u64,
+    egress_packets: u64,
+}
+
+/// Why a peer has ended; the shard turns it into a `Hangup` event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PeerEnd {
+    IceFailed,
+    DtlsAlert,
+}
+
+impl PeerEnd {
+    pub fn reason(&self) -> &'static str {
+        match self {
+            PeerEnd::IceFailed => "ICE failed",
+            PeerEnd::DtlsAlert => "DTLS alert",
+        }
+    }
+}
+
+pub struct Peer {
+    pub handle: HandleId,
+    rtc: Rtc,
+    /// Client offer waiting for the plugin's answer.
+    pending_remote_offer: Option<String>,
+    /// Our offer waiting for the client's answer.
+    pending_local_offer: Option<SdpPendingOffer>,
+    /// A remote description has been applied (candidates can go in).
+    pub has_remote: bool,
+    pub first_mid: Option<String>,
+    ufrag: String,
+    addrs: HashSet<SocketAddr>,
+    mids: Vec<MidState>,
+    channels: Vec<(ChannelId, String)>,
+    data_offered: bool,
+    connected: bool,
+    ice_down_since: Option<Instant>,
+    remb: Option<(u32, Instant)>,
+    next_housekeeping: Instant,
+    /// When str0m wants `Input::Timeout`.
+    rtc_deadline: Instant,
+    /// Earliest deadline the shard has queued for us (see `shard::deadlines`).
+    pub scheduled: Option<Instant>,
+    pub srtp_profile: Option<SrtpProfile>,
+    pub ended: Option<PeerEnd>,
+    slowlink_threshold: u32,
+    no_media: Duration,
+}
+
+fn kind_of(k: StrKind) -> MediaKind {
+    match k {
+        StrKind::Audio => MediaKind::Audio,
+        StrKind::Video => MediaKind::Video,
+    }
+}
+
+fn str_kind(k: MediaKind) -> StrKind {
+    match k {
+        MediaKind::Audio => StrKind::Audio,
+        MediaKind::Video => StrKind::Video,
+    }
+}
+
+fn str_dir(d: Direction) -> str0m::media::Direction {
+    match d {
+        Direction::SendRecv => str0m::media::Direction::SendRecv,
+        Direction::SendOnly => str0m::media::Direction::SendOnly,
+        Direction::RecvOnly => str0m::media::Direction::RecvOnly,
+        Direction::Inactive => str0m::media::Direction::Inactive,
+    }
+}
+
+fn codec_info(p: &PayloadParams) -> CodecInfo {
+    let spec = p.spec();
+    let h264 = (spec.codec == Codec::H264).then(|| {
+        (
+            spec.format.packetization_mode.unwrap_or(0),
+            spec.format.profile_level_id.unwrap_or(0),
+        )
+    });
+    CodecInfo {
+        codec: spec.codec,
+        clock_rate: spec.clock_rate.get(),
+        channels: spec.channels,
+        h264,
+    }
+}
+
+fn video_codec(c: Codec) -> VideoCodec {
+    match c {
+        Codec::Vp8 => VideoCodec::Vp8,
+        Codec::Vp9 => VideoCodec::Vp9,
+        Codec::H264 => VideoCodec::H264,
+        _ => VideoCodec::Other,
+    }
+}
+
+impl Peer {
+    pub fn new(handle: HandleId, cfg: &PeerConfig, demux: &Demux, now: Instant) -> Peer {
+        let mut rtc = RtcConfig::new()
+            .set_rtp_mode(true)
+            .set_crypto_provider(srtp::crypto_provider())
+            .set_stats_interval(Some(Duration::from_secs(1)))
+            .build(now);
+        for addr in &cfg.host_addrs {
+            match Candidate::host(*addr, "udp") {
+                Ok(c) => {
+                    rtc.add_local_candidate(c);
+                }
+                Err(e) => warn!("host candidate {addr}: {e}"),
+            }
+            if let Some(public) = cfg.nat_1_1 {
+                let public = SocketAddr::new(public, addr.port());
+                match Candidate::server_reflexive(public, *addr, "udp") {
+                    Ok(c) => {
+                        rtc.add_local_candidate(c);
+                    }
+                    Err(e) => warn!("nat_1_1 candidate {public}: {e}"),
+                }
+            }
+        }
+        let ufrag = rtc.direct_api().local_ice_credentials().ufrag;
+        demux.add_ufrag(&ufrag, handle);
+        Peer {
+            handle,
+            rtc,
+            pending_remote_offer: None,
+            pending_local_offer: None,
+            has_remote: false,
+            first_mid: None,
+            ufrag,
+            addrs: HashSet::new(),
+            mids: Vec::new(),
+            channels: Vec::new(),
+            data_offered: false,
+            connected: false,
+            ice_down_since: None,
+            remb: None,
+            next_housekeeping: now + HOUSEKEEPING,
+            rtc_deadline: now,
+            scheduled: None,
+            srtp_profile: None,
+            ended: None,
+            slowlink_threshold: cfg.slowlink_threshold,
+            no_media: cfg.no_media,
+        }
+    }
+
+    /// When the shard must call [`Peer::on_timeout`] next.
+    pub fn deadline(&self) -> Instant {
+        self.rtc_deadline.min(self.next_housekeeping)
+    }
+
+    /// Removes the peer's entries from the shared demux tables.
+    pub fn unregister(&mut self, demux: &Demux) {
+        demux.remove_ufrag(&self.ufrag, self.handle);
+        for a in self.addrs.drain() {
+            demux.remove_addr(a, self.handle);
+        }
+    }
+
+    pub fn on_datagram(
+        &mut self,
+        now: Instant,
+        source: SocketAddr,
+        destination: SocketAddr,
+        data: &[u8],
+        io: &mut PeerIo,
+    ) {
+        let r = match Receive::new(Protocol::Udp, source, destination, data) {
+            Ok(r) => r,
+            Err(e) => {
+                debug!(
+                    handle = self.handle,
+                    "dropping unparsable datagram from {source}: {e}"
+                );
+                return;
+            }
+        };
+        if let Err(e) = self.rtc.handle_input(Input::Receive(now, r)) {
+            debug!(handle = self.handle, "input from {source} rejected: {e}");
+        }
+        self.drain(now, io);
+    }
+
+    pub fn on_timeout(&mut self, now: Instant, io: &mut PeerIo) {
+        if now >= self.next_housekeeping {
+            self.housekeeping(now, io);
+        }
+        if now >= self.rtc_deadline {
+            if let Err(e) = self.rtc.handle_input(Input::Timeout(now)) {
+                debug!(handle = self.handle, "timeout input: {e}");
+            }
+        }
+        self.drain(now, io);
+    }
+
+    // ---- SDP ----------------------------------------------------------------------
+
+    /// Stores a client offer until the plugin answers it.
+    pub fn set_remote_offer(&mut self, sdp: String, first_mid: Option<String>) {
+        self.pending_remote_offer = Some(sdp);
+        self.first_mid = first_mid;
+    }
+
+    pub fn answer(
+        &mut self,
+        now: Instant,
+        spec: &AnswerSpec,
+        io: &mut PeerIo,
+    ) -> Result<String, MediaError> {
+        let offer = self
+            .pending_remote_offer
+            .take()
+            .ok_or(MediaError::NoPendingOffer)?;
+        let shaped = sdp::shape_offer(&offer, spec);
+        let parsed = sdp::parse_offer(&shaped)?;
+        // A client offer replaces any offer of ours that it crossed (glare: the client wins).
+        self.pending_local_offer = None;
+        let answer = self
+            .rtc
+            .sdp_api()
+            .accept_offer(parsed)
+            .map_err(|e| MediaError::InvalidSdp(e.to_string()));
+        self.drain(now, io);
+        let answer = answer?;
+        self.has_remote = true;
+        self.learn_mids(&offer);
+        Ok(sdp::add_end_of_candidates(&answer.to_sdp_string()))
+    }
+
+    pub fn offer(
+        &mut self,
+        now: Instant,
+        spec: &OfferSpec,
+        demux: &Demux,
+        io: &mut PeerIo,
+    ) -> Result<String, MediaError> {
+        let mut api = self.rtc.sdp_api();
+        for m in &spec.media {
+            api.add_media(
+                str_kind(m.kind),
+                str_dir(m.direction),
+                m.stream_id.clone(),
+                None,
+                None,
+            );
+        }
+        if spec.data_channels && self.channels.is_empty() && !self.data_offered {
+            // str0m opens the SCTP m-line with the first channel; later ones reuse it.
+            api.add_channel("JanusDataChannel".to_string());
+            self.data_offered = true;
+        }
+        if spec.ice_restart {
+            let creds = api.ice_restart(true);
+            demux.remove_ufrag(&self.ufrag, self.handle);
+            self.ufrag = creds.ufrag;
+            demux.add_ufrag(&self.ufrag, self.handle);
+        }
+        let applied = api.apply();
+        self.drain(now, io);
+        let Some((offer, pending)) = applied else {
+            return Err(MediaError::WrongState(
+                "nothing to offer: no change to negotiate".into(),
+            ));
+        };
+        self.pending_local_offer = Some(pending);
+        let offer = offer.to_sdp_string();
+        self.learn_mids(&offer);
+        Ok(sdp::add_end_of_candidates(&offer))
+    }
+
+    pub fn remote_answer(
+        &mut self,
+        now: Instant,
+        answer: &str,
+        io: &mut PeerIo,
+    ) -> Result<(), MediaError> {
+        let pending = self
+            .pending_local_offer
+            .take()
+            .ok_or(MediaError::UnexpectedAnswer)?;
+        sdp::check_starts_with_version(answer)?;
+        let parsed = SdpAnswer::from_sdp_string(answer)
+            .map_err(|e| MediaError::InvalidSdp(e.to_string()))?;
+        let r = self
+            .rtc
+            .sdp_api()
+            .accept_answer(pending, parsed)
+            .map_err(|e| MediaError::InvalidSdp(e.to_string()));
+        self.drain(now, io);
+        r?;
+        self.has_remote = true;
+        self.learn_mids(answer);
+        Ok(())
+    }
+
+    pub fn has_pending_local_offer(&self) -> bool {
+        self.pending_local_offer.is_some()
+    }
+
+    pub fn add_remote_candidate(&mut self, now: Instant, c: Candidate, io: &mut PeerIo) {
+        self.rtc.add_remote_candidate(c);
+        self.drain(now, io);
+    }
+
+    /// Learns the kinds and simulcast RIDs of the m-lines an SDP named.
+    fn learn_mids(&mut self, sdp_text: &str) {
+        let summary = sdp::summarize(sdp_text, false);
+        for m in summary.media {
+            self.learn_mid(Mid::from(m.mid.as_str()));
+        }
+    }
+
+    fn learn_mid(&mut self, mid: Mid) {
+        let Some(media) = self.rtc.media(mid) else {
+            return;
+        };
+        let kind = kind_of(media.kind());
+        let rids = match media.rids_rx() {
+            Rids::Specific(v) => v.iter().map(|r| r.to_string()).collect(),
+            _ => Vec::new(),
+        };
+        if let Some(s) = self.mids.iter_mut().find(|s| s.mid == mid) {
+            s.kind = kind;
+            s.rids = rids;
+        } else {
+            self.mids.push(MidState {
+                mid,
+                kind,
+                receiving: false,
+                last_rx: None,
+                rids,
+                ingress_packets: 0,
+                egress_packets: 0,
+            });
+        }
+    }
+
+    // ---- control ------------------------------------------------------------------
+
+    pub fn send_data(
+        &mut self,
+        now: Instant,
+        msg: &DataMessage,
+        io: &mut PeerIo,
+    ) -> Result<(), MediaError> {
+        let id = self
+            .channels
+            .iter()
+            .find(|(_, l)| *l == msg.label)
+            .or_else(|| self.channels.first())
+            .map(|(id, _)| *id)
+            .ok_or_else(|| MediaError::Data("no data channel is open".into()))?;
+        let r = match self.rtc.channel(id) {
+            Some(mut ch) => ch.write(msg.binary, &msg.data),
+            None => {
+                return Err(MediaError::Data("data channel is not open".into()));
+            }
+        };
+        self.drain(now, io);
+        match r {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(MediaError::Data("data channel buffer is full".into())),
+            Err(e) => Err(MediaError::Data(e.to_string())),
+        }
+    }
+
+    /// Sends PLI on the receive stream(s) of `mid` (one layer or all).
+    pub fn request_keyframe(&mut self, now: Instant, mid: Mid, layer: Option<u8>, io: &mut PeerIo) {
+        let rids: Vec<String> = self
+            .mids
+            .iter()
+            .find(|m| m.mid == mid)
+            .map(|m| m.rids.clone())
+            .unwrap_or_default();
+        let mut api = self.rtc.direct_api();
+        if rids.is_empty() {
+            if let Some(rx) = api.stream_rx_by_mid(mid, None) {
+                rx.request_keyframe(KeyframeRequestKind::Pli);
+            }
+        } else {
+            for r in &rids {
+                if layer.is_some() && substream_index(&rids, r) != layer {
+                    continue;
+                }
+                if let Some(rx) = api.stream_rx_by_mid(mid, Some(r.as_str().into())) {
+                    rx.request_keyframe(KeyframeRequestKind::Pli);
+                }
+            }
+        }
+        self.drain(now, io);
+    }
+
+    /// Caps what the client sends with REMB; 0 removes the cap.
+    pub fn set_bitrate_cap(&mut self, now: Instant, bitrate: u32, io: &mut PeerIo) {
+        if bitrate == 0 {
+            self.remb = None;
+            return;
+        }
+        self.remb = Some((bitrate, now));
+        self.send_remb(bitrate);
+        self.drain(now, io);
+    }
+
+    fn send_remb(&mut self, bitrate: u32) {
+        let video: Vec<(Mid, Vec<String>)> = self
+            .mids
+            .iter()
+            .filter(|m| m.kind == MediaKind::Video)
+            .map(|m| (m.mid, m.rids.clone()))
+            .collect();
+        let mut api = self.rtc.direct_api();
+        let rate = str0m::bwe::Bitrate::bps(u64::from(bitrate));
+        for (mid, rids) in video {
+            if rids.is_empty() {
+                if let Some(rx) = api.stream_rx_by_mid(mid, None) {
+                    rx.request_remb(rate);
+                }
+            }
+            for r in rids {
+                if let Some(rx) = api.stream_rx_by_mid(mid, Some(r.as_str().into())) {
+                    rx.request_remb(rate);
+                }
+            }
+        }
+    }
+
+    /// Writes a routed packet on the send stream of `mid`.
+    pub fn write_rtp(
+        &mut self,
+        now: Instant,
+        mid: Mid,
+        p: &ForwardPacket,
+        seq: u64,
+        timestamp: u32,
+        io: &mut PeerIo,
+    ) {
+        let Some(pt) = self.map_pt(mid, &p.codec) else {
+            debug!(handle = self.handle, %mid, "no payload type for {:?}; dropping", p.codec.codec);
+            return;
+        };
+        let ext = ExtensionValues {
+            audio_level: p.ext.audio_level,
+            voice_activity: p.ext.voice_activity,
+            video_orientation: p.ext.video_orientation,
+            video_content_type: p.ext.video_content_type,
+            ..Default::default()
+        };
+        let mut api = self.rtc.direct_api();
+        let Some(tx) = api.stream_tx_by_mid(mid, None) else {
+            debug!(handle = self.handle, %mid, "no send stream; dropping routed packet");
+            return;
+        };
+        let write = RtpWrite::new(
+            pt,
+            SeqNo::from(seq),
+            timestamp,
+            p.arrival,
+            p.payload.clone(),
+        )
+        .marker(p.marker)
+        .ext_vals(ext)
+        .nackable(true);
+        tx.write_rtp(write);
+        self.drain(now, io);
+    }
+
+    /// The target's payload type for a codec: same codec and (for H.264) the same
+    /// packetization mode and profile, falling back to the same codec.
+    fn map_pt(&self, mid: Mid, codec: &CodecInfo) -> Option<str0m::media::Pt> {
+        let media = self.rtc.media(mid)?;
+        let params = self.rtc.codec_config().params();
+        let candidates = media
+            .remote_pts()
+            .iter()
+            .filter_map(|pt| params.iter().find(|p| p.pt() == *pt))
+            .filter(|p| {
+                let c = codec_info(p);
+                c.codec == codec.codec && c.clock_rate == codec.clock_rate
+            });
+        let mut fallback = None;
+        for p in candidates {
+            if codec_info(p) == *codec {
+                return Some(p.pt());
+            }
+            fallback.get_or_insert(p.pt());
+        }
+        fallback
+    }
+
+    /// Hangs up from our side: DTLS close_notify goes out, the Rtc stops.
+    pub fn close(&mut self, now: Instant, io: &mut PeerIo) {
+        if let Err(e) = self.rtc.close() {
+            debug!(handle = self.handle, "close: {e}");
+        }
+        self.drain(now, io);
+        self.rtc.disconnect();
+    }
+
+    // ---- driving ------------------------------------------------------------------
+
+    fn housekeeping(&mut self, now: Instant, io: &mut PeerIo) {
+        self.next_housekeeping = now + HOUSEKEEPING;
+        for m in self.mids.iter_mut() {
+            if m.receiving
+                && m.last_rx
+                    .is_some_and(|t| now.saturating_duration_since(t) >= self.no_media)
+            {
+                m.receiving = false;
+                let _ = io.events.send(MediaEvent::Media {
+                    handle: self.handle,
+                    mid: m.mid.to_string(),
+                    kind: m.kind,
+                    receiving: false,
+                });
+            }
+        }
+        if self
+            .ice_down_since
+            .is_some_and(|t| now.saturating_duration_since(t) >= ICE_FAIL_AFTER)
+            && self.ended.is_none()
+        {
+            self.ended = Some(PeerEnd::IceFailed);
+        }
+        if let Some((bitrate, at)) = self.remb
+            && now.saturating_duration_since(at) >= REMB_INTERVAL
+        {
+            self.remb = Some((bitrate, now));
+            self.send_remb(bitrate);
+        }
+    }
+
+    /// Drains `poll_output` until the next timeout, handling every output.
+    pub fn drain(&mut self, now: Instant, io: &mut PeerIo) {
+        loop {
+            let out = match self.rtc.poll_output() {
+                Ok(o) => o,
+                Err(e) => {
+                    warn!(handle = self.handle, "rtc error: {e}");
+                    if self.ended.is_none() {
+                        self.ended = Some(PeerEnd::DtlsAlert);
+                    }
+                    self.rtc_deadline = now + Duration::from_secs(1);
+                    break;
+                }
+            };
+            match out {
+                Output::Timeout(t) => {
+                    self.rtc_deadline = t;
+                    break;
+                }
+                Output::Transmit(t) => {
+                    if classify(&t.contents) == PacketClass::Stun
+                        && self.addrs.insert(t.destination)
+                    {
+                        // A STUN answer or check from us: the peer really talks to this
+                        // address, so its DTLS/SRTP will come from there.
+                        io.demux.add_addr(t.destination, self.handle);
+                    }
+                    (io.send)(t.source, t.destination, &t.contents);
+                }
+                Output::Event(e) => self.on_event(now, e, io),
+            }
+        }
+        if let Some(p) = srtp::take_negotiated() {
+            debug!(
+                handle = self.handle,
+                "SRTP profile {}",
+                srtp::profile_name(p)
+            );
+            self.srtp_profile = Some(p);
+        }
+        if !self.rtc.is_alive() && self.ended.is_none() {
+            self.ended = Some(PeerEnd::DtlsAlert);
+        }
+    }
+
+    fn on_event(&mut self, now: Instant, e: Event, io: &mut PeerIo) {
+        match e {
+            Event::Connected => {
+                if !self.connected {
+                    self.connected = true;
+                    let _ = io.events.send(MediaEvent::WebrtcUp {
+                        handle: self.handle,
+                    });
+                }
+            }
+            Event::IceConnectionStateChange(s) => {
+                debug!(handle = self.handle, "ICE {s:?}");
+                match s {
+                    IceConnectionState::Disconnected => {
+                        self.ice_down_since.get_or_insert(now);
+                    }
+                    IceConnectionState::Connected | IceConnectionState::Completed => {
+                        self.ice_down_since = None;
+                    }
+                    _ => {}
+                }
+            }
+            Event::MediaAdded(m) => self.learn_mid(m.mid),
+            Event::MediaChanged(m) => self.learn_mid(m.mid),
+            Event::RtpPacket(p) => self.on_rtp(now, p, io),
+            Event::KeyframeRequest(r) => io.keyframe_requests.push((self.handle, r.mid)),
+            Event::ChannelOpen(id, label) => {
+                debug!(handle = self.handle, "data channel {label:?} open");
+                self.channels.push((id, label));
+            }
+            Event::ChannelData(d) => {
+                let label = self
+                    .channels
+                    .iter()
+                    .find(|(id, _)| *id == d.id)
+                    .map(|(_, l)| l.clone())
+                    .unwrap_or_default();
+                let _ = io.events.send(MediaEvent::Data {
+                    handle: self.handle,
+                    message: DataMessage {
+                        label,
+                        data: d.data,
+                        binary: d.binary,
+                    },
+                });
+            }
+            Event::ChannelClose(id) => self.channels.retain(|(c, _)| *c != id),
+            Event::MediaIngressStats(s) if s.rid.is_none() || self.slowlink_threshold > 0 => {
+                self.on_stats(s.mid, s.packets, s.loss, true, io);
+            }
+            Event::MediaEgressStats(s) => {
+                self.on_stats(s.mid, s.packets, s.loss, false, io);
+            }
+            Event::Closed => {
+                if self.ended.is_none() {
+                    self.ended = Some(PeerEnd::DtlsAlert);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Janus `slowlink`: lost packets in the last stats interval above the threshold.
+    fn on_stats(
+        &mut self,
+        mid: Mid,
+        packets: u64,
+        loss: Option<f32>,
+        ingress: bool,
+        io: &mut PeerIo,
+    ) {
+        if self.slowlink_threshold == 0 {
+            return;
+        }
+        let Some(m) = self.mids.iter_mut().find(|m| m.mid == mid) else {
+            return;
+        };
+        let prev = if ingress {
+            &mut m.ingress_packets
+        } else {
+            &mut m.egress_packets
+        };
+        let delta = packets.saturating_sub(*prev);
+        *prev = packets;
+        let lost = (f64::from(loss.unwrap_or(0.0)) * delta as f64).round() as u32;
+        if lost >= self.slowlink_threshold {
+            let _ = io.events.send(MediaEvent::SlowLink {
+                handle: self.handle,
+                mid: mid.to_string(),
+                kind: m.kind,
+                uplink: ingress,
+                lost,
+            });
+        }
+    }
+
+    fn on_rtp(&mut self, now: Instant, p: RtpPacket, io: &mut PeerIo) {
+        let Some((mid, rid)) = self
+            .rtc
+            .direct_api()
+            .stream_rx(&p.header.ssrc)
+            .map(|s| (s.mid(), s.rid()))
+        else {
+            debug!(
+                handle = self.handle,
+                "RTP for unknown SSRC {}", p.header.ssrc
+            );
+            return;
+        };
+        if !self.mids.iter().any(|m| m.mid == mid) {
+            self.learn_mid(mid);
+        }
+        let Some(state) = self.mids.iter_mut().find(|m| m.mid == mid) else {
+            return;
+        };
+        state.last_rx = Some(now);
+        if !state.receiving {
+            state.receiving = true;
+            let _ = io.events.send(MediaEvent::Media {
+                handle: self.handle,
+                mid: mid.to_string(),
+                kind: state.kind,
+                receiving: true,
+            });
+        }
+        if !io.router.has_routes(self.handle, &mid) {
+            return;
+        }
+        let Some(params) = self
+            .rtc
+            .codec_config()
+            .params()
+            .iter()
+            .find(|c| c.pt() == p.header.payload_type)
+        else {
+            debug!(
+                handle = self.handle,
+                "RTP with unknown payload type {}", p.header.payload_type
+            );
+            return;
+        };
+        let codec = codec_info(params);
+        let layer = match &rid {
+            Some(r) if !state.rids.is_empty() => substream_index(&state.rids, r),
+            Some(_) => Some(0),
+            None => None,
+        };
+        let keyframe =
+            state.kind == MediaKind::Video && is_keyframe(video_codec(codec.codec), &p.payload);
+        io.forward.push(Arc::new(ForwardPacket {
+            source: self.handle,
+            source_mid: mid,
+            layer,
+            key: source_key(self.handle, &mid, layer),
+            seq: *p.seq_no,
+            timestamp: p.header.timestamp,
+            marker: p.header.marker,
+            codec,
+            keyframe,
+            payload: p.payload,
+            ext: p.header.ext_vals,
+            arrival: p.timestamp,
+        }));
+    }
+
+    pub fn srtp_profile_name(&self) -> Option<&'static str> {
+        self.srtp_profile.map(srtp::profile_name)
+    }
+}

@@ -1,0 +1,580 @@
+//! SDP text helpers around str0m: validation, the summary plugins see, adapting a client
+//! offer to what the plugin answers (str0m answers by mirroring the offer, so we shape the
+//! offer first), `a=end-of-candidates`, and trickled candidate lines.
+//!
+//! str0m parses and writes the SDP itself; these helpers only read or edit lines.
+
+use str0m::Candidate;
+use str0m::change::SdpOffer;
+
+use crate::error::MediaError;
+use crate::types::{AnswerSpec, Direction, MediaKind, MediaLine, SdpSummary};
+
+/// Parses a client offer with str0m; anything it rejects is `InvalidSdp`.
+pub fn parse_offer(sdp: &str) -> Result<SdpOffer, MediaError> {
+    check_starts_with_version(sdp)?;
+    SdpOffer::from_sdp_string(sdp).map_err(|e| MediaError::InvalidSdp(e.to_string()))
+}
+
+pub fn check_starts_with_version(sdp: &str) -> Result<(), MediaError> {
+    if sdp.trim_start().starts_with("v=") {
+        Ok(())
+    } else {
+        Err(MediaError::InvalidSdp("SDP must start with v=".into()))
+    }
+}
+
+fn lines(sdp: &str) -> impl Iterator<Item = &str> {
+    sdp.lines()
+        .map(|l| l.trim_end_matches('\r'))
+        .filter(|l| !l.is_empty())
+}
+
+fn parse_direction(attr: &str) -> Option<Direction> {
+    match attr {
+        "sendrecv" => Some(Direction::SendRecv),
+        "sendonly" => Some(Direction::SendOnly),
+        "recvonly" => Some(Direction::RecvOnly),
+        "inactive" => Some(Direction::Inactive),
+        _ => None,
+    }
+}
+
+pub fn direction_str(d: Direction) -> &'static str {
+    match d {
+        Direction::SendRecv => "sendrecv",
+        Direction::SendOnly => "sendonly",
+        Direction::RecvOnly => "recvonly",
+        Direction::Inactive => "inactive",
+    }
+}
+
+/// The other side's view of a direction.
+pub fn invert(d: Direction) -> Direction {
+    match d {
+        Direction::SendOnly => Direction::RecvOnly,
+        Direction::RecvOnly => Direction::SendOnly,
+        d => d,
+    }
+}
+
+fn sends(d: Direction) -> bool {
+    matches!(d, Direction::SendRecv | Direction::SendOnly)
+}
+
+fn receives(d: Direction) -> bool {
+    matches!(d, Direction::SendRecv | Direction::RecvOnly)
+}
+
+fn from_flags(send: bool, recv: bool) -> Direction {
+    match (send, recv) {
+        (true, true) => Direction::SendRecv,
+        (true, false) => Direction::SendOnly,
+        (false, true) => Direction::RecvOnly,
+        (false, false) => Direction::Inactive,
+    }
+}
+
+/// Codec names that are not media codecs of their own.
+fn is_auxiliary(codec: &str) -> bool {
+    matches!(codec, "rtx" | "red" | "ulpfec") || codec.starts_with("flexfec")
+}
+
+fn static_codec(pt: &str) -> Option<&'static str> {
+    match pt {
+        "0" => Some("pcmu"),
+        "8" => Some("pcma"),
+        "9" => Some("g722"),
+        _ => None,
+    }
+}
+
+/// One m-section of an SDP, as line ranges.
+struct Section<'a> {
+    m_line: &'a str,
+    attrs: Vec<&'a str>,
+}
+
+fn sections(sdp: &str) -> (Vec<&str>, Vec<Section<'_>>) {
+    let mut session = Vec::new();
+    let mut out: Vec<Section> = Vec::new();
+    for l in lines(sdp) {
+        if l.starts_with("m=") {
+            out.push(Section {
+                m_line: l,
+                attrs: Vec::new(),
+            });
+        } else if let Some(s) = out.last_mut() {
+            s.attrs.push(l);
+        } else {
+            session.push(l);
+        }
+    }
+    (session, out)
+}
+
+/// `m=<media> <port> <proto> <fmt>...` split into its parts.
+fn m_parts(m_line: &str) -> (&str, &str, Vec<&str>) {
+    let mut it = m_line.trim_start_matches("m=").split_whitespace();
+    let media = it.next().unwrap_or("");
+    let port = it.next().unwrap_or("");
+    let _proto = it.next();
+    (media, port, it.collect())
+}
+
+fn attr_value<'a>(line: &'a str, name: &str) -> Option<&'a str> {
+    line.strip_prefix("a=")?
+        .strip_prefix(name)?
+        .strip_prefix(':')
+}
+
+/// `a=rtpmap:<pt> <name>/...` → (pt, lower-case name).
+fn rtpmap(line: &str) -> Option<(&str, String)> {
+    let v = attr_value(line, "rtpmap")?;
+    let (pt, rest) = v.split_once(' ')?;
+    let name = rest.split('/').next()?.to_ascii_lowercase();
+    Some((pt, name))
+}
+
+/// What a plugin sees of a client SDP.
+pub fn summarize(sdp: &str, update: bool) -> SdpSummary {
+    let (_, secs) = sections(sdp);
+    let mut summary = SdpSummary {
+        update,
+        ..Default::default()
+    };
+    for (index, s) in secs.iter().enumerate() {
+        let (media, port, fmts) = m_parts(s.m_line);
+        let kind = match media {
+            "audio" => MediaKind::Audio,
+            "video" => MediaKind::Video,
+            "application" => {
+                summary.data_channels |= port != "0";
+                continue;
+            }
+            _ => continue,
+        };
+        let mut mid = index.to_string();
+        let mut direction = Direction::SendRecv;
+        let mut names: Vec<(&str, String)> = Vec::new();
+        let mut rids = Vec::new();
+        for a in &s.attrs {
+            if let Some(m) = attr_value(a, "mid") {
+                mid = m.trim().to_string();
+            } else if let Some(d) = a.strip_prefix("a=").and_then(parse_direction) {
+                direction = d;
+            } else if let Some(map) = rtpmap(a) {
+                names.push(map);
+            } else if let Some(r) = attr_value(a, "rid") {
+                let mut p = r.split_whitespace();
+                if let (Some(id), Some("send")) = (p.next(), p.next()) {
+                    rids.push(id.to_string());
+                }
+            }
+        }
+        if port == "0" {
+            direction = Direction::Inactive;
+        }
+        let mut codecs: Vec<String> = Vec::new();
+        for pt in fmts {
+            let name = names
+                .iter()
+                .find(|(p, _)| *p == pt)
+                .map(|(_, n)| n.clone())
+                .or_else(|| static_codec(pt).map(str::to_string));
+            if let Some(n) = name
+                && !is_auxiliary(&n)
+                && !codecs.contains(&n)
+            {
+                codecs.push(n);
+            }
+        }
+        summary.media.push(MediaLine {
+            index: index as u32,
+            mid,
+            kind,
+            direction,
+            codecs,
+            rids,
+        });
+    }
+    summary
+}
+
+/// Rewrites a client offer so that str0m's mirrored answer is the one the plugin asked
+/// for: rejected m-lines get port 0 (and leave the BUNDLE group), directions are set to
+/// the inverse of the wanted answer direction (limited by what the client offered), and a
+/// chosen codec removes the other payload types. Unlisted m-lines stay as they are.
+pub fn shape_offer(sdp: &str, spec: &AnswerSpec) -> String {
+    let (session, secs) = sections(sdp);
+    let mut rejected: Vec<String> = Vec::new();
+    let mut out_secs: Vec<Vec<String>> = Vec::new();
+    for s in &secs {
+        let (media, port, fmts) = m_parts(s.m_line);
+        let mid = s
+            .attrs
+            .iter()
+            .find_map(|a| attr_value(a, "mid"))
+            .map(|m| m.trim().to_string());
+        let choice = mid
+            .as_ref()
+            .and_then(|mid| spec.media.iter().find(|m| &m.mid == mid));
+        let reject_app = media == "application" && !spec.data_channels;
+        let reject = reject_app || choice.is_some_and(|c| !c.accept);
+        let mut m_line = s.m_line.to_string();
+        let mut attrs: Vec<String> = s.attrs.iter().map(|a| a.to_string()).collect();
+        if reject && port != "0" {
+            if let Some(mid) = &mid {
+                rejected.push(mid.clone());
+            }
+            m_line = replace_port(s.m_line, "0");
+        } else if let Some(c) = choice {
+            let offered = s
+                .attrs
+                .iter()
+                .find_map(|a| a.strip_prefix("a=").and_then(parse_direction))
+                .unwrap_or(Direction::SendRecv);
+            // The answer can only send what the client receives and vice versa.
+            let answer = from_flags(
+                sends(c.direction) && receives(offered),
+                receives(c.direction) && sends(offered),
+            );
+            let wanted = direction_str(invert(answer));
+            let mut found = false;
+            for a in attrs.iter_mut() {
+                if a.strip_prefix("a=").and_then(parse_direction).is_some() {
+                    *a = format!("a={wanted}");
+                    found = true;
+                }
+            }
+            if !found {
+                attrs.push(format!("a={wanted}"));
+            }
+            if let Some(codec) = &c.codec {
+                if let Some((m, a)) = keep_codec(s.m_line, &fmts, &attrs, codec) {
+                    m_line = m;
+                    attrs = a;
+                }
+            }
+        }
+        let mut sec = vec![m_line];
+        sec.extend(attrs);
+        out_secs.push(sec);
+    }
+    let mut out = String::with_capacity(sdp.len());
+    for l in session {
+        if let Some(group) = attr_value(l, "group")
+            && !rejected.is_empty()
+        {
+            let kept: Vec<&str> = group
+                .split_whitespace()
+                .filter(|t| !rejected.iter().any(|r| r == t))
+                .collect();
+            out.push_str("a=group:");
+            out.push_str(&kept.join(" "));
+        } else {
+            out.push_str(l);
+        }
+        out.push_str("\r\n");
+    }
+    for sec in out_secs {
+        for l in sec {
+            out.push_str(&l);
+            out.push_str("\r\n");
+        }
+    }
+    out
+}
+
+fn replace_port(m_line: &str, port: &str) -> String {
+    let mut parts: Vec<&str> = m_line.split(' ').collect();
+    if parts.len() > 1 {
+        parts[1] = port;
+    }
+    parts.join(" ")
+}
+
+/// Keeps only `codec`'s payload types (and the RTX that repairs them); `None` when the
+/// m-line does not offer that codec, so the offer stays as it was.
+fn keep_codec(
+    m_line: &str,
+    fmts: &[&str],
+    attrs: &[String],
+    codec: &str,
+) -> Option<(String, Vec<String>)> {
+    let codec = codec.to_ascii_lowercase();
+    let mut keep: Vec<String> = attrs
+        .iter()
+        .filter_map(|a| rtpmap(a))
+        .filter(|(_, n)| *n == codec)
+        .map(|(pt, _)| pt.to_string())
+        .collect();
+    if keep.is_empty() {
+        keep.extend(
+            fmts.iter()
+                .filter(|pt| static_codec(pt) == Some(codec.as_str()))
+                .map(|pt| pt.to_string()),
+        );
+    }
+    if keep.is_empty() {
+        return None;
+    }
+    // RTX payload types whose apt is a kept one.
+    let rtx: Vec<String> = attrs
+        .iter()
+        .filter_map(|a| {
+            let v = attr_value(a, "fmtp")?;
+            let (pt, params) = v.split_once(' ')?;
+            let apt = params
+                .split(';')
+                .find_map(|p| p.trim().strip_prefix("apt="))?;
+            keep.iter().any(|k| k == apt).then(|| pt.to_string())
+        })
+        .filter(|pt| {
+            attrs
+                .iter()
+                .filter_map(|a| rtpmap(a))
+                .any(|(p, n)| p == pt && n == "rtx")
+        })
+        .collect();
+    keep.extend(rtx);
+    let head: Vec<&str> = m_line.split(' ').take(3).collect();
+    let kept_fmts: Vec<&str> = fmts
+        .iter()
+        .copied()
+        .filter(|pt| keep.iter().any(|k| k == pt))
+        .collect();
+    let m = format!("{} {}", head.join(" "), kept_fmts.join(" "));
+    let pt_of = |a: &str| -> Option<String> {
+        ["rtpmap", "fmtp", "rtcp-fb"].iter().find_map(|name| {
+            attr_value(a, name).map(|v| v.split(' ').next().unwrap_or("").to_string())
+        })
+    };
+    let attrs = attrs
+        .iter()
+        .filter(|a| match pt_of(a) {
+            Some(pt) if pt != "*" => keep.contains(&pt),
+            _ => true,
+        })
+        .cloned()
+        .collect();
+    Some((m, attrs))
+}
+
+/// Adds `a=end-of-candidates` after the candidates of every m-section that has some, so
+/// a client that never trickles knows it has them all.
+pub fn add_end_of_candidates(sdp: &str) -> String {
+    let (session, secs) = sections(sdp);
+    let mut out = String::with_capacity(sdp.len() + 64);
+    for l in session {
+        out.push_str(l);
+        out.push_str("\r\n");
+    }
+    for s in secs {
+        out.push_str(s.m_line);
+        out.push_str("\r\n");
+        let has_end = s.attrs.iter().any(|a| *a == "a=end-of-candidates");
+        let last_cand = s.attrs.iter().rposition(|a| a.starts_with("a=candidate:"));
+        for (i, a) in s.attrs.iter().enumerate() {
+            out.push_str(a);
+            out.push_str("\r\n");
+            if !has_end && Some(i) == last_cand {
+                out.push_str("a=end-of-candidates\r\n");
+            }
+        }
+    }
+    out
+}
+
+/// Parses a trickled `candidate:` line (with or without `a=`).
+pub fn parse_candidate(line: &str) -> Result<Candidate, MediaError> {
+    let s = line.trim();
+    let s = s.strip_prefix("a=").unwrap_or(s);
+    if !s.starts_with("candidate:") {
+        return Err(MediaError::InvalidCandidate(format!(
+            "not a candidate line: {line:?}"
+        )));
+    }
+    Candidate::from_sdp_string(s).map_err(|e| MediaError::InvalidCandidate(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::types::MediaAnswer;
+
+    pub(crate) const CHROME_LIKE: &str = "v=0\r\n\
+o=- 123 2 IN IP4 127.0.0.1\r\n\
+s=-\r\n\
+t=0 0\r\n\
+a=group:BUNDLE 0 1 2\r\n\
+a=msid-semantic: WMS\r\n\
+m=audio 9 UDP/TLS/RTP/SAVPF 111 0\r\n\
+c=IN IP4 0.0.0.0\r\n\
+a=mid:0\r\n\
+a=sendrecv\r\n\
+a=rtpmap:111 opus/48000/2\r\n\
+a=fmtp:111 minptime=10;useinbandfec=1\r\n\
+m=video 9 UDP/TLS/RTP/SAVPF 96 97 102 103\r\n\
+c=IN IP4 0.0.0.0\r\n\
+a=mid:1\r\n\
+a=sendonly\r\n\
+a=rtpmap:96 VP8/90000\r\n\
+a=rtcp-fb:96 nack pli\r\n\
+a=rtpmap:97 rtx/90000\r\n\
+a=fmtp:97 apt=96\r\n\
+a=rtpmap:102 H264/90000\r\n\
+a=fmtp:102 level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f\r\n\
+a=rtcp-fb:102 nack pli\r\n\
+a=rtpmap:103 rtx/90000\r\n\
+a=fmtp:103 apt=102\r\n\
+a=rid:h send\r\n\
+a=rid:l send\r\n\
+a=simulcast:send h;l\r\n\
+m=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\n\
+c=IN IP4 0.0.0.0\r\n\
+a=mid:2\r\n\
+a=sctp-port:5000\r\n";
+
+    #[test]
+    fn summary_lists_media_codecs_rids_and_data() {
+        let s = summarize(CHROME_LIKE, false);
+        assert!(s.data_channels);
+        assert!(!s.update);
+        assert_eq!(s.media.len(), 2);
+        let a = &s.media[0];
+        assert_eq!(
+            (a.index, a.mid.as_str(), a.kind),
+            (0, "0", MediaKind::Audio)
+        );
+        assert_eq!(a.direction, Direction::SendRecv);
+        assert_eq!(a.codecs, vec!["opus", "pcmu"]);
+        assert!(a.rids.is_empty());
+        let v = &s.media[1];
+        assert_eq!(
+            (v.index, v.mid.as_str(), v.kind),
+            (1, "1", MediaKind::Video)
+        );
+        assert_eq!(v.direction, Direction::SendOnly);
+        assert_eq!(v.codecs, vec!["vp8", "h264"]);
+        assert_eq!(v.rids, vec!["h", "l"]);
+        assert!(summarize(CHROME_LIKE, true).update);
+    }
+
+    #[test]
+    fn summary_of_rejected_line_is_inactive() {
+        let sdp = CHROME_LIKE.replace("m=audio 9", "m=audio 0");
+        assert_eq!(
+            summarize(&sdp, false).media[0].direction,
+            Direction::Inactive
+        );
+    }
+
+    #[test]
+    fn invalid_sdp_is_rejected() {
+        assert!(matches!(
+            parse_offer("hello"),
+            Err(MediaError::InvalidSdp(_))
+        ));
+        assert!(matches!(parse_offer(""), Err(MediaError::InvalidSdp(_))));
+        assert!(matches!(
+            parse_offer("v=0\r\nm=nonsense\r\n"),
+            Err(MediaError::InvalidSdp(_))
+        ));
+    }
+
+    #[test]
+    fn shaping_rejects_sets_direction_and_codec() {
+        let spec = AnswerSpec {
+            media: vec![
+                MediaAnswer {
+                    mid: "0".into(),
+                    accept: false,
+                    direction: Direction::SendRecv,
+                    codec: None,
+                },
+                MediaAnswer {
+                    mid: "1".into(),
+                    accept: true,
+                    direction: Direction::SendRecv,
+                    codec: Some("h264".into()),
+                },
+            ],
+            data_channels: true,
+        };
+        let out = shape_offer(CHROME_LIKE, &spec);
+        assert!(out.contains("m=audio 0 UDP/TLS/RTP/SAVPF 111 0\r\n"));
+        assert!(out.contains("a=group:BUNDLE 1 2\r\n"));
+        // Client sends only: we can only receive, so the offer stays sendonly.
+        assert!(out.contains("a=mid:1\r\na=sendonly\r\n"));
+        assert!(out.contains("m=video 9 UDP/TLS/RTP/SAVPF 102 103\r\n"));
+        assert!(!out.contains("VP8"));
+        assert!(!out.contains("apt=96"));
+        assert!(out.contains("a=fmtp:103 apt=102"));
+        assert!(out.contains("m=application 9"));
+    }
+
+    #[test]
+    fn shaping_direction_and_data_rejection() {
+        let spec = AnswerSpec {
+            media: vec![MediaAnswer {
+                mid: "0".into(),
+                accept: true,
+                direction: Direction::SendOnly,
+                codec: Some("nonexistent".into()),
+            }],
+            data_channels: false,
+        };
+        let out = shape_offer(CHROME_LIKE, &spec);
+        // We only send → the client must only receive.
+        assert!(out.contains("a=mid:0\r\na=recvonly\r\n"));
+        assert!(out.contains("m=audio 9 UDP/TLS/RTP/SAVPF 111 0\r\n"));
+        assert!(out.contains("m=application 0 "));
+        assert!(out.contains("a=group:BUNDLE 0 1\r\n"));
+    }
+
+    #[test]
+    fn shaped_offer_still_parses() {
+        let spec = AnswerSpec {
+            media: vec![MediaAnswer {
+                mid: "1".into(),
+                accept: true,
+                direction: Direction::RecvOnly,
+                codec: Some("vp8".into()),
+            }],
+            data_channels: true,
+        };
+        let out = shape_offer(CHROME_LIKE, &spec);
+        assert!(out.contains("a=mid:1\r\na=sendonly\r\n"));
+        assert!(out.contains("m=video 9 UDP/TLS/RTP/SAVPF 96 97\r\n"));
+    }
+
+    #[test]
+    fn end_of_candidates_follows_last_candidate() {
+        let sdp = "v=0\r\nm=audio 9 X 0\r\na=mid:0\r\na=candidate:1 1 udp 1 127.0.0.1 5 typ host\r\na=candidate:2 1 udp 1 127.0.0.1 6 typ host\r\na=sendrecv\r\nm=video 9 X 96\r\na=mid:1\r\n";
+        let out = add_end_of_candidates(sdp);
+        assert!(out.contains("6 typ host\r\na=end-of-candidates\r\na=sendrecv"));
+        assert_eq!(out.matches("a=end-of-candidates").count(), 1);
+        assert_eq!(add_end_of_candidates(&out), out);
+    }
+
+    #[test]
+    fn candidate_lines() {
+        let c = parse_candidate("candidate:1 1 udp 2113929471 127.0.0.1 5000 typ host").unwrap();
+        assert_eq!(c.addr(), "127.0.0.1:5000".parse().unwrap());
+        let c = parse_candidate("a=candidate:1 1 UDP 2113929471 10.0.0.1 6000 typ host\r\n");
+        assert!(c.is_ok());
+        for bad in [
+            "",
+            "candidate:",
+            "foo",
+            "candidate:1 1 udp nonsense 127.0.0.1 5000 typ host",
+            "candidate:1 1 udp 1 999.0.0.1 5000 typ host",
+        ] {
+            assert!(
+                matches!(parse_candidate(bad), Err(MediaError::InvalidCandidate(_))),
+                "{bad:?}"
+            );
+        }
+    }
+}

@@ -1,0 +1,608 @@
+//! A worker shard: one OS thread with its own event loop, owning a set of peers (those
+//! whose handle maps to it), its SO_REUSEPORT sockets on the shared port, its deadline
+//! queue and its part of the routing table. Shards talk only through channels.
+
+mod deadlines;
+pub mod msg;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::task::Poll;
+use std::time::Instant;
+
+use str0m::Candidate;
+use str0m::media::Mid;
+use tokio::net::UdpSocket;
+use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender};
+use tracing::{debug, trace, warn};
+
+use crate::demux::{Demux, PacketClass, classify};
+use crate::error::MediaError;
+use crate::peer::{Peer, PeerConfig, PeerIo};
+use crate::router::{ForwardPacket, RouterShard};
+use crate::sdp;
+use crate::types::*;
+use deadlines::Deadlines;
+pub use msg::{Cmd, ShardMsg};
+
+/// Largest datagram we read (DTLS and RTP stay well below; bigger is not ours).
+const RECV_BUF: usize = 2048;
+/// Datagrams read per wake before looking at timers and commands again.
+const RECV_BATCH: usize = 64;
+/// Trickled candidates kept per handle while no SDP has been applied.
+const MAX_QUEUED_CANDIDATES: usize = 64;
+
+/// What every shard shares.
+pub struct Shared {
+    pub demux: Demux,
+    pub shards: Vec<UnboundedSender<ShardMsg>>,
+    pub events: UnboundedSender<MediaEvent>,
+    pub peer_config: PeerConfig,
+}
+
+impl Shared {
+    pub fn shard_of(&self, handle: HandleId) -> usize {
+        (handle % self.shards.len() as u64) as usize
+    }
+}
+
+#[derive(Default)]
+struct HandleState {
+    peer: Option<Peer>,
+    queued: Vec<Candidate>,
+}
+
+pub struct Shard {
+    index: usize,
+    shared: Arc<Shared>,
+    sockets: Vec<(SocketAddr, UdpSocket)>,
+    handles: HashMap<HandleId, HandleState>,
+    router: RouterShard,
+    deadlines: Deadlines,
+    forward: Vec<Arc<ForwardPacket>>,
+    keyframe_requests: Vec<(HandleId, Mid)>,
+}
+
+fn send_on(sockets: &[(SocketAddr, UdpSocket)], source: SocketAddr, dest: SocketAddr, data: &[u8]) {
+    let sock = sockets
+        .iter()
+        .find(|(a, _)| *a == source)
+        .or_else(|| sockets.iter().find(|(a, _)| a.is_ipv4() == dest.is_ipv4()));
+    let Some((_, s)) = sock else {
+        debug!("no socket for {source} → {dest}");
+        return;
+    };
+    if let Err(e) = s.try_send_to(data, dest) {
+        // UDP is lossy anyway: a full socket buffer drops, never blocks the shard.
+        debug!("send {source} → {dest}: {e}");
+    }
+}
+
+enum Wake {
+    Msg(Option<ShardMsg>),
+    Packet(std::io::Result<(usize, SocketAddr, usize)>),
+    Timer,
+}
+
+impl Shard {
+    pub fn new(index: usize, shared: Arc<Shared>, sockets: Vec<(SocketAddr, UdpSocket)>) -> Shard {
+        Shard {
+            index,
+            shared,
+            sockets,
+            handles: HashMap::new(),
+            router: RouterShard::default(),
+            deadlines: Deadlines::default(),
+            forward: Vec::new(),
+            keyframe_requests: Vec::new(),
+        }
+    }
+
+    pub async fn run(mut self, mut rx: UnboundedReceiver<ShardMsg>) {
+        let mut buf = vec![0u8; RECV_BUF];
+        loop {
+            let next = self.deadlines.next();
+            let wake = {
+                let sockets = &self.sockets;
+                let buf = &mut buf;
+                let recv = std::future::poll_fn(|cx| {
+                    for (i, (_, s)) in sockets.iter().enumerate() {
+                        let mut rb = tokio::io::ReadBuf::new(buf);
+                        if let Poll::Ready(r) = s.poll_recv_from(cx, &mut rb) {
+                            return Poll::Ready(r.map(|src| (rb.filled().len(), src, i)));
+                        }
+                    }
+                    Poll::Pending
+                });
+                let sleep = async {
+                    match next {
+                        Some(t) => tokio::time::sleep_until(t.into()).await,
+                        None => std::future::pending().await,
+                    }
+                };
+                tokio::select! {
+                    biased;
+                    m = rx.recv() => Wake::Msg(m),
+                    r = recv => Wake::Packet(r),
+                    _ = sleep => Wake::Timer,
+                }
+            };
+            match wake {
+                Wake::Msg(None) => break,
+                Wake::Msg(Some(m)) => {
+                    if !self.on_msg(m) {
+                        break;
+                    }
+                    // Drain what else is queued without going back to the reactor.
+                    let mut stop = false;
+                    for _ in 0..RECV_BATCH {
+                        match rx.try_recv() {
+                            Ok(m) => {
+                                if !self.on_msg(m) {
+                                    stop = true;
+                                    break;
+                                }
+                            }
+                            Err(_) => break,
+                        }
+                    }
+                    if stop {
+                        break;
+                    }
+                }
+                Wake::Packet(Ok((n, src, i))) => {
+                    let local = self.sockets[i].0;
+                    self.on_socket(Instant::now(), local, src, &buf[..n]);
+                    self.drain_sockets(&mut buf);
+                }
+                Wake::Packet(Err(e)) => debug!(shard = self.index, "recv: {e}"),
+                Wake::Timer => {}
+            }
+            self.run_timers(Instant::now());
+        }
+        debug!(shard = self.index, "shard stopped");
+    }
+
+    /// Reads what is already waiting on the sockets, a bounded number at a time.
+    fn drain_sockets(&mut self, buf: &mut [u8]) {
+        for _ in 0..RECV_BATCH {
+            let mut got = false;
+            for i in 0..self.sockets.len() {
+                let r = self.sockets[i].1.try_recv_from(buf);
+                if let Ok((n, src)) = r {
+                    got = true;
+                    let local = self.sockets[i].0;
+                    self.on_socket(Instant::now(), local, src, &buf[..n]);
+                }
+            }
+            if !got {
+                break;
+            }
+        }
+    }
+
+    // ---- datagrams ----------------------------------------------------------------
+
+    fn on_socket(&mut self, now: Instant, local: SocketAddr, source: SocketAddr, data: &[u8]) {
+        if classify(data) == PacketClass::Unknown {
+            debug!(
+                shard = self.index,
+                "dropping non-WebRTC datagram ({} bytes) from {source}",
+                data.len()
+            );
+            return;
+        }
+        let Some(handle) = self.shared.demux.lookup(source, data) else {
+            debug!(
+                shard = self.index,
+                "dropping datagram from unknown {source}"
+            );
+            return;
+        };
+        let owner = self.shared.shard_of(handle);
+        if owner == self.index {
+            self.on_datagram(now, handle, source, local, data);
+        } else {
+            let msg = ShardMsg::Datagram {
+                handle,
+                source,
+                destination: local,
+                data: data.to_vec(),
+            };
+            let _ = self.shared.shards[owner].send(msg);
+        }
+    }
+
+    fn on_datagram(
+        &mut self,
+        now: Instant,
+        handle: HandleId,
+        source: SocketAddr,
+        dest: SocketAddr,
+        data: &[u8],
+    ) {
+        let done = self.with_peer(handle, |p, io| p.on_datagram(now, source, dest, data, io));
+        if done.is_none() {
+            trace!(handle, "datagram for a peer that is gone");
+        }
+        self.process_work(now);
+    }
+
+    // ---- peers ----------------------------------------------------------------------
+
+    /// Runs `f` on the handle's peer with an I/O context, then reschedules it or ends it.
+    fn with_peer<R>(
+        &mut self,
+        handle: HandleId,
+        f: impl FnOnce(&mut Peer, &mut PeerIo) -> R,
+    ) -> Option<R> {
+        let Shard {
+            handles,
+            sockets,
+            shared,
+            router,
+            forward,
+            keyframe_requests,
+            deadlines,
+            ..
+        } = self;
+        let peer = handles.get_mut(&handle)?.peer.as_mut()?;
+        let mut send = |s: SocketAddr, d: SocketAddr, data: &[u8]| send_on(sockets, s, d, data);
+        let mut io = PeerIo {
+            send: &mut send,
+            demux: &shared.demux,
+            events: &shared.events,
+            router,
+            forward,
+            keyframe_requests,
+        };
+        let r = f(peer, &mut io);
+        if peer.ended.is_none() {
+            let d = peer.deadline();
+            deadlines.schedule(handle, d, &mut peer.scheduled);
+        }
+        let ended = peer.ended.clone();
+        if let Some(end) = ended {
+            self.end_peer(handle, Some(end.reason()));
+        }
+        Some(r)
+    }
+
+    /// Removes the handle's peer; `reason` = emit a `Hangup` event.
+    fn end_peer(&mut self, handle: HandleId, reason: Option<&str>) {
+        let Some(state) = self.handles.get_mut(&handle) else {
+            return;
+        };
+        let Some(mut peer) = state.peer.take() else {
+            return;
+        };
+        peer.unregister(&self.shared.demux);
+        state.queued.clear();
+        self.router.reset_target(handle);
+        if let Some(reason) = reason {
+            debug!(handle, "hangup: {reason}");
+            let _ = self.shared.events.send(MediaEvent::Hangup {
+                handle,
+                reason: reason.to_string(),
+            });
+        }
+    }
+
+    fn run_timers(&mut self, now: Instant) {
+        while let Some((t, handle)) = self.deadlines.pop_due(now) {
+            let Some(peer) = self.handles.get_mut(&handle).and_then(|s| s.peer.as_mut()) else {
+                continue;
+            };
+            if peer.scheduled != Some(t) {
+                continue; // superseded by an earlier entry
+            }
+            peer.scheduled = None;
+            if peer.deadline() <= now {
+                self.with_peer(handle, |p, io| p.on_timeout(now, io));
+            } else {
+                let d = peer.deadline();
+                self.deadlines.schedule(handle, d, &mut peer.scheduled);
+            }
+        }
+        self.process_work(now);
+    }
+
+    // ---- routing --------------------------------------------------------------------
+
+    /// Moves the packets and keyframe requests the peers produced along the routes.
+    fn process_work(&mut self, now: Instant) {
+        while !self.forward.is_empty() || !self.keyframe_requests.is_empty() {
+            let packets = std::mem::take(&mut self.forward);
+            for p in &packets {
+                let n = self.router.fanout(p.source, &p.source_mid).len();
+                for i in 0..n {
+                    let Some(&(route, target)) = self.router.fanout(p.source, &p.source_mid).get(i)
+                    else {
+                        break;
+                    };
+                    let owner = self.shared.shard_of(target);
+                    if owner == self.index {
+                        self.deliver(now, route, p);
+                    } else {
+                        let _ = self.shared.shards[owner].send(ShardMsg::Forward {
+                            route,
+                            packet: p.clone(),
+                        });
+                    }
+                }
+            }
+            // Keep the allocation for the next round.
+            if self.forward.is_empty() {
+                let mut packets = packets;
+                packets.clear();
+                self.forward = packets;
+            }
+            let requests = std::mem::take(&mut self.keyframe_requests);
+            for (target, mid) in requests {
+                for (source, smid, layer) in self.router.sources_of(target, &mid) {
+                    self.keyframe_upstream(now, source, smid, layer, true);
+                }
+            }
+        }
+    }
+
+    fn deliver(&mut self, now: Instant, route: RouteId, p: &ForwardPacket) {
+        let Some(d) = self.router.deliver(route, p, rand::random()) else {
+            return;
+        };
+        if let Some((source, mid, layer)) = d.keyframe_request {
+            self.keyframe_upstream(now, source, mid, layer, true);
+        }
+        if let Some(out) = d.out {
+            self.with_peer(d.target, |peer, io| {
+                peer.write_rtp(now, d.mid, p, out.seq, out.timestamp, io)
+            });
+        }
+    }
+
+    /// Asks a source for a keyframe, on its own shard.
+    fn keyframe_upstream(
+        &mut self,
+        now: Instant,
+        source: HandleId,
+        mid: Mid,
+        layer: Option<u8>,
+        throttle: bool,
+    ) {
+        let owner = self.shared.shard_of(source);
+        if owner != self.index {
+            let _ = self.shared.shards[owner].send(ShardMsg::KeyframeRequest {
+                source,
+                mid,
+                layer,
+                throttle,
+            });
+            return;
+        }
+        if throttle && !self.router.keyframe_allowed(source, mid, now) {
+            return;
+        }
+        self.with_peer(source, |p, io| p.request_keyframe(now, mid, layer, io));
+    }
+
+    // ---- messages -------------------------------------------------------------------
+
+    /// Handles one message; false = stop the shard.
+    fn on_msg(&mut self, m: ShardMsg) -> bool {
+        let now = Instant::now();
+        match m {
+            ShardMsg::Stop => return false,
+            ShardMsg::Datagram {
+                handle,
+                source,
+                destination,
+                data,
+            } => self.on_datagram(now, handle, source, destination, &data),
+            ShardMsg::Forward { route, packet } => self.deliver(now, route, &packet),
+            ShardMsg::KeyframeRequest {
+                source,
+                mid,
+                layer,
+                throttle,
+            } => self.keyframe_upstream(now, source, mid, layer, throttle),
+            ShardMsg::Cmd(c) => self.on_cmd(now, c),
+        }
+        self.process_work(now);
+        true
+    }
+
+    fn on_cmd(&mut self, now: Instant, c: Cmd) {
+        match c {
+            Cmd::RemoteOffer { handle, sdp, reply } => {
+                let _ = reply.send(self.remote_offer(now, handle, sdp));
+            }
+            Cmd::Answer {
+                handle,
+                spec,
+                reply,
+            } => {
+                let r = self
+                    .with_peer(handle, |p, io| p.answer(now, &spec, io))
+                    .unwrap_or(Err(MediaError::NoPendingOffer));
+                if r.is_ok() {
+                    self.apply_queued(now, handle);
+                }
+                let _ = reply.send(r);
+            }
+            Cmd::Offer {
+                handle,
+                spec,
+                reply,
+            } => {
+                self.ensure_peer(now, handle);
+                let shared = self.shared.clone();
+                let r = self
+                    .with_peer(handle, |p, io| p.offer(now, &spec, &shared.demux, io))
+                    .unwrap_or_else(|| Err(MediaError::NoPeer(handle)));
+                let _ = reply.send(r);
+            }
+            Cmd::RemoteAnswer { handle, sdp, reply } => {
+                let r = self.remote_answer(now, handle, &sdp);
+                let _ = reply.send(r);
+            }
+            Cmd::Candidate {
+                handle,
+                candidate,
+                reply,
+            } => {
+                let _ = reply.send(self.remote_candidate(now, handle, candidate));
+            }
+            Cmd::Hangup { handle, reason } => {
+                if self.with_peer(handle, |p, io| p.close(now, io)).is_some() {
+                    self.end_peer(handle, Some(&reason));
+                }
+            }
+            Cmd::Destroy { handle } => {
+                self.with_peer(handle, |p, io| p.close(now, io));
+                self.end_peer(handle, None);
+                self.handles.remove(&handle);
+            }
+            Cmd::ForgetHandle { handle } => self.router.forget_handle(handle),
+            Cmd::SendData {
+                handle,
+                message,
+                reply,
+            } => {
+                let r = self
+                    .with_peer(handle, |p, io| p.send_data(now, &message, io))
+                    .unwrap_or(Err(MediaError::NoPeer(handle)));
+                let _ = reply.send(r);
+            }
+            Cmd::BitrateCap { handle, bitrate } => {
+                self.with_peer(handle, |p, io| p.set_bitrate_cap(now, bitrate, io));
+            }
+            Cmd::AddFanout {
+                id,
+                source,
+                mid,
+                target,
+            } => self.router.add_fanout(id, source, mid, target),
+            Cmd::AddTarget { id, route } => self.router.add_target(id, route),
+            Cmd::UpdateRoute { id, layer, paused } => {
+                self.router.update(id, layer, paused);
+            }
+            Cmd::RemoveRoute { id } => self.router.remove(id),
+            Cmd::SrtpProfile { handle, reply } => {
+                let p = self
+                    .handles
+                    .get(&handle)
+                    .and_then(|s| s.peer.as_ref())
+                    .and_then(|p| p.srtp_profile_name());
+                let _ = reply.send(p);
+            }
+        }
+    }
+
+    fn ensure_peer(&mut self, now: Instant, handle: HandleId) {
+        let state = self.handles.entry(handle).or_default();
+        if state.peer.is_none() {
+            state.peer = Some(Peer::new(
+                handle,
+                &self.shared.peer_config,
+                &self.shared.demux,
+                now,
+            ));
+        }
+    }
+
+    fn remote_offer(
+        &mut self,
+        now: Instant,
+        handle: HandleId,
+        text: String,
+    ) -> Result<SdpSummary, MediaError> {
+        sdp::parse_offer(&text)?;
+        let update = self
+            .handles
+            .get(&handle)
+            .and_then(|s| s.peer.as_ref())
+            .is_some_and(|p| p.has_remote);
+        let summary = sdp::summarize(&text, update);
+        self.ensure_peer(now, handle);
+        let first_mid = summary.media.first().map(|m| m.mid.clone());
+        if let Some(p) = self.handles.get_mut(&handle).and_then(|s| s.peer.as_mut()) {
+            p.set_remote_offer(text, first_mid);
+        }
+        Ok(summary)
+    }
+
+    fn remote_answer(
+        &mut self,
+        now: Instant,
+        handle: HandleId,
+        text: &str,
+    ) -> Result<SdpSummary, MediaError> {
+        let Some(peer) = self.handles.get(&handle).and_then(|s| s.peer.as_ref()) else {
+            return Err(MediaError::UnexpectedAnswer);
+        };
+        if !peer.has_pending_local_offer() {
+            return Err(MediaError::UnexpectedAnswer);
+        }
+        let update = peer.has_remote;
+        self.with_peer(handle, |p, io| p.remote_answer(now, text, io))
+            .unwrap_or(Err(MediaError::UnexpectedAnswer))?;
+        let summary = sdp::summarize(text, update);
+        if let Some(p) = self.handles.get_mut(&handle).and_then(|s| s.peer.as_mut()) {
+            p.first_mid = summary.media.first().map(|m| m.mid.clone());
+        }
+        self.apply_queued(now, handle);
+        Ok(summary)
+    }
+
+    fn remote_candidate(
+        &mut self,
+        now: Instant,
+        handle: HandleId,
+        c: TrickleCandidate,
+    ) -> Result<(), MediaError> {
+        let TrickleCandidate::Candidate {
+            candidate,
+            sdp_mid,
+            sdp_mline_index,
+        } = c
+        else {
+            // str0m keeps checking whatever it has; "completed" needs no action.
+            return Ok(());
+        };
+        let cand = sdp::parse_candidate(&candidate)?;
+        let state = self.handles.entry(handle).or_default();
+        let first_mid = state.peer.as_ref().and_then(|p| p.first_mid.clone());
+        // BUNDLE: only the first m-line's candidates matter (as in Janus).
+        let other_mline = match (&sdp_mid, &first_mid) {
+            (Some(m), Some(f)) => m != f,
+            _ => sdp_mline_index.is_some_and(|i| i != 0),
+        };
+        if other_mline {
+            debug!(
+                handle,
+                "ignoring candidate for another m-line ({sdp_mid:?}/{sdp_mline_index:?})"
+            );
+            return Ok(());
+        }
+        let ready = state.peer.as_ref().is_some_and(|p| p.has_remote);
+        if ready {
+            self.with_peer(handle, |p, io| p.add_remote_candidate(now, cand, io));
+        } else if state.queued.len() < MAX_QUEUED_CANDIDATES {
+            state.queued.push(cand);
+        } else {
+            warn!(handle, "too many early candidates; dropping one");
+        }
+        Ok(())
+    }
+
+    fn apply_queued(&mut self, now: Instant, handle: HandleId) {
+        let queued = match self.handles.get_mut(&handle) {
+            Some(s) => std::mem::take(&mut s.queued),
+            None => return,
+        };
+        for c in queued {
+            self.with_peer(handle, |p, io| p.add_remote_candidate(now, c, io));
+        }
+    }
+}

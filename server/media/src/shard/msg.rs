@@ -1,0 +1,107 @@
+//! Messages between the engine and the shards, and between shards.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::mpsc::SyncSender;
+
+use str0m::media::Mid;
+
+use crate::error::MediaError;
+use crate::router::ForwardPacket;
+use crate::types::*;
+
+pub type Reply<T> = SyncSender<T>;
+
+pub enum ShardMsg {
+    Cmd(Cmd),
+    /// A datagram another shard's socket received for one of our peers.
+    Datagram {
+        handle: HandleId,
+        source: SocketAddr,
+        destination: SocketAddr,
+        data: Vec<u8>,
+    },
+    /// A routed packet for a target we own.
+    Forward {
+        route: RouteId,
+        packet: Arc<ForwardPacket>,
+    },
+    /// Ask one of our sources for a keyframe.
+    KeyframeRequest {
+        source: HandleId,
+        mid: Mid,
+        layer: Option<u8>,
+        throttle: bool,
+    },
+    Stop,
+}
+
+pub enum Cmd {
+    RemoteOffer {
+        handle: HandleId,
+        sdp: String,
+        reply: Reply<Result<SdpSummary, MediaError>>,
+    },
+    Answer {
+        handle: HandleId,
+        spec: AnswerSpec,
+        reply: Reply<Result<String, MediaError>>,
+    },
+    Offer {
+        handle: HandleId,
+        spec: OfferSpec,
+        reply: Reply<Result<String, MediaError>>,
+    },
+    RemoteAnswer {
+        handle: HandleId,
+        sdp: String,
+        reply: Reply<Result<SdpSummary, MediaError>>,
+    },
+    Candidate {
+        handle: HandleId,
+        candidate: TrickleCandidate,
+        reply: Reply<Result<(), MediaError>>,
+    },
+    Hangup {
+        handle: HandleId,
+        reason: String,
+    },
+    Destroy {
+        handle: HandleId,
+    },
+    /// Drop routing state touching the handle (sent to every shard).
+    ForgetHandle {
+        handle: HandleId,
+    },
+    SendData {
+        handle: HandleId,
+        message: DataMessage,
+        reply: Reply<Result<(), MediaError>>,
+    },
+    BitrateCap {
+        handle: HandleId,
+        bitrate: u32,
+    },
+    AddFanout {
+        id: RouteId,
+        source: HandleId,
+        mid: Mid,
+        target: HandleId,
+    },
+    AddTarget {
+        id: RouteId,
+        route: Route,
+    },
+    UpdateRoute {
+        id: RouteId,
+        layer: LayerChoice,
+        paused: bool,
+    },
+    RemoveRoute {
+        id: RouteId,
+    },
+    SrtpProfile {
+        handle: HandleId,
+        reply: Reply<Option<&'static str>>,
+    },
+}
