@@ -168,7 +168,7 @@ impl PluginHost {
 
         let mut plugins = BTreeMap::new();
         for (package, (candidate, _)) in chosen {
-            if config.disable.iter().any(|d| *d == package) {
+            if config.disable.contains(&package) {
                 tracing::info!(package, "plugin disabled by config");
                 continue;
             }
