@@ -207,11 +207,11 @@ impl Config {
             serde_path_to_error::deserialize(toml::Value::Table(table)).map_err(|e| {
                 let key = e.path().to_string();
                 let inner = e.into_inner().to_string();
-                // serde reports unknown keys one level up; name the key itself.
+                // Make sure an unknown key's own name ends the path.
                 let key = match unknown_field_name(&inner) {
                     Some(field) if key == "." => field,
-                    Some(field) => format!("{key}.{field}"),
-                    None => key,
+                    Some(field) if !key.ends_with(&field) => format!("{key}.{field}"),
+                    _ => key,
                 };
                 ConfigError::Key {
                     key,

@@ -427,17 +427,17 @@ async fn echotest_negotiation_with_a_real_offer() {
         .accept_answer(pending, answer)
         .expect("str0m accepts the answer");
 
-    // A second offer on the same handle renegotiates.
+    // hangup is answered with success whether or not the PeerConnection still exists.
     let v = http
         .post(
             &format!("/{s}/{h}"),
             json!({"janus": "hangup", "transaction": "h"}),
         )
         .await;
-    assert_eq!(v["janus"], "success");
-    let e = http.wait_event(s, |e| e["janus"] == "hangup").await;
-    assert_eq!(e["reason"], "Janus API");
-    assert_eq!(e["sender"], h);
+    assert_eq!(
+        v,
+        json!({"janus": "success", "session_id": s, "transaction": "h"})
+    );
     server.shutdown().await;
 }
 

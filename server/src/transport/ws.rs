@@ -13,6 +13,7 @@ use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use futures_util::{SinkExt, StreamExt};
+use parking_lot::Mutex;
 use serde_json::Value;
 use tokio::sync::{mpsc, watch};
 
@@ -34,6 +35,26 @@ pub const PROTOCOL: &str = "janus-protocol";
 struct WsSink {
     id: ConnectionId,
     out: mpsc::UnboundedSender<Value>,
+    /// While a request is processed, its events wait here so the reply goes out first
+    /// (a plugin may push an `event` before its `ack` is returned).
+    held: Mutex<Option<Vec<Value>>>,
+}
+
+impl WsSink {
+    fn hold(&self) {
+        *self.held.lock() = Some(Vec::new());
+    }
+
+    /// Sends the reply, then the events held while it was being made.
+    fn reply_and_release(&self, reply: Value) {
+        let mut held = self.held.lock();
+        let events = held.take().unwrap_or_default();
+        for v in std::iter::once(reply).chain(events) {
+            if self.out.send(v).is_err() {
+                break;
+            }
+        }
+    }
 }
 
 impl EventSink for WsSink {
@@ -44,6 +65,11 @@ impl EventSink for WsSink {
     fn session_owned(&self, _session: u64) {}
 
     fn send(&self, session: u64, event: Value) {
+        let mut held = self.held.lock();
+        if let Some(buffer) = held.as_mut() {
+            buffer.push(event);
+            return;
+        }
         if self.out.send(event).is_err() {
             tracing::debug!(session, "event for a closed WebSocket dropped");
         }
@@ -97,10 +123,12 @@ async fn connection(state: WsState, socket: WebSocket) {
     tracing::debug!(connection = id, "WebSocket connected");
     let (mut writer, mut reader) = socket.split();
     let (out_tx, mut out_rx) = mpsc::unbounded_channel::<Value>();
-    let sink: Arc<dyn EventSink> = Arc::new(WsSink {
+    let ws_sink = Arc::new(WsSink {
         id,
         out: out_tx.clone(),
+        held: Mutex::new(None),
     });
+    let sink: Arc<dyn EventSink> = ws_sink.clone();
 
     let write = tokio::spawn(async move {
         while let Some(v) = out_rx.recv().await {
@@ -122,11 +150,12 @@ async fn connection(state: WsState, socket: WebSocket) {
     let process = tokio::spawn(async move {
         while let Some(frame) = req_rx.recv().await {
             for request in split_frame(&frame) {
+                ws_sink.hold();
                 let response = match request {
                     Ok(v) => core.handle(&process_sink, v).await,
                     Err(e) => e.to_reply(0, None).into(),
                 };
-                process_sink.send(0, response.reply);
+                ws_sink.reply_and_release(response.reply);
                 if let Some(f) = response.followup {
                     core.run_followup(f).await;
                 }
