@@ -101,6 +101,8 @@ fn build_plugins(plugins: &Path, target_dir: &Path) {
             cmd.env_remove(key);
         }
     }
+    // Our stdout is read by cargo as build directives: keep the nested build's off it.
+    cmd.stdout(std::process::Stdio::from(std::io::stderr()));
     let status = cmd.status().unwrap_or_else(|e| {
         panic!(
             "cannot run cargo to build the Wasm plugins in {}: {e}",

@@ -252,17 +252,21 @@ fn deadline_ticks(timeout: Duration) -> u64 {
 }
 
 fn classify(store: &Store<HostState>, limits: Limits, e: wasmtime::Error) -> Crash {
+    // The full error (with the Wasm backtrace) goes to the log; the reason stays one line,
+    // since it travels to the core and possibly to clients.
+    tracing::debug!(plugin = &*store.data().plugin, "plugin call failed: {e:?}");
     if store.data().limiter.hit {
         return Crash(format!(
-            "out of memory (limit {} MiB): {e}",
+            "out of memory (limit {} MiB)",
             limits.memory_bytes >> 20
         ));
     }
-    if let Some(wasmtime::Trap::Interrupt) = e.downcast_ref::<wasmtime::Trap>() {
-        return Crash(format!(
+    match e.downcast_ref::<wasmtime::Trap>() {
+        Some(wasmtime::Trap::Interrupt) => Crash(format!(
             "ran past its time limit of {} ms and was interrupted",
             limits.call_timeout.as_millis()
-        ));
+        )),
+        Some(trap) => Crash(format!("trapped: {trap}")),
+        None => Crash(format!("failed: {e}")),
     }
-    Crash(format!("trapped: {e:?}"))
 }
