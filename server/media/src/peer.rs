@@ -252,10 +252,10 @@ impl Peer {
         if now >= self.next_housekeeping {
             self.housekeeping(now, io);
         }
-        if now >= self.rtc_deadline {
-            if let Err(e) = self.rtc.handle_input(Input::Timeout(now)) {
-                debug!(handle = self.handle, "timeout input: {e}");
-            }
+        if now >= self.rtc_deadline
+            && let Err(e) = self.rtc.handle_input(Input::Timeout(now))
+        {
+            debug!(handle = self.handle, "timeout input: {e}");
         }
         self.drain(now, io);
     }
@@ -478,10 +478,10 @@ impl Peer {
         let mut api = self.rtc.direct_api();
         let rate = str0m::bwe::Bitrate::bps(u64::from(bitrate));
         for (mid, rids) in video {
-            if rids.is_empty() {
-                if let Some(rx) = api.stream_rx_by_mid(mid, None) {
-                    rx.request_remb(rate);
-                }
+            if rids.is_empty()
+                && let Some(rx) = api.stream_rx_by_mid(mid, None)
+            {
+                rx.request_remb(rate);
             }
             for r in rids {
                 if let Some(rx) = api.stream_rx_by_mid(mid, Some(r.as_str().into())) {
@@ -561,6 +561,8 @@ impl Peer {
         }
         self.drain(now, io);
         self.rtc.disconnect();
+        // Our own close is not the peer's DTLS alert: the caller reports its own reason.
+        self.ended = None;
     }
 
     // ---- driving ------------------------------------------------------------------
@@ -643,13 +645,11 @@ impl Peer {
 
     fn on_event(&mut self, now: Instant, e: Event, io: &mut PeerIo) {
         match e {
-            Event::Connected => {
-                if !self.connected {
-                    self.connected = true;
-                    let _ = io.events.send(MediaEvent::WebrtcUp {
-                        handle: self.handle,
-                    });
-                }
+            Event::Connected if !self.connected => {
+                self.connected = true;
+                let _ = io.events.send(MediaEvent::WebrtcUp {
+                    handle: self.handle,
+                });
             }
             Event::IceConnectionStateChange(s) => {
                 debug!(handle = self.handle, "ICE {s:?}");
@@ -694,10 +694,8 @@ impl Peer {
             Event::MediaEgressStats(s) => {
                 self.on_stats(s.mid, s.packets, s.loss, false, io);
             }
-            Event::Closed => {
-                if self.ended.is_none() {
-                    self.ended = Some(PeerEnd::DtlsAlert);
-                }
+            Event::Closed if self.ended.is_none() => {
+                self.ended = Some(PeerEnd::DtlsAlert);
             }
             _ => {}
         }

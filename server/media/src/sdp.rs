@@ -250,11 +250,11 @@ pub fn shape_offer(sdp: &str, spec: &AnswerSpec) -> String {
             if !found {
                 attrs.push(format!("a={wanted}"));
             }
-            if let Some(codec) = &c.codec {
-                if let Some((m, a)) = keep_codec(s.m_line, &fmts, &attrs, codec) {
-                    m_line = m;
-                    attrs = a;
-                }
+            if let Some(codec) = &c.codec
+                && let Some((m, a)) = keep_codec(s.m_line, &fmts, &attrs, codec)
+            {
+                m_line = m;
+                attrs = a;
             }
         }
         let mut sec = vec![m_line];
@@ -373,7 +373,7 @@ pub fn add_end_of_candidates(sdp: &str) -> String {
     for s in secs {
         out.push_str(s.m_line);
         out.push_str("\r\n");
-        let has_end = s.attrs.iter().any(|a| *a == "a=end-of-candidates");
+        let has_end = s.attrs.contains(&"a=end-of-candidates");
         let last_cand = s.attrs.iter().rposition(|a| a.starts_with("a=candidate:"));
         for (i, a) in s.attrs.iter().enumerate() {
             out.push_str(a);

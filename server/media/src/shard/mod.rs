@@ -439,7 +439,7 @@ impl Shard {
                 let shared = self.shared.clone();
                 let r = self
                     .with_peer(handle, |p, io| p.offer(now, &spec, &shared.demux, io))
-                    .unwrap_or_else(|| Err(MediaError::NoPeer(handle)));
+                    .unwrap_or(Err(MediaError::NoPeer(handle)));
                 let _ = reply.send(r);
             }
             Cmd::RemoteAnswer { handle, sdp, reply } => {

@@ -1,0 +1,525 @@
+//! A real str0m client peer (its own UDP socket on 127.0.0.1) against a started engine.
+
+use std::net::{SocketAddr, UdpSocket};
+use std::time::{Duration, Instant};
+
+use portunus_media::*;
+use str0m::change::{SdpAnswer, SdpOffer};
+use str0m::channel::ChannelId;
+use str0m::format::Codec;
+use str0m::media::{Direction as StrDir, MediaKind as StrKind, Mid};
+use str0m::net::{Protocol, Receive};
+use str0m::rtp::{RtpWrite, SeqNo};
+use str0m::{Candidate, Event, Input, Output, Rtc, RtcConfig};
+use tokio::sync::mpsc::UnboundedReceiver;
+
+const TIMEOUT: Duration = Duration::from_secs(10);
+
+struct Client {
+    rtc: Rtc,
+    socket: UdpSocket,
+    addr: SocketAddr,
+    events: Vec<Event>,
+}
+
+impl Client {
+    fn new() -> Client {
+        let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+        socket
+            .set_read_timeout(Some(Duration::from_millis(2)))
+            .unwrap();
+        let addr = socket.local_addr().unwrap();
+        let mut rtc = RtcConfig::new().set_rtp_mode(true).build(Instant::now());
+        rtc.add_local_candidate(Candidate::host(addr, "udp").unwrap());
+        Client {
+            rtc,
+            socket,
+            addr,
+            events: Vec::new(),
+        }
+    }
+
+    /// Drains str0m output, then reads the socket once (or times out briefly).
+    fn step(&mut self) {
+        let deadline = loop {
+            match self.rtc.poll_output().unwrap() {
+                Output::Timeout(t) => break t,
+                Output::Transmit(t) => {
+                    let _ = self.socket.send_to(&t.contents, t.destination);
+                }
+                Output::Event(e) => self.events.push(e),
+            }
+        };
+        let mut buf = [0u8; 2048];
+        match self.socket.recv_from(&mut buf) {
+            Ok((n, src)) => {
+                if let Ok(r) = Receive::new(Protocol::Udp, src, self.addr, &buf[..n]) {
+                    self.rtc
+                        .handle_input(Input::Receive(Instant::now(), r))
+                        .unwrap();
+                }
+            }
+            Err(_) => {
+                let now = Instant::now();
+                if now >= deadline {
+                    self.rtc.handle_input(Input::Timeout(now)).unwrap();
+                }
+            }
+        }
+    }
+
+    /// Steps until `f` finds what it wants among the new client events or engine events.
+    fn wait<T>(
+        &mut self,
+        engine_events: &mut UnboundedReceiver<MediaEvent>,
+        seen: &mut Vec<MediaEvent>,
+        mut f: impl FnMut(&[Event], &[MediaEvent]) -> Option<T>,
+    ) -> T {
+        let start = Instant::now();
+        loop {
+            self.step();
+            while let Ok(e) = engine_events.try_recv() {
+                seen.push(e);
+            }
+            if let Some(t) = f(&self.events, seen) {
+                return t;
+            }
+            assert!(
+                start.elapsed() < TIMEOUT,
+                "timed out; engine events: {seen:?}"
+            );
+        }
+    }
+
+    fn pt_for(&self, codec: Codec) -> str0m::media::Pt {
+        self.rtc
+            .codec_config()
+            .params()
+            .iter()
+            .find(|p| p.spec().codec == codec)
+            .unwrap()
+            .pt()
+    }
+
+    fn send_rtp(&mut self, mid: Mid, pt: str0m::media::Pt, seq: u64, payload: Vec<u8>) {
+        let mut api = self.rtc.direct_api();
+        let tx = api.stream_tx_by_mid(mid, None).expect("client send stream");
+        tx.write_rtp(RtpWrite::new(
+            pt,
+            SeqNo::from(seq),
+            (seq as u32) * 960,
+            Instant::now(),
+            payload,
+        ));
+    }
+
+    fn channel(&self) -> Option<ChannelId> {
+        self.events.iter().find_map(|e| match e {
+            Event::ChannelOpen(id, _) => Some(*id),
+            _ => None,
+        })
+    }
+}
+
+fn start(workers: usize) -> (MediaEngine, UnboundedReceiver<MediaEvent>) {
+    let cfg = MediaConfig {
+        udp_port: 0,
+        workers,
+        interfaces: vec!["127.0.0.1".parse().unwrap()],
+        ..Default::default()
+    };
+    MediaEngine::start(cfg).unwrap()
+}
+
+fn echo_routes(engine: &MediaEngine, handle: HandleId, mids: &[Mid]) {
+    for mid in mids {
+        let m = MediaRef {
+            handle,
+            mid: mid.to_string(),
+        };
+        engine
+            .route_add(Route {
+                source: m.clone(),
+                target: m,
+                layer: LayerChoice::default(),
+                paused: false,
+            })
+            .unwrap();
+    }
+}
+
+/// Sends RTP on `mid` until the same payloads come back; returns how many came back.
+fn assert_echo(
+    client: &mut Client,
+    ev: &mut UnboundedReceiver<MediaEvent>,
+    seen: &mut Vec<MediaEvent>,
+    mid: Mid,
+    codec: Codec,
+    first_seq: u64,
+) {
+    let pt = client.pt_for(codec);
+    let payloads: Vec<Vec<u8>> = (0..20u8)
+        .map(|i| {
+            let mut p = if codec == Codec::Vp8 {
+                vec![0x10, 0x00, 0x9d, 0x01, 0x2a]
+            } else {
+                vec![0xfc]
+            };
+            p.extend(std::iter::repeat_n(i, 40 + i as usize));
+            p
+        })
+        .collect();
+    let start = client.events.len();
+    for (i, p) in payloads.iter().enumerate() {
+        client.send_rtp(mid, pt, first_seq + i as u64, p.clone());
+        client.step();
+    }
+    let back = client.wait(ev, seen, |events, _| {
+        let got: Vec<(str0m::rtp::Ssrc, Vec<u8>)> = events[start..]
+            .iter()
+            .filter_map(|e| match e {
+                Event::RtpPacket(p) => Some((p.header.ssrc, p.payload.to_vec())),
+                _ => None,
+            })
+            .collect();
+        (got.iter().filter(|(_, p)| payloads.contains(p)).count() >= 15).then_some(got)
+    });
+    // Everything that came back on this m-line is one of the payloads we sent, unchanged.
+    for (ssrc, p) in &back {
+        let rx_mid = client.rtc.direct_api().stream_rx(ssrc).map(|s| s.mid());
+        if rx_mid == Some(mid) {
+            assert!(payloads.contains(p), "payload changed on the way back");
+        }
+    }
+}
+
+#[test]
+fn client_offer_echo_data_garbage_and_hangup() {
+    let (engine, mut ev) = start(2);
+    let mut seen = Vec::new();
+    let server = engine.local_addrs()[0];
+    // Odd and even handles land on different shards.
+    let handle: HandleId = 7;
+    let mut client = Client::new();
+
+    // A candidate trickled before any SDP is queued, not an error.
+    let early = client.rtc.direct_api().local_ice_credentials();
+    assert!(!early.ufrag.is_empty());
+    engine
+        .add_remote_candidate(
+            handle,
+            TrickleCandidate::Candidate {
+                candidate: format!(
+                    "a=candidate:1 1 udp 2130706431 {} {} typ host",
+                    client.addr.ip(),
+                    client.addr.port()
+                ),
+                sdp_mid: Some("0".into()),
+                sdp_mline_index: Some(0),
+            },
+        )
+        .unwrap();
+
+    let mut api = client.rtc.sdp_api();
+    let audio = api.add_media(StrKind::Audio, StrDir::SendRecv, None, None, None);
+    let video = api.add_media(StrKind::Video, StrDir::SendRecv, None, None, None);
+    api.add_channel("chat".into());
+    let (offer, pending) = api.apply().unwrap();
+
+    let summary = engine.remote_offer(handle, &offer.to_sdp_string()).unwrap();
+    assert!(!summary.update);
+    assert!(summary.data_channels);
+    assert_eq!(summary.media.len(), 2);
+    assert_eq!(summary.media[0].kind, MediaKind::Audio);
+    assert_eq!(summary.media[1].kind, MediaKind::Video);
+    assert!(summary.media[0].codecs.contains(&"opus".to_string()));
+    assert!(summary.media[1].codecs.contains(&"vp8".to_string()));
+
+    let answer = engine
+        .answer(
+            handle,
+            &AnswerSpec {
+                media: vec![],
+                data_channels: true,
+            },
+        )
+        .unwrap();
+    assert!(answer.contains("a=end-of-candidates"), "{answer}");
+    assert!(
+        answer.contains(&format!("{} {} typ host", server.ip(), server.port())),
+        "{answer}"
+    );
+    client
+        .rtc
+        .sdp_api()
+        .accept_answer(pending, SdpAnswer::from_sdp_string(&answer).unwrap())
+        .unwrap();
+    echo_routes(&engine, handle, &[audio, video]);
+
+    client.wait(&mut ev, &mut seen, |_, s| {
+        s.contains(&MediaEvent::WebrtcUp { handle }).then_some(())
+    });
+    let profile = engine.srtp_profile(handle).expect("negotiated profile");
+    eprintln!("negotiated SRTP profile (client offer): {profile}");
+    assert!(profile.contains("GCM"), "{profile}");
+
+    assert_echo(&mut client, &mut ev, &mut seen, audio, Codec::Opus, 1);
+    assert_echo(&mut client, &mut ev, &mut seen, video, Codec::Vp8, 1);
+    assert!(seen.iter().any(|e| matches!(e, MediaEvent::Media { handle: h, kind: MediaKind::Video, receiving: true, .. } if *h == handle)));
+
+    // Data channel both ways.
+    let id = client.wait(&mut ev, &mut seen, |e, _| {
+        e.iter().find_map(|e| match e {
+            Event::ChannelOpen(id, _) => Some(*id),
+            _ => None,
+        })
+    });
+    client
+        .rtc
+        .channel(id)
+        .unwrap()
+        .write(false, b"hello")
+        .unwrap();
+    client.wait(&mut ev, &mut seen, |_, s| {
+        s.iter()
+            .any(|e| {
+                matches!(e, MediaEvent::Data { handle: h, message } if *h == handle
+                && message.data == b"hello" && !message.binary && message.label == "chat")
+            })
+            .then_some(())
+    });
+    engine
+        .send_data(
+            handle,
+            DataMessage {
+                label: "chat".into(),
+                data: vec![1, 2, 3],
+                binary: true,
+            },
+        )
+        .unwrap();
+    client.wait(&mut ev, &mut seen, |e, _| {
+        e.iter()
+            .any(|e| matches!(e, Event::ChannelData(d) if d.data == [1, 2, 3] && d.binary))
+            .then_some(())
+    });
+    assert!(client.channel().is_some());
+
+    // Garbage from elsewhere and from the client's own address.
+    let junk = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let mut stun_unknown = vec![0x00, 0x01, 0x00, 0x0c, 0x21, 0x12, 0xa4, 0x42];
+    stun_unknown.extend_from_slice(&[9; 12]);
+    stun_unknown.extend_from_slice(&[0x00, 0x06, 0x00, 0x08]);
+    stun_unknown.extend_from_slice(b"nope:abc");
+    let garbage: Vec<Vec<u8>> = vec![
+        vec![],
+        vec![0xff; 100],
+        vec![0x80; 3],
+        vec![0x80, 0x60, 0, 1, 0, 0, 0, 1, 0, 0, 0, 2, 1, 2, 3],
+        vec![0x81, 0xc8, 0, 1],
+        vec![22, 0xfe, 0xfd, 0, 0, 0, 0],
+        vec![0x00, 0x01, 0x00, 0x50],
+        stun_unknown,
+    ];
+    for g in &garbage {
+        junk.send_to(g, server).unwrap();
+        client.socket.send_to(g, server).unwrap();
+    }
+    assert_echo(&mut client, &mut ev, &mut seen, audio, Codec::Opus, 100);
+
+    // Renegotiation on the live PeerConnection: the client adds a second video line.
+    let mut api = client.rtc.sdp_api();
+    let video2 = api.add_media(StrKind::Video, StrDir::SendRecv, None, None, None);
+    let (offer, pending) = api.apply().unwrap();
+    let summary = engine.remote_offer(handle, &offer.to_sdp_string()).unwrap();
+    assert!(summary.update);
+    assert_eq!(summary.media.len(), 3);
+    let answer = engine
+        .answer(
+            handle,
+            &AnswerSpec {
+                media: vec![],
+                data_channels: true,
+            },
+        )
+        .unwrap();
+    client
+        .rtc
+        .sdp_api()
+        .accept_answer(pending, SdpAnswer::from_sdp_string(&answer).unwrap())
+        .unwrap();
+    echo_routes(&engine, handle, &[video2]);
+    assert_echo(&mut client, &mut ev, &mut seen, video2, Codec::Vp8, 1);
+
+    engine.hangup(handle, "Janus API");
+    client.wait(&mut ev, &mut seen, |_, s| {
+        s.iter()
+            .any(|e| {
+                *e == MediaEvent::Hangup {
+                    handle,
+                    reason: "Janus API".into(),
+                }
+            })
+            .then_some(())
+    });
+    // After hangup there is no PeerConnection to send data on.
+    assert!(
+        engine
+            .send_data(
+                handle,
+                DataMessage {
+                    label: "chat".into(),
+                    data: vec![1],
+                    binary: false
+                }
+            )
+            .is_err()
+    );
+    engine.destroy(handle);
+}
+
+#[test]
+fn server_offer_answered_by_client_connects() {
+    let (engine, mut ev) = start(2);
+    let mut seen = Vec::new();
+    let handle: HandleId = 42;
+    let offer = engine
+        .offer(
+            handle,
+            &OfferSpec {
+                media: vec![
+                    MediaOffer {
+                        mid: None,
+                        kind: MediaKind::Audio,
+                        direction: Direction::SendRecv,
+                        codecs: vec![],
+                        stream_id: None,
+                    },
+                    MediaOffer {
+                        mid: None,
+                        kind: MediaKind::Video,
+                        direction: Direction::SendRecv,
+                        codecs: vec![],
+                        stream_id: None,
+                    },
+                ],
+                data_channels: true,
+                ice_restart: false,
+            },
+        )
+        .unwrap();
+    assert!(offer.contains("a=end-of-candidates"), "{offer}");
+    assert!(offer.contains("m=application"), "{offer}");
+
+    let mut client = Client::new();
+    let answer = client
+        .rtc
+        .sdp_api()
+        .accept_offer(SdpOffer::from_sdp_string(&offer).unwrap())
+        .unwrap();
+    let summary = engine
+        .remote_answer(handle, &answer.to_sdp_string())
+        .unwrap();
+    assert_eq!(summary.media.len(), 2);
+    // A second answer has no offer to go with.
+    assert_eq!(
+        engine.remote_answer(handle, &answer.to_sdp_string()),
+        Err(MediaError::UnexpectedAnswer)
+    );
+    let mids: Vec<Mid> = summary
+        .media
+        .iter()
+        .map(|m| Mid::from(m.mid.as_str()))
+        .collect();
+    echo_routes(&engine, handle, &mids);
+    client.wait(&mut ev, &mut seen, |_, s| {
+        s.contains(&MediaEvent::WebrtcUp { handle }).then_some(())
+    });
+    let profile = engine.srtp_profile(handle).expect("negotiated profile");
+    eprintln!("negotiated SRTP profile (server offer): {profile}");
+    assert!(profile.contains("GCM"), "{profile}");
+    assert_echo(&mut client, &mut ev, &mut seen, mids[1], Codec::Vp8, 1);
+
+    // The client closing its side is a DTLS alert for Janus.
+    client.rtc.close().unwrap();
+    client.wait(&mut ev, &mut seen, |_, s| {
+        s.iter()
+            .any(|e| {
+                *e == MediaEvent::Hangup {
+                    handle,
+                    reason: "DTLS alert".into(),
+                }
+            })
+            .then_some(())
+    });
+}
+
+#[test]
+fn bad_input_gives_typed_errors() {
+    let (engine, _ev) = start(1);
+    let h: HandleId = 5;
+    assert!(matches!(
+        engine.remote_offer(h, "garbage"),
+        Err(MediaError::InvalidSdp(_))
+    ));
+    assert!(matches!(
+        engine.remote_offer(h, ""),
+        Err(MediaError::InvalidSdp(_))
+    ));
+    assert!(matches!(
+        engine.remote_offer(h, "v=0\r\nthis is not sdp\r\n"),
+        Err(MediaError::InvalidSdp(_))
+    ));
+    assert_eq!(
+        engine.remote_answer(h, "v=0\r\n"),
+        Err(MediaError::UnexpectedAnswer)
+    );
+    assert_eq!(
+        engine.answer(h, &AnswerSpec::default()),
+        Err(MediaError::NoPendingOffer)
+    );
+    for bad in [
+        "",
+        "candidate:",
+        "hello",
+        "candidate:1 1 udp x 1.2.3.4 1 typ host",
+    ] {
+        let r = engine.add_remote_candidate(
+            h,
+            TrickleCandidate::Candidate {
+                candidate: bad.into(),
+                sdp_mid: None,
+                sdp_mline_index: None,
+            },
+        );
+        assert!(matches!(r, Err(MediaError::InvalidCandidate(_))), "{bad:?}");
+    }
+    assert_eq!(
+        engine.add_remote_candidate(h, TrickleCandidate::Completed),
+        Ok(())
+    );
+    assert_eq!(
+        engine.send_data(
+            h,
+            DataMessage {
+                label: "x".into(),
+                data: vec![],
+                binary: false
+            }
+        ),
+        Err(MediaError::NoPeer(h))
+    );
+    assert_eq!(
+        engine.route_update(999, LayerChoice::default(), false),
+        Err(MediaError::NoRoute(999))
+    );
+    // Unknown handles are harmless for fire-and-forget calls.
+    engine.hangup(h, "Janus API");
+    engine.request_keyframe(&MediaRef {
+        handle: h,
+        mid: "0".into(),
+    });
+    engine.set_bitrate_cap(h, 100_000);
+    engine.destroy(h);
+    assert_eq!(engine.srtp_profile(h), None);
+}
