@@ -17,6 +17,13 @@ use crate::stdio::LogStream;
 /// How often the engine's epoch advances; call deadlines are counted in these ticks.
 pub const EPOCH_TICK: Duration = Duration::from_millis(5);
 
+/// Timers one plugin may have pending: they live in host memory, which the plugin's memory
+/// limit does not cover.
+const MAX_TIMERS: usize = 100_000;
+
+/// Longest plugin log message kept, in bytes.
+const MAX_LOG: usize = 8192;
+
 /// Caps a plugin's memory and remembers whether it was hit, so that the trap that follows
 /// (a Rust guest aborts when an allocation fails) is reported as "out of memory".
 pub struct Limiter {
@@ -137,6 +144,14 @@ impl crate::bindings::portunus::plugin::host::Host for HostState {
     fn set_timer(&mut self, id: u64, delay_ms: u64) {
         // Saturate: a plugin asking for "never" gets a timer far in the future, not a panic.
         let delay = Duration::from_millis(delay_ms.min(u64::from(u32::MAX)));
+        if self.timers.len() >= MAX_TIMERS && !self.timers.contains_key(&id) {
+            tracing::warn!(
+                plugin = &*self.plugin,
+                id,
+                "too many timers ({MAX_TIMERS}); timer dropped"
+            );
+            return;
+        }
         self.timers.insert(id, Instant::now() + delay);
     }
 
@@ -151,7 +166,15 @@ impl crate::bindings::portunus::plugin::host::Host for HostState {
             .unwrap_or(0)
     }
 
-    fn log(&mut self, level: wit::LogLevel, message: String) {
+    fn log(&mut self, level: wit::LogLevel, mut message: String) {
+        if message.len() > MAX_LOG {
+            let mut end = MAX_LOG;
+            while !message.is_char_boundary(end) {
+                end -= 1;
+            }
+            message.truncate(end);
+            message.push('…');
+        }
         let plugin = &*self.plugin;
         match level {
             wit::LogLevel::Trace => {
