@@ -263,9 +263,9 @@ macro_rules! export_plugin {
                                 .get_or_insert_with(<$plugin as ::core::default::Default>::default))
                         })
                     }
-        }
+                }
                 type __PortunusExport = $crate::Adapter<__PortunusCell>;
-                $crate::bindings::export!(__PortunusExport with_types_in $crate::bindings);
+        $crate::bindings::export!(__PortunusExport with_types_in $crate::bindings);
             };
     };
 }

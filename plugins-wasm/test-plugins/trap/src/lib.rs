@@ -1,6 +1,7 @@
 //! Test plugin `portunus.test.trap`: traps (panics, which aborts in Wasm) on any message
 //! whose body is `{"request": "trap"}`; otherwise answers `{"ok": true}` synchronously.
-//! It counts messages so tests can see that a crash resets its state.
+//! It counts messages so tests can see that a crash resets its state, and can produce
+//! bad output (invalid event data, a non-object query result) on request.
 
 use portunus_plugin_sdk::prelude::*;
 
@@ -38,6 +39,15 @@ impl Plugin for Trap {
             }
             Some("timers") => Ok(Reply::Sync(json!({ "fired": self.timers_fired }))),
             Some("refuse") => Err("refused on request".into()),
+            Some("bad_event") => {
+                // Event data that is not JSON, and JSON that is not an object.
+                use portunus_plugin_sdk::bindings::portunus::plugin::host::push_event;
+                let not_json = push_event(msg.handle, None, "not json", None).err();
+                let not_object = push_event(msg.handle, None, "[1]", None).err();
+                Ok(Reply::Sync(
+                    json!({ "not_json": not_json, "not_object": not_object }),
+                ))
+            }
             _ => Ok(Reply::Sync(
                 json!({ "ok": true, "messages": self.messages }),
             )),
@@ -48,6 +58,14 @@ impl Plugin for Trap {
         if message.data == b"trap" {
             panic!("trap requested by data");
         }
+    }
+
+    fn query_session(&mut self, handle: HandleId) -> Value {
+        if handle == 666 {
+            // Not an object: the host must refuse it.
+            return json!("not an object");
+        }
+        json!({ "messages": self.messages })
     }
 
     fn on_timer(&mut self, id: u64) {

@@ -144,3 +144,33 @@ async fn memory_exhaustion_is_contained() {
         .unwrap();
     assert_eq!(r, MessageReply::Sync(json!({"ok": true, "held_mib": 0})));
 }
+
+#[tokio::test]
+async fn bad_plugin_output_is_refused_with_a_clear_error() {
+    let (host, rec) = load(&["test_plugin_trap"], PluginConfig::default());
+    let p = host.plugin("portunus.test.trap").unwrap();
+    let r = p
+        .handle_message(1, "a".into(), json!({"request": "bad_event"}), None)
+        .await
+        .unwrap();
+    let MessageReply::Sync(v) = r else {
+        panic!("{r:?}")
+    };
+    assert!(
+        v["not_json"]
+            .as_str()
+            .unwrap()
+            .starts_with("event data is not valid JSON"),
+        "{v}"
+    );
+    assert_eq!(v["not_object"], json!("event data must be a JSON object"));
+    assert!(rec.take().is_empty(), "no event may reach the core");
+
+    match p.query_session(666).await {
+        Err(PluginError::Refused(text)) => {
+            assert!(text.contains("non-object from query-session"), "{text}")
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(p.query_session(1).await.unwrap(), json!({"messages": 1}));
+}
