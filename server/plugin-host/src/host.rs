@@ -200,7 +200,7 @@ impl PluginHost {
                     );
                 }
                 Err(e) => {
-                    tracing::error!("skipping plugin: {e}");
+                    tracing::error!(file = %candidate.info.source, "skipping plugin: {e}");
                     load_errors.push(e);
                 }
             }
