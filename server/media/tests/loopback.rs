@@ -327,6 +327,53 @@ fn client_offer_echo_data_garbage_and_hangup() {
     }
     assert_echo(&mut client, &mut ev, &mut seen, audio, Codec::Opus, 100);
 
+    // A PLI from the target side of the echo route goes upstream to its source (the
+    // client's own send stream), and so does a plugin's keyframe request.
+    let before = client.events.len();
+    client
+        .rtc
+        .direct_api()
+        .stream_rx_by_mid(video, None)
+        .expect("client receives video")
+        .request_keyframe(str0m::media::KeyframeRequestKind::Pli);
+    client.wait(&mut ev, &mut seen, |e, _| {
+        e[before..]
+            .iter()
+            .any(|e| matches!(e, Event::KeyframeRequest(r) if r.mid == video))
+            .then_some(())
+    });
+    std::thread::sleep(Duration::from_millis(600)); // past the per-source throttle
+    let before = client.events.len();
+    engine.request_keyframe(&MediaRef {
+        handle,
+        mid: video.to_string(),
+    });
+    client.wait(&mut ev, &mut seen, |e, _| {
+        e[before..]
+            .iter()
+            .any(|e| matches!(e, Event::KeyframeRequest(r) if r.mid == video))
+            .then_some(())
+    });
+    // A bitrate cap reaches the client as REMB.
+    engine.set_bitrate_cap(handle, 128_000);
+    client.wait(&mut ev, &mut seen, |e, _| {
+        e.iter()
+            .any(|e| {
+                matches!(e, Event::EgressBitrateEstimate(str0m::bwe::BweKind::Remb { estimate, .. })
+                    if estimate.as_u64().abs_diff(128_000) < 1_000)
+            })
+            .then_some(())
+    });
+    // Audio stopped a while ago: no_media_timer (1 s) reports it.
+    client.wait(&mut ev, &mut seen, |_, s| {
+        s.iter()
+            .any(|e| {
+                matches!(e, MediaEvent::Media { handle: h, kind: MediaKind::Audio, receiving: false, .. }
+                    if *h == handle)
+            })
+            .then_some(())
+    });
+
     // Renegotiation on the live PeerConnection: the client adds a second video line.
     let mut api = client.rtc.sdp_api();
     let video2 = api.add_media(StrKind::Video, StrDir::SendRecv, None, None, None);
@@ -522,4 +569,65 @@ fn bad_input_gives_typed_errors() {
     engine.set_bitrate_cap(h, 100_000);
     engine.destroy(h);
     assert_eq!(engine.srtp_profile(h), None);
+}
+
+#[test]
+fn answer_honours_rejection_direction_and_codec() {
+    let (engine, mut ev) = start(1);
+    let mut seen = Vec::new();
+    let handle: HandleId = 9;
+    let mut client = Client::new();
+    let mut api = client.rtc.sdp_api();
+    let audio = api.add_media(StrKind::Audio, StrDir::SendRecv, None, None, None);
+    let video = api.add_media(StrKind::Video, StrDir::SendRecv, None, None, None);
+    let (offer, pending) = api.apply().unwrap();
+    engine.remote_offer(handle, &offer.to_sdp_string()).unwrap();
+    let answer = engine
+        .answer(
+            handle,
+            &AnswerSpec {
+                media: vec![
+                    MediaAnswer {
+                        mid: audio.to_string(),
+                        accept: true,
+                        direction: Direction::RecvOnly,
+                        codec: Some("opus".into()),
+                    },
+                    MediaAnswer {
+                        mid: video.to_string(),
+                        accept: false,
+                        direction: Direction::SendRecv,
+                        codec: None,
+                    },
+                ],
+                data_channels: false,
+            },
+        )
+        .unwrap();
+    let summary = portunus_media::sdp::summarize(&answer, false);
+    assert_eq!(summary.media[0].direction, Direction::RecvOnly, "{answer}");
+    assert_eq!(summary.media[0].codecs, vec!["opus"], "{answer}");
+    assert_eq!(summary.media[1].direction, Direction::Inactive, "{answer}");
+    assert!(answer.contains("m=video 0 "), "{answer}");
+    client
+        .rtc
+        .sdp_api()
+        .accept_answer(pending, SdpAnswer::from_sdp_string(&answer).unwrap())
+        .unwrap();
+    client.wait(&mut ev, &mut seen, |_, s| {
+        s.iter()
+            .any(|e| *e == MediaEvent::WebrtcUp { handle })
+            .then_some(())
+    });
+    // Answering twice: the offer was consumed.
+    assert_eq!(
+        engine.answer(handle, &AnswerSpec::default()),
+        Err(MediaError::NoPendingOffer)
+    );
+    engine.destroy(handle);
+    // destroy() is silent.
+    std::thread::sleep(Duration::from_millis(200));
+    while let Ok(e) = ev.try_recv() {
+        assert!(!matches!(e, MediaEvent::Hangup { .. }), "{e:?}");
+    }
 }
