@@ -39,21 +39,30 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("answer applied after {:?}", t0.elapsed());
     if !signalling_only {
         let up = call.wait_webrtcup(&client, opts.timeout).await?;
-        println!("create -> webrtcup: {up:?}, srtp {:?}", call.peer.state().srtp_profile);
+        println!(
+            "create -> webrtcup: {up:?}, srtp {:?}",
+            call.peer.state().srtp_profile
+        );
         let sent = call.send_media(50).await?;
         call.peer
             .wait_until(Duration::from_secs(5), "echo", |s| {
-                sent.iter().all(|(m, p)| s.packets_on(m) as usize >= p.len() * 9 / 10)
+                sent.iter()
+                    .all(|(m, p)| s.packets_on(m) as usize >= p.len() * 9 / 10)
             })
             .await?;
         println!("echoed: {:?}", verify_echo(&call.peer.state(), &sent, 0.9)?);
-        call.peer.wait_until(opts.timeout, "data channel", |s| s.channel_open.is_some()).await?;
+        call.peer
+            .wait_until(opts.timeout, "data channel", |s| s.channel_open.is_some())
+            .await?;
         call.peer.send_text("hello").await?;
         let st = call
             .peer
             .wait_until(opts.timeout, "data echo", |s| !s.data_received.is_empty())
             .await?;
-        println!("data: {:?} (expected prefix {DATA_PREFIX:?})", st.data_received[0].text());
+        println!(
+            "data: {:?} (expected prefix {DATA_PREFIX:?})",
+            st.data_received[0].text()
+        );
     }
     client.hangup(session, handle).await?;
     client.destroy(session).await?;

@@ -120,9 +120,10 @@ impl EchoCall {
     ) -> Result<Duration, EchoError> {
         let handle = self.handle;
         client
-            .wait_event(timeout, |e| {
-                matches!(e, JanusEvent::WebrtcUp { sender, .. } if *sender == handle)
-            })
+            .wait_event(
+                timeout,
+                |e| matches!(e, JanusEvent::WebrtcUp { sender, .. } if *sender == handle),
+            )
             .await?;
         let now = Instant::now();
         self.webrtcup_at = Some(now);
@@ -177,15 +178,22 @@ async fn trickle_all(
 
 /// The answer JSEP of an EchoTest `result:"ok"` event.
 fn plugin_result(ev: JanusEvent) -> Result<Jsep, EchoError> {
-    let JanusEvent::Plugin { plugin, data, jsep, .. } = ev else {
+    let JanusEvent::Plugin {
+        plugin, data, jsep, ..
+    } = ev
+    else {
         return Err(EchoError::Unexpected(format!("not a plugin event: {ev:?}")));
     };
     if plugin != ECHOTEST || data.get("result").and_then(Value::as_str) != Some("ok") {
-        return Err(EchoError::Unexpected(format!("EchoTest said {plugin}: {data}")));
+        return Err(EchoError::Unexpected(format!(
+            "EchoTest said {plugin}: {data}"
+        )));
     }
     match jsep {
         Some(j) if j.kind == "answer" => Ok(j),
-        other => Err(EchoError::Unexpected(format!("expected an answer JSEP, got {other:?}"))),
+        other => Err(EchoError::Unexpected(format!(
+            "expected an answer JSEP, got {other:?}"
+        ))),
     }
 }
 
@@ -197,7 +205,9 @@ pub fn test_payload(kind: MediaKind, handle: u64, n: usize) -> Vec<u8> {
         // TOC: config 31 (CELT FB 20 ms), mono, one frame.
         MediaKind::Audio => vec![0xf8],
         // Descriptor S=1 PID=0; frame tag: key frame, show_frame; start code; 320x240.
-        MediaKind::Video => vec![0x10, 0x10, 0x02, 0x00, 0x9d, 0x01, 0x2a, 0x40, 0x01, 0xf0, 0x00],
+        MediaKind::Video => vec![
+            0x10, 0x10, 0x02, 0x00, 0x9d, 0x01, 0x2a, 0x40, 0x01, 0xf0, 0x00,
+        ],
     };
     p.extend_from_slice(format!("portunus-{kind:?}-{handle}-{n}").as_bytes());
     p
@@ -212,7 +222,11 @@ pub fn verify_echo(
 ) -> Result<Vec<(String, usize)>, EchoError> {
     let mut counts = Vec::new();
     for (mid, payloads) in sent {
-        let got = state.received.get(mid).map(|r| r.payloads.as_slice()).unwrap_or(&[]);
+        let got = state
+            .received
+            .get(mid)
+            .map(|r| r.payloads.as_slice())
+            .unwrap_or(&[]);
         // Padding-only packets (empty payload) may come from the far end's pacer.
         let got: Vec<&Vec<u8>> = got.iter().filter(|p| !p.is_empty()).collect();
         if let Some(bad) = got.iter().find(|p| !payloads.contains(p)) {

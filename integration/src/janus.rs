@@ -118,7 +118,9 @@ impl JanusClient {
         mut body: Value,
     ) -> Result<Value, JanusError> {
         let Some(obj) = body.as_object_mut() else {
-            return Err(JanusError::Protocol("request body must be a JSON object".into()));
+            return Err(JanusError::Protocol(
+                "request body must be a JSON object".into(),
+            ));
         };
         if !obj.contains_key("transaction") {
             obj.insert("transaction".into(), Value::String(new_transaction()));
@@ -183,7 +185,9 @@ impl JanusClient {
         let id = reply
             .pointer("/data/id")
             .and_then(Value::as_u64)
-            .ok_or_else(|| JanusError::Protocol(format!("create reply without data.id: {reply}")))?;
+            .ok_or_else(|| {
+                JanusError::Protocol(format!("create reply without data.id: {reply}"))
+            })?;
         if let Transport::Http(t) = &self.transport {
             t.start_long_poll(id, self.credentials.clone());
         }
@@ -193,9 +197,7 @@ impl JanusClient {
     /// `attach` to a plugin package (e.g. `janus.plugin.echotest`); returns the handle id.
     pub async fn attach(&self, session: u64, plugin: &str) -> Result<u64, JanusError> {
         let body = json!({"janus": "attach", "plugin": plugin, "opaque_id": format!("portunus-test-{}", new_transaction())});
-        let reply = self
-            .call(Some(session), None, body, &["success"])
-            .await?;
+        let reply = self.call(Some(session), None, body, &["success"]).await?;
         reply
             .pointer("/data/id")
             .and_then(Value::as_u64)
@@ -277,23 +279,38 @@ impl JanusClient {
 
     /// `hangup`: closes the handle's PeerConnection (a `hangup` event follows if there was one).
     pub async fn hangup(&self, session: u64, handle: u64) -> Result<(), JanusError> {
-        self.call(Some(session), Some(handle), json!({"janus": "hangup"}), &["success"])
-            .await
-            .map(drop)
+        self.call(
+            Some(session),
+            Some(handle),
+            json!({"janus": "hangup"}),
+            &["success"],
+        )
+        .await
+        .map(drop)
     }
 
     /// `detach` a handle (a `detached` event follows).
     pub async fn detach(&self, session: u64, handle: u64) -> Result<(), JanusError> {
-        self.call(Some(session), Some(handle), json!({"janus": "detach"}), &["success"])
-            .await
-            .map(drop)
+        self.call(
+            Some(session),
+            Some(handle),
+            json!({"janus": "detach"}),
+            &["success"],
+        )
+        .await
+        .map(drop)
     }
 
     /// `destroy` a session. Over HTTP its long poll then ends by itself (404).
     pub async fn destroy(&self, session: u64) -> Result<(), JanusError> {
-        self.call(Some(session), None, json!({"janus": "destroy"}), &["success"])
-            .await
-            .map(drop)
+        self.call(
+            Some(session),
+            None,
+            json!({"janus": "destroy"}),
+            &["success"],
+        )
+        .await
+        .map(drop)
     }
 
     /// Sends raw text as-is (malformed-input tests). HTTP returns `(status, body)`; over
@@ -332,10 +349,10 @@ impl JanusClient {
     ) -> Result<JanusEvent, JanusError> {
         let deadline = tokio::time::Instant::now() + timeout;
         let mut q = self.events.lock().await;
-        if let Some(pos) = q.backlog.iter().position(&mut pred) {
-            if let Some(ev) = q.backlog.remove(pos) {
-                return Ok(ev);
-            }
+        if let Some(pos) = q.backlog.iter().position(&mut pred)
+            && let Some(ev) = q.backlog.remove(pos)
+        {
+            return Ok(ev);
         }
         loop {
             match tokio::time::timeout_at(deadline, q.rx.recv()).await {

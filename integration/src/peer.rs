@@ -158,7 +158,12 @@ impl Peer {
 
     /// Sends one RTP packet with `payload` on `mid` (sequence number and timestamp are kept
     /// by the peer: +1 and one 20 ms frame per packet).
-    pub async fn send_rtp(&self, mid: &str, payload: Vec<u8>, marker: bool) -> Result<(), PeerError> {
+    pub async fn send_rtp(
+        &self,
+        mid: &str,
+        payload: Vec<u8>,
+        marker: bool,
+    ) -> Result<(), PeerError> {
         self.ask(|done| Command::SendRtp {
             mid: mid.to_string(),
             payload,
@@ -201,7 +206,9 @@ impl Peer {
                     return Ok(st.clone());
                 }
                 if let Some(f) = &st.failure {
-                    return Err(PeerError::State(format!("peer failed while waiting for {what}: {f}")));
+                    return Err(PeerError::State(format!(
+                        "peer failed while waiting for {what}: {f}"
+                    )));
                 }
             }
             match tokio::time::timeout_at(deadline, rx.changed()).await {

@@ -82,7 +82,10 @@ impl JanusEvent {
                         .and_then(Value::as_str)
                         .unwrap_or("")
                         .to_string(),
-                    data: v.pointer("/plugindata/data").cloned().unwrap_or(Value::Null),
+                    data: v
+                        .pointer("/plugindata/data")
+                        .cloned()
+                        .unwrap_or(Value::Null),
                     jsep,
                 }
             }
@@ -152,7 +155,14 @@ mod tests {
             "plugindata": {"plugin": "janus.plugin.echotest", "data": {"echotest": "event", "result": "ok"}},
             "jsep": {"type": "answer", "sdp": "v=0\r\n"}
         }));
-        let JanusEvent::Plugin { transaction, plugin, data, jsep, .. } = ev else {
+        let JanusEvent::Plugin {
+            transaction,
+            plugin,
+            data,
+            jsep,
+            ..
+        } = ev
+        else {
             panic!("not a plugin event");
         };
         assert_eq!(transaction.as_deref(), Some("t"));
@@ -168,7 +178,11 @@ mod tests {
         );
         assert_eq!(
             ev,
-            JanusEvent::Hangup { session_id: 5, sender: 6, reason: "Janus API".into() }
+            JanusEvent::Hangup {
+                session_id: 5,
+                sender: 6,
+                reason: "Janus API".into()
+            }
         );
         let ev = JanusEvent::from_value(json!({"janus": "timeout", "session_id": 5}));
         assert_eq!(ev.session_id(), 5);
@@ -176,7 +190,9 @@ mod tests {
         let ev = JanusEvent::from_value(
             json!({"janus": "media", "session_id": 5, "sender": 6, "mid": "0", "type": "audio", "receiving": true}),
         );
-        assert!(matches!(ev, JanusEvent::Media { receiving: true, ref kind, .. } if kind == "audio"));
+        assert!(
+            matches!(ev, JanusEvent::Media { receiving: true, ref kind, .. } if kind == "audio")
+        );
         let ev = JanusEvent::from_value(json!({"janus": "slowlink", "sender": 6}));
         assert!(matches!(ev, JanusEvent::Other(_)));
         assert_eq!(ev.sender(), 6);

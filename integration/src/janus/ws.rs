@@ -36,7 +36,9 @@ impl WsTransport {
             "Sec-WebSocket-Protocol",
             HeaderValue::from_static("janus-protocol"),
         );
-        let (stream, _response) = tokio_tungstenite::connect_async(req).await?;
+        // Small request/reply frames: Nagle would add delayed-ACK stalls to every round trip.
+        let (stream, _response) =
+            tokio_tungstenite::connect_async_with_config(req, None, true).await?;
         let (sink, mut source) = stream.split();
         let pending: Pending = Arc::default();
         let pending_r = pending.clone();
@@ -122,15 +124,13 @@ impl Drop for WsTransport {
 /// got its `ack`, so they are never taken as replies.
 fn route(v: Value, pending: &Pending, events: &mpsc::UnboundedSender<JanusEvent>) {
     let is_event = v.get("janus").and_then(Value::as_str) == Some("event");
-    if !is_event {
-        if let Some(tr) = v.get("transaction").and_then(Value::as_str) {
-            let waiter = pending.lock().remove(tr);
-            if let Some(waiter) = waiter {
-                // The requester may have timed out and gone; nothing to do then.
-                let _ = waiter.send(v);
-                return;
-            }
-        }
+    if !is_event
+        && let Some(tr) = v.get("transaction").and_then(Value::as_str)
+        && let Some(waiter) = pending.lock().remove(tr)
+    {
+        // The requester may have timed out and gone; nothing to do then.
+        let _ = waiter.send(v);
+        return;
     }
     let _ = events.send(JanusEvent::from_value(v));
 }

@@ -113,7 +113,11 @@ impl Driver {
                     else {
                         continue; // not STUN/DTLS/RTP: ignore, as a browser would
                     };
-                    if let Err(e) = self.rtc.handle_input(Input::Receive(Instant::now(), receive)) {
+                    let r = self
+                        .rtc
+                        .handle_input(Input::Receive(Instant::now(), receive));
+                    self.observe_srtp();
+                    if let Err(e) = r {
                         tracing::debug!("peer input rejected: {e}");
                     }
                 }
@@ -127,20 +131,23 @@ impl Driver {
                     return Ok(());
                 }
                 Wake::Command(Some(cmd)) => self.command(cmd),
-                Wake::Timeout => self.rtc.handle_input(Input::Timeout(Instant::now()))?,
+                Wake::Timeout => {
+                    let r = self.rtc.handle_input(Input::Timeout(Instant::now()));
+                    self.observe_srtp();
+                    r?;
+                }
             }
-            self.observe_srtp();
         }
     }
 
     /// Drains `poll_output` until `Timeout`; sends datagrams and records events.
     async fn drain(&mut self) -> Result<Instant, PeerError> {
         loop {
-            match self.rtc.poll_output()? {
-                Output::Timeout(t) => {
-                    self.observe_srtp();
-                    return Ok(t);
-                }
+            let out = self.rtc.poll_output();
+            // Before any await: the task may move to another thread at the next one.
+            self.observe_srtp();
+            match out? {
+                Output::Timeout(t) => return Ok(t),
                 Output::Transmit(t) => {
                     if let Err(e) = self.socket.send_to(&t.contents, t.destination).await {
                         // Loopback send errors are transient (e.g. ECONNREFUSED from ICMP).
@@ -184,11 +191,9 @@ impl Driver {
                     })
                 });
             }
-            Event::ChannelClose(id) => {
-                if self.channel == Some(id) {
-                    self.channel = None;
-                    self.shared.update(|s| s.channel_open = None);
-                }
+            Event::ChannelClose(id) if self.channel == Some(id) => {
+                self.channel = None;
+                self.shared.update(|s| s.channel_open = None);
             }
             Event::RtpPacket(p) => {
                 let mid = self
@@ -330,7 +335,10 @@ impl Driver {
     /// The payload type the answer accepted for `codec` on `mid`.
     fn negotiated_pt(&self, mid: Mid, codec: Codec) -> Option<Pt> {
         let cfg = self.rtc.codec_config();
-        let is_codec = |pt: Pt| cfg.find(|p| p.pt() == pt && p.spec().codec == codec).is_some();
+        let is_codec = |pt: Pt| {
+            cfg.find(|p| p.pt() == pt && p.spec().codec == codec)
+                .is_some()
+        };
         let media = self.rtc.media(mid)?;
         media
             .remote_pts()
@@ -343,10 +351,12 @@ impl Driver {
     fn send_rtp(&mut self, mid: &str, payload: Vec<u8>, marker: bool) -> Result<(), PeerError> {
         let mid: Mid = mid.into();
         let Some(tx) = self.tx.get_mut(&mid) else {
-            return Err(PeerError::State(format!("mid {mid} not negotiated for sending")));
+            return Err(PeerError::State(format!(
+                "mid {mid} not negotiated for sending"
+            )));
         };
-        let write = RtpWrite::new(tx.pt, tx.seq.into(), tx.time, Instant::now(), payload)
-            .marker(marker);
+        let write =
+            RtpWrite::new(tx.pt, tx.seq.into(), tx.time, Instant::now(), payload).marker(marker);
         tx.seq += 1;
         tx.time = tx.time.wrapping_add(tx.step);
         let mut api = self.rtc.direct_api();
