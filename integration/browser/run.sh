@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# Real-browser test: builds portunus, starts it on loopback with a test config, runs headless
+# Chromium through Debian's unchanged janus-demos EchoTest page (HTTP long-poll and WebSocket),
+# stops the server, and exits non-zero on any failure.
+#
+# Env: PORTUNUS_HTTP_PORT (8088), PORTUNUS_WS_PORT (8188), CARGO_PROFILE (dev|release, dev).
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+repo="$(cd "$here/../.." && pwd)"
+http_port="${PORTUNUS_HTTP_PORT:-8088}"
+ws_port="${PORTUNUS_WS_PORT:-8188}"
+profile="${CARGO_PROFILE:-dev}"
+
+# Debian packages the test drives: the browser, the demo pages and janus.js. Installed here
+# only if missing (CI installs them up front); never copied into the repo.
+need=()
+[ -x /usr/bin/chromium ] || need+=(chromium)
+[ -f /usr/share/janus/demos/echotest.html ] || need+=(janus-demos)
+[ -f /usr/share/javascript/janus-gateway/janus.min.js ] || need+=(libjs-janus-gateway)
+if [ ${#need[@]} -gt 0 ]; then
+  echo "browser test: installing ${need[*]}"
+  apt-get update
+  DEBIAN_FRONTEND=noninteractive apt-get install -y "${need[@]}"
+fi
+
+echo "browser test: building portunus ($profile)"
+cargo build --manifest-path "$repo/Cargo.toml" -p portunus --bin portunus --profile "$profile"
+target_dir="$(cargo metadata --manifest-path "$repo/Cargo.toml" --format-version 1 --no-deps \
+  | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>console.log(JSON.parse(s).target_directory))')"
+bin="$target_dir/$([ "$profile" = dev ] && echo debug || echo "$profile")/portunus"
+
+work="$(mktemp -d)"
+server_pid=""
+cleanup() {
+  if [ -n "$server_pid" ] && kill -0 "$server_pid" 2>/dev/null; then
+    kill -INT "$server_pid" 2>/dev/null || true
+    for _ in $(seq 1 50); do kill -0 "$server_pid" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$server_pid" 2>/dev/null || true
+  fi
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+# Loopback only: the gateway offers a 127.0.0.1 host candidate, Chromium connects to it.
+cat > "$work/config.toml" <<TOML
+[general]
+session_timeout = 60
+
+[transports.http]
+bind = "127.0.0.1"
+port = $http_port
+demos_dir = "$repo/demos"
+
+[transports.websocket]
+bind = "127.0.0.1"
+port = $ws_port
+
+[media]
+udp_port = 0
+interfaces = ["127.0.0.1"]
+TOML
+
+echo "browser test: starting $bin"
+RUST_LOG="${RUST_LOG:-info}" "$bin" --config "$work/config.toml" > "$work/server.log" 2>&1 &
+server_pid=$!
+ready=""
+for _ in $(seq 1 300); do
+  if ! kill -0 "$server_pid" 2>/dev/null; then break; fi
+  if (exec 3<>"/dev/tcp/127.0.0.1/$http_port") 2>/dev/null \
+    && (exec 3<>"/dev/tcp/127.0.0.1/$ws_port") 2>/dev/null; then
+    ready=1
+    break
+  fi
+  sleep 0.1
+done
+if [ -z "$ready" ]; then
+  echo "browser test: portunus did not come up; its log:"
+  cat "$work/server.log"
+  echo "browser: 0 passed, 1 failed"
+  exit 1
+fi
+
+cd "$here"
+npm ci --no-audit --no-fund --loglevel=error
+status=0
+PORTUNUS_HTTP="http://127.0.0.1:$http_port/janus" PORTUNUS_WS="ws://127.0.0.1:$ws_port" \
+  node echotest.mjs || status=$?
+if [ "$status" -ne 0 ]; then
+  echo "browser test: portunus log (last 80 lines):"
+  tail -n 80 "$work/server.log"
+fi
+exit "$status"
