@@ -66,7 +66,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     client.hangup(session, handle).await?;
     client.destroy(session).await?;
-    for ev in client.drain_events().await {
+    for ev in client.drain_events() {
         println!("event: {ev:?}");
     }
     Ok(())

@@ -7,15 +7,15 @@
 mod error;
 mod event;
 mod http;
+mod queue;
 mod ws;
 
-use std::collections::VecDeque;
+use std::sync::Arc;
 use std::time::Duration;
 
 use rand::Rng;
 use rand::distr::Alphanumeric;
 use serde_json::{Value, json};
-use tokio::sync::{Mutex, mpsc};
 
 pub use error::JanusError;
 pub use event::{JanusEvent, Jsep};
@@ -67,13 +67,7 @@ pub struct JanusClient {
     transport: Transport,
     credentials: Credentials,
     request_timeout: Duration,
-    events: Mutex<EventQueue>,
-}
-
-struct EventQueue {
-    rx: mpsc::UnboundedReceiver<JanusEvent>,
-    /// Events read while waiting for another one; handed out first, in arrival order.
-    backlog: VecDeque<JanusEvent>,
+    events: Arc<queue::EventQueue>,
 }
 
 impl JanusClient {
@@ -87,19 +81,20 @@ impl JanusClient {
         endpoint: &Endpoint,
         credentials: Credentials,
     ) -> Result<Self, JanusError> {
-        let (tx, rx) = mpsc::unbounded_channel();
+        let events = Arc::new(queue::EventQueue::default());
         let transport = match endpoint {
-            Endpoint::WebSocket(url) => Transport::Ws(ws::WsTransport::connect(url, tx).await?),
-            Endpoint::Http(base) => Transport::Http(http::HttpTransport::new(base, tx)?),
+            Endpoint::WebSocket(url) => {
+                Transport::Ws(ws::WsTransport::connect(url, events.clone()).await?)
+            }
+            Endpoint::Http(base) => {
+                Transport::Http(http::HttpTransport::new(base, events.clone())?)
+            }
         };
         Ok(JanusClient {
             transport,
             credentials,
             request_timeout: Duration::from_secs(15),
-            events: Mutex::new(EventQueue {
-                rx,
-                backlog: VecDeque::new(),
-            }),
+            events,
         })
     }
 
@@ -327,51 +322,26 @@ impl JanusClient {
         }
     }
 
-    /// The next asynchronous event (backlog first), or [`JanusError::Timeout`].
+    /// The next asynchronous event, or [`JanusError::Timeout`].
     pub async fn next_event(&self, timeout: Duration) -> Result<JanusEvent, JanusError> {
-        let mut q = self.events.lock().await;
-        if let Some(ev) = q.backlog.pop_front() {
-            return Ok(ev);
-        }
-        match tokio::time::timeout(timeout, q.rx.recv()).await {
-            Ok(Some(ev)) => Ok(ev),
-            Ok(None) => Err(JanusError::Closed),
-            Err(_) => Err(JanusError::Timeout("event")),
-        }
+        self.wait_event(timeout, |_| true).await
     }
 
     /// Waits for the first event matching `pred`; events that don't match stay queued (in order)
-    /// for later calls, so a test can wait for `webrtcup` without losing `media` events.
+    /// for later calls, so a test can wait for `webrtcup` without losing `media` events. Many
+    /// tasks may wait at once (e.g. one per handle).
     pub async fn wait_event(
         &self,
         timeout: Duration,
-        mut pred: impl FnMut(&JanusEvent) -> bool,
+        pred: impl FnMut(&JanusEvent) -> bool,
     ) -> Result<JanusEvent, JanusError> {
         let deadline = tokio::time::Instant::now() + timeout;
-        let mut q = self.events.lock().await;
-        if let Some(pos) = q.backlog.iter().position(&mut pred)
-            && let Some(ev) = q.backlog.remove(pos)
-        {
-            return Ok(ev);
-        }
-        loop {
-            match tokio::time::timeout_at(deadline, q.rx.recv()).await {
-                Ok(Some(ev)) if pred(&ev) => return Ok(ev),
-                Ok(Some(ev)) => q.backlog.push_back(ev),
-                Ok(None) => return Err(JanusError::Closed),
-                Err(_) => return Err(JanusError::Timeout("matching event")),
-            }
-        }
+        self.events.take(deadline, pred).await
     }
 
-    /// Every event received so far without waiting (backlog plus anything already delivered).
-    pub async fn drain_events(&self) -> Vec<JanusEvent> {
-        let mut q = self.events.lock().await;
-        let mut out: Vec<JanusEvent> = q.backlog.drain(..).collect();
-        while let Ok(ev) = q.rx.try_recv() {
-            out.push(ev);
-        }
-        out
+    /// Every event queued now, without waiting.
+    pub fn drain_events(&self) -> Vec<JanusEvent> {
+        self.events.drain()
     }
 }
 

@@ -1,13 +1,14 @@
 //! HTTP transport: POST to /janus[/<session>[/<handle>]], events by long-poll GET per session.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use parking_lot::Mutex;
 use reqwest::StatusCode;
 use serde_json::Value;
-use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
+use super::queue::EventQueue;
 use super::{Credentials, JanusError, JanusEvent};
 
 /// janus.js asks for up to 10 events per poll; so do we (exercises the array form).
@@ -20,15 +21,12 @@ const MAX_POLL_FAILURES: u32 = 4;
 pub(super) struct HttpTransport {
     client: reqwest::Client,
     base: String,
-    events: mpsc::UnboundedSender<JanusEvent>,
+    events: Arc<EventQueue>,
     pollers: Mutex<Vec<JoinHandle<()>>>,
 }
 
 impl HttpTransport {
-    pub(super) fn new(
-        base: &str,
-        events: mpsc::UnboundedSender<JanusEvent>,
-    ) -> Result<Self, JanusError> {
+    pub(super) fn new(base: &str, events: Arc<EventQueue>) -> Result<Self, JanusError> {
         let client = reqwest::Client::builder().build()?;
         Ok(HttpTransport {
             client,
@@ -127,9 +125,7 @@ impl HttpTransport {
                     if v.get("janus").and_then(Value::as_str) == Some("keepalive") {
                         continue;
                     }
-                    if events.send(JanusEvent::from_value(v)).is_err() {
-                        return;
-                    }
+                    events.push(JanusEvent::from_value(v));
                 }
             }
         });

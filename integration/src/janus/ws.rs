@@ -8,13 +8,14 @@ use futures_util::{SinkExt, StreamExt};
 use parking_lot::Mutex;
 use serde_json::Value;
 use tokio::net::TcpStream;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
+use super::queue::EventQueue;
 use super::{JanusError, JanusEvent};
 
 type Sink = SplitSink<WebSocketStream<MaybeTlsStream<TcpStream>>, Message>;
@@ -27,10 +28,7 @@ pub(super) struct WsTransport {
 }
 
 impl WsTransport {
-    pub(super) async fn connect(
-        url: &str,
-        events: mpsc::UnboundedSender<JanusEvent>,
-    ) -> Result<Self, JanusError> {
+    pub(super) async fn connect(url: &str, events: Arc<EventQueue>) -> Result<Self, JanusError> {
         let mut req = url.into_client_request()?;
         req.headers_mut().insert(
             "Sec-WebSocket-Protocol",
@@ -63,6 +61,7 @@ impl WsTransport {
             }
             // Dropping the senders wakes every waiting request with `Closed`.
             pending_r.lock().clear();
+            events.close();
         });
         Ok(WsTransport {
             sink: tokio::sync::Mutex::new(sink),
@@ -122,7 +121,7 @@ impl Drop for WsTransport {
 /// A reply goes to the request waiting for its transaction; everything else is an event.
 /// Plugin `event`s carry the transaction of the request they answer, but that request already
 /// got its `ack`, so they are never taken as replies.
-fn route(v: Value, pending: &Pending, events: &mpsc::UnboundedSender<JanusEvent>) {
+fn route(v: Value, pending: &Pending, events: &EventQueue) {
     let is_event = v.get("janus").and_then(Value::as_str) == Some("event");
     if !is_event
         && let Some(tr) = v.get("transaction").and_then(Value::as_str)
@@ -132,5 +131,5 @@ fn route(v: Value, pending: &Pending, events: &mpsc::UnboundedSender<JanusEvent>
         let _ = waiter.send(v);
         return;
     }
-    let _ = events.send(JanusEvent::from_value(v));
+    events.push(JanusEvent::from_value(v));
 }
