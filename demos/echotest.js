@@ -21,10 +21,13 @@ function defaultServer(transport) {
   return location.protocol.startsWith("http") ? location.origin + "/janus" : "http://" + host + ":8088/janus";
 }
 
+// Query parameters: transport=http|ws, server=<url>, autostart=1.
 function setTransport() {
-  const t = new URLSearchParams(location.search).get("transport");
+  const q = new URLSearchParams(location.search);
+  const t = q.get("transport");
   if (t === "ws" || t === "http") $("transport").value = t;
-  $("server").value = defaultServer($("transport").value);
+  $("server").value = q.get("server") || defaultServer($("transport").value);
+  if (q.get("autostart") === "1") start();
 }
 
 async function start() {

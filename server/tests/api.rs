@@ -950,3 +950,69 @@ async fn config_errors_name_the_key() {
     std::fs::write(&path, "[general\n").expect("write");
     assert!(portunus::Config::load(&path).is_err());
 }
+
+// ---------------------------------------------------------------- plugin replies and failures
+
+/// The faulty test plugin `portunus.test.trap` (built by the plugin host's build script).
+fn trap_plugin_dir() -> tempfile::TempDir {
+    let built = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../target/plugins-wasm/wasm32-wasip2/release/test_plugin_trap.wasm");
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::copy(&built, dir.path().join("test_plugin_trap.wasm"))
+        .unwrap_or_else(|e| panic!("{} (built with the plugin host): {e}", built.display()));
+    dir
+}
+
+#[tokio::test]
+async fn plugin_sync_replies_errors_and_crashes() {
+    let dir = trap_plugin_dir();
+    let mut config = test_config();
+    config.plugins.dir = Some(dir.path().to_path_buf());
+    let server = start(config).await;
+    let http = Http::new(&server);
+    let s = http.create().await;
+    let h = http.attach(s, "portunus.test.trap").await;
+    let p = format!("/{s}/{h}");
+
+    // Synchronous plugin reply: success + sender + plugindata.
+    let v = http
+        .post(
+            &p,
+            json!({"janus": "message", "body": {}, "transaction": "m"}),
+        )
+        .await;
+    assert_eq!(
+        v,
+        json!({"janus": "success", "session_id": s, "transaction": "m", "sender": h,
+               "plugindata": {"plugin": "portunus.test.trap", "data": {"ok": true, "messages": 1}}})
+    );
+    // A plugin refusing a message: 462 with its text.
+    let v = http
+        .post(
+            &p,
+            json!({"janus": "message", "body": {"request": "refuse"}, "transaction": "r"}),
+        )
+        .await;
+    assert_eq!(err_code(&v), 462);
+    assert!(err_reason(&v).contains("refused on request"), "{v}");
+
+    // A crash: the request fails with 462, the server and other plugins carry on.
+    let v = http
+        .post(
+            &p,
+            json!({"janus": "message", "body": {"request": "trap"}, "transaction": "t"}),
+        )
+        .await;
+    assert_eq!(err_code(&v), 462, "{v}");
+    let echo = http.attach(s, ECHOTEST).await;
+    let v = http
+        .post(
+            &format!("/{s}/{echo}"),
+            json!({"janus": "message", "body": {"audio": true}, "transaction": "e"}),
+        )
+        .await;
+    assert_eq!(v["janus"], "ack");
+    let e = http.wait_event(s, |e| e["transaction"] == "e").await;
+    assert_eq!(e["plugindata"]["data"]["result"], "ok");
+    server.shutdown().await;
+}

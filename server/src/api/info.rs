@@ -61,7 +61,7 @@ pub fn server_info(core: &ApiCore, transaction: &str) -> Value {
         put("public-ip", json!(public.to_string()));
     }
     put("ipv6", json!(false));
-    put("ice-lite", json!(true));
+    put("ice-lite", json!(false));
     put("ice-tcp", json!(false));
     put("full-trickle", json!(false));
     put("mdns-enabled", json!(false));
