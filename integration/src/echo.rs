@@ -31,6 +31,8 @@ pub struct EchoOptions {
     /// Send the trickle candidates before the `message` with the offer (janus.js over HTTP
     /// often does); otherwise right after it.
     pub trickle_before_offer: bool,
+    /// Trickle all candidates in one `candidates` array instead of one request each.
+    pub trickle_array: bool,
     pub timeout: Duration,
 }
 
@@ -39,6 +41,7 @@ impl Default for EchoOptions {
         EchoOptions {
             peer: PeerConfig::default(),
             trickle_before_offer: false,
+            trickle_array: false,
             timeout: Duration::from_secs(10),
         }
     }
@@ -77,15 +80,33 @@ impl EchoCall {
     ) -> Result<Self, EchoError> {
         let peer = Peer::start(opts.peer.clone()).await?;
         let offer = peer.create_offer().await?;
-        if opts.trickle_before_offer {
-            trickle_all(client, session, handle, &offer.candidates).await?;
+        let trickle = opts.peer.trickle;
+        if trickle && opts.trickle_before_offer {
+            trickle_all(
+                client,
+                session,
+                handle,
+                &offer.candidates,
+                opts.trickle_array,
+            )
+            .await?;
         }
         let body = json!({"audio": true, "video": true});
-        let reply = client
-            .message(session, handle, body, Some(&Jsep::offer(offer.sdp.clone())))
+        let mut jsep = Jsep::offer(offer.sdp.clone());
+        if !trickle {
+            // As janus.js says when every candidate is already in the SDP.
+            jsep.trickle = Some(false);
+        }
+        let reply = client.message(session, handle, body, Some(&jsep)).await?;
+        if trickle && !opts.trickle_before_offer {
+            trickle_all(
+                client,
+                session,
+                handle,
+                &offer.candidates,
+                opts.trickle_array,
+            )
             .await?;
-        if !opts.trickle_before_offer && opts.peer.trickle {
-            trickle_all(client, session, handle, &offer.candidates).await?;
         }
         let answer = match reply {
             MessageReply::Ack { transaction } => {
@@ -169,7 +190,13 @@ async fn trickle_all(
     session: u64,
     handle: u64,
     candidates: &[Value],
+    as_array: bool,
 ) -> Result<(), JanusError> {
+    if as_array {
+        let mut all = candidates.to_vec();
+        all.push(json!({"completed": true}));
+        return client.trickle_many(session, handle, all).await;
+    }
     for c in candidates {
         client.trickle(session, handle, c.clone()).await?;
     }

@@ -254,3 +254,35 @@ async fn attach_and_detach_echotest() {
     }
     server.shutdown().await;
 }
+
+/// Other ways of getting the client's candidates across: a `candidates` array, or none
+/// trickled at all (everything in the offer SDP, `trickle: false`). Media must flow each time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn candidates_by_array_or_in_sdp() {
+    let server = start(config(60)).await;
+    for (kind, array, in_sdp) in [("ws", true, false), ("http", false, true)] {
+        let client = JanusClient::connect(&endpoint(&server, kind))
+            .await
+            .expect("connect");
+        let mut opts = EchoOptions {
+            trickle_array: array,
+            timeout: WAIT,
+            ..EchoOptions::default()
+        };
+        opts.peer.trickle = !in_sdp;
+        let call = EchoCall::establish(&client, &opts)
+            .await
+            .unwrap_or_else(|e| panic!("{kind} array={array} in_sdp={in_sdp}: {e}"));
+        let sent = call.send_media(20).await.expect("send RTP");
+        let state = call
+            .peer
+            .wait_until(WAIT, "echoed RTP", |s| {
+                sent.iter().all(|(mid, _)| s.packets_on(mid) >= 15)
+            })
+            .await
+            .unwrap_or_else(|e| panic!("{kind}: {e}"));
+        verify_echo(&state, &sent, 0.75).unwrap_or_else(|e| panic!("{kind}: {e}"));
+        client.destroy(call.session).await.expect("destroy");
+    }
+    server.shutdown().await;
+}
