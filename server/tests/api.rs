@@ -1004,6 +1004,21 @@ async fn plugin_sync_replies_errors_and_crashes() {
         )
         .await;
     assert_eq!(err_code(&v), 462, "{v}");
+    // Its live handles are told with an error event from the core.
+    let e = http
+        .wait_event(s, |e| {
+            e["sender"] == h && e["plugindata"]["data"]["error_code"] == 462
+        })
+        .await;
+    assert_eq!(e["plugindata"]["plugin"], "portunus.test.trap");
+    // The restarted plugin starts from fresh state.
+    let v = http
+        .post(
+            &p,
+            json!({"janus": "message", "body": {}, "transaction": "m2"}),
+        )
+        .await;
+    assert_eq!(v["janus"], "success", "{v}");
     let echo = http.attach(s, ECHOTEST).await;
     let v = http
         .post(
