@@ -94,7 +94,17 @@ async function runOnce(kind, browser, log) {
   try {
     const url = `http://127.0.0.1:${server.address().port}/echotest.html`;
     await page.goto(url);
-    await page.click('#start', { timeout: STEP_TIMEOUT });
+    // The demo binds Start inside Janus.init's callback; click until the page reacts (the
+    // button turns disabled or "Stop"), never once it has.
+    let started = false;
+    for (let i = 0; i < 20 && !started; i++) {
+      await page.click('#start', { timeout: STEP_TIMEOUT });
+      started = await page.waitForFunction(() => {
+        const b = document.querySelector('#start');
+        return b.disabled || b.textContent.trim() !== 'Start';
+      }, null, { timeout: 500, polling: 50 }).then(() => true, () => false);
+    }
+    if (!started) throw new Error('the Start button never reacted');
     const t0 = Date.now();
     // Remote video: janus.js attaches the echoed stream to #videoright video (peervideo<mid>).
     await page.waitForFunction(() => {
