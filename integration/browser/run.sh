@@ -61,6 +61,14 @@ udp_port = 0
 interfaces = ["127.0.0.1"]
 TOML
 
+for port in "$http_port" "$ws_port"; do
+  if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+    echo "browser test: port $port is already in use (set PORTUNUS_HTTP_PORT / PORTUNUS_WS_PORT)"
+    echo "browser: 0 passed, 1 failed"
+    exit 1
+  fi
+done
+
 echo "browser test: starting $bin"
 RUST_LOG="${RUST_LOG:-info}" "$bin" --config "$work/config.toml" > "$work/server.log" 2>&1 &
 server_pid=$!
