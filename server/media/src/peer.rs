@@ -4,7 +4,7 @@
 //! [`PeerIo`] to put its output in. Every mutation of the `Rtc` is followed by a full
 //! drain of `poll_output` (str0m's contract), done by [`Peer::drain`].
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -13,7 +13,7 @@ use str0m::change::{SdpAnswer, SdpPendingOffer};
 use str0m::channel::ChannelId;
 use str0m::crypto::dtls::SrtpProfile;
 use str0m::format::{Codec, PayloadParams};
-use str0m::media::{KeyframeRequestKind, MediaKind as StrKind, Mid, Rids};
+use str0m::media::{KeyframeRequestKind, MediaKind as StrKind, Mid, Rid, Rids};
 use str0m::net::{Protocol, Receive};
 use str0m::rtp::{ExtensionValues, RtpPacket, RtpWrite, SeqNo};
 use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc, RtcConfig};
@@ -30,7 +30,7 @@ use crate::srtp;
 use crate::types::*;
 
 /// How often the peer checks its media timers and repeats REMB.
-const HOUSEKEEPING: Duration = Duration::from_millis(250);
+const HOUSEKEEPING: Duration = Duration::from_millis(500);
 /// ICE that stays disconnected this long is a failure (Janus "ICE failed").
 const ICE_FAIL_AFTER: Duration = Duration::from_secs(5);
 /// A bitrate cap is re-sent this often (browsers forget REMB after a while).
@@ -63,8 +63,6 @@ struct MidState {
     receiving: bool,
     last_rx: Option<Instant>,
     rids: Vec<String>,
-    ingress_packets: u64,
-    egress_packets: u64,
 }
 
 /// Why a peer has ended; the shard turns it into a `Hangup` event.
@@ -72,6 +70,8 @@ struct MidState {
 pub enum PeerEnd {
     IceFailed,
     DtlsAlert,
+    /// A bug in the stack while driving this peer (caught, so the shard lives on).
+    Internal,
 }
 
 impl PeerEnd {
@@ -79,6 +79,7 @@ impl PeerEnd {
         match self {
             PeerEnd::IceFailed => "ICE failed",
             PeerEnd::DtlsAlert => "DTLS alert",
+            PeerEnd::Internal => "Internal error",
         }
     }
 }
@@ -109,6 +110,8 @@ pub struct Peer {
     pub srtp_profile: Option<SrtpProfile>,
     pub ended: Option<PeerEnd>,
     slowlink_threshold: u32,
+    /// Packet counters of the last stats report per (mid, rid, ingress), for slowlink.
+    packet_counts: HashMap<(Mid, Option<Rid>, bool), u64>,
     no_media: Duration,
 }
 
@@ -207,6 +210,7 @@ impl Peer {
             srtp_profile: None,
             ended: None,
             slowlink_threshold: cfg.slowlink_threshold,
+            packet_counts: HashMap::new(),
             no_media: cfg.no_media,
         }
     }
@@ -396,8 +400,6 @@ impl Peer {
                 receiving: false,
                 last_rx: None,
                 rids,
-                ingress_packets: 0,
-                egress_packets: 0,
             });
         }
     }
@@ -688,12 +690,8 @@ impl Peer {
                 });
             }
             Event::ChannelClose(id) => self.channels.retain(|(c, _)| *c != id),
-            Event::MediaIngressStats(s) if s.rid.is_none() || self.slowlink_threshold > 0 => {
-                self.on_stats(s.mid, s.packets, s.loss, true, io);
-            }
-            Event::MediaEgressStats(s) => {
-                self.on_stats(s.mid, s.packets, s.loss, false, io);
-            }
+            Event::MediaIngressStats(s) => self.on_stats(s.mid, s.rid, s.packets, s.loss, true, io),
+            Event::MediaEgressStats(s) => self.on_stats(s.mid, s.rid, s.packets, s.loss, false, io),
             Event::Closed if self.ended.is_none() => {
                 self.ended = Some(PeerEnd::DtlsAlert);
             }
@@ -705,6 +703,7 @@ impl Peer {
     fn on_stats(
         &mut self,
         mid: Mid,
+        rid: Option<Rid>,
         packets: u64,
         loss: Option<f32>,
         ingress: bool,
@@ -713,22 +712,20 @@ impl Peer {
         if self.slowlink_threshold == 0 {
             return;
         }
-        let Some(m) = self.mids.iter_mut().find(|m| m.mid == mid) else {
+        let Some(kind) = self.mids.iter().find(|m| m.mid == mid).map(|m| m.kind) else {
             return;
         };
-        let prev = if ingress {
-            &mut m.ingress_packets
-        } else {
-            &mut m.egress_packets
-        };
-        let delta = packets.saturating_sub(*prev);
-        *prev = packets;
+        let prev = self
+            .packet_counts
+            .insert((mid, rid, ingress), packets)
+            .unwrap_or(0);
+        let delta = packets.saturating_sub(prev);
         let lost = (f64::from(loss.unwrap_or(0.0)) * delta as f64).round() as u32;
         if lost >= self.slowlink_threshold {
             let _ = io.events.send(MediaEvent::SlowLink {
                 handle: self.handle,
                 mid: mid.to_string(),
-                kind: m.kind,
+                kind,
                 uplink: ingress,
                 lost,
             });

@@ -615,9 +615,7 @@ fn answer_honours_rejection_direction_and_codec() {
         .accept_answer(pending, SdpAnswer::from_sdp_string(&answer).unwrap())
         .unwrap();
     client.wait(&mut ev, &mut seen, |_, s| {
-        s.iter()
-            .any(|e| *e == MediaEvent::WebrtcUp { handle })
-            .then_some(())
+        s.contains(&MediaEvent::WebrtcUp { handle }).then_some(())
     });
     // Answering twice: the offer was consumed.
     assert_eq!(
@@ -630,4 +628,38 @@ fn answer_honours_rejection_direction_and_codec() {
     while let Ok(e) = ev.try_recv() {
         assert!(!matches!(e, MediaEvent::Hangup { .. }), "{e:?}");
     }
+}
+
+#[test]
+fn silent_client_ends_with_ice_failed() {
+    let (engine, mut ev) = start(1);
+    let mut seen = Vec::new();
+    let handle: HandleId = 11;
+    let mut client = Client::new();
+    let mut api = client.rtc.sdp_api();
+    api.add_media(StrKind::Audio, StrDir::SendRecv, None, None, None);
+    let (offer, pending) = api.apply().unwrap();
+    engine.remote_offer(handle, &offer.to_sdp_string()).unwrap();
+    let answer = engine.answer(handle, &AnswerSpec::default()).unwrap();
+    client
+        .rtc
+        .sdp_api()
+        .accept_answer(pending, SdpAnswer::from_sdp_string(&answer).unwrap())
+        .unwrap();
+    client.wait(&mut ev, &mut seen, |_, s| {
+        s.contains(&MediaEvent::WebrtcUp { handle }).then_some(())
+    });
+    // The client vanishes without a word: consent checks fail, then ICE is declared failed.
+    drop(client);
+    let start = Instant::now();
+    let reason = loop {
+        match ev.try_recv() {
+            Ok(MediaEvent::Hangup { handle: h, reason }) if h == handle => break reason,
+            Ok(_) => {}
+            Err(_) => std::thread::sleep(Duration::from_millis(50)),
+        }
+        assert!(start.elapsed() < Duration::from_secs(90), "no hangup");
+    };
+    eprintln!("ICE failure detected after {:?}", start.elapsed());
+    assert_eq!(reason, "ICE failed");
 }

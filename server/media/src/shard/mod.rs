@@ -257,7 +257,15 @@ impl Shard {
             forward,
             keyframe_requests,
         };
-        let r = f(peer, &mut io);
+        // A panic inside the WebRTC stack ends this peer only, not the whole shard.
+        let r = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(peer, &mut io))) {
+            Ok(r) => Some(r),
+            Err(_) => {
+                warn!(handle, "panic while driving the peer; closing it");
+                peer.ended = Some(crate::peer::PeerEnd::Internal);
+                None
+            }
+        };
         if peer.ended.is_none() {
             let d = peer.deadline();
             deadlines.schedule(handle, d, &mut peer.scheduled);
@@ -266,7 +274,7 @@ impl Shard {
         if let Some(end) = ended {
             self.end_peer(handle, Some(end.reason()));
         }
-        Some(r)
+        r
     }
 
     /// Removes the handle's peer; `reason` = emit a `Hangup` event.
