@@ -201,6 +201,19 @@ pub fn summarize(sdp: &str, update: bool) -> SdpSummary {
     summary
 }
 
+/// The mid of the first m-line, whatever its kind (the BUNDLE transport's candidates
+/// are trickled for it).
+pub fn first_mid(sdp: &str) -> Option<String> {
+    let (_, secs) = sections(sdp);
+    let first = secs.first()?;
+    first
+        .attrs
+        .iter()
+        .find_map(|a| attr_value(a, "mid"))
+        .map(|m| m.trim().to_string())
+        .or(Some("0".to_string()))
+}
+
 /// Rewrites a client offer so that str0m's mirrored answer is the one the plugin asked
 /// for: rejected m-lines get port 0 (and leave the BUNDLE group), directions are set to
 /// the inverse of the wanted answer direction (limited by what the client offered), and a
@@ -459,6 +472,14 @@ a=sctp-port:5000\r\n";
         assert_eq!(v.codecs, vec!["vp8", "h264"]);
         assert_eq!(v.rids, vec!["h", "l"]);
         assert!(summarize(CHROME_LIKE, true).update);
+    }
+
+    #[test]
+    fn first_mid_includes_data_lines() {
+        assert_eq!(first_mid(CHROME_LIKE).as_deref(), Some("0"));
+        let data_first = "v=0\r\nm=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\na=mid:d\r\nm=audio 9 X 0\r\na=mid:a\r\n";
+        assert_eq!(first_mid(data_first).as_deref(), Some("d"));
+        assert_eq!(first_mid("v=0\r\n"), None);
     }
 
     #[test]

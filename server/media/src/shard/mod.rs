@@ -533,7 +533,7 @@ impl Shard {
             .is_some_and(|p| p.has_remote);
         let summary = sdp::summarize(&text, update);
         self.ensure_peer(now, handle);
-        let first_mid = summary.media.first().map(|m| m.mid.clone());
+        let first_mid = sdp::first_mid(&text);
         if let Some(p) = self.handles.get_mut(&handle).and_then(|s| s.peer.as_mut()) {
             p.set_remote_offer(text, first_mid);
         }
@@ -557,7 +557,7 @@ impl Shard {
             .unwrap_or(Err(MediaError::UnexpectedAnswer))?;
         let summary = sdp::summarize(text, update);
         if let Some(p) = self.handles.get_mut(&handle).and_then(|s| s.peer.as_mut()) {
-            p.first_mid = summary.media.first().map(|m| m.mid.clone());
+            p.first_mid = sdp::first_mid(text);
         }
         self.apply_queued(now, handle);
         Ok(summary)
