@@ -4,6 +4,9 @@
 //! - `through_thread`: via `PluginHandle`, i.e. command queue, the plugin's thread and the
 //!   oneshot reply awaited on a tokio runtime: what the core pays per call.
 //!
+//! `on_timer_noop/raw` is a call the EchoTest ignores: the bare cost of entering the
+//! component (with the epoch deadline set).
+//!
 //! Run: `cargo bench -p portunus-plugin-host --bench plugin_call`
 
 use std::sync::Arc;
@@ -59,6 +62,9 @@ fn plugin_call(c: &mut Criterion) {
 
     let mut raw = RawPlugin::new(echotest_bytes(), Arc::new(Null)).expect("instantiate");
     raw.create_session(1).expect("create-session");
+    group.bench_function("on_timer_noop/raw", |b| {
+        b.iter(|| raw.on_timer(1).expect("on-timer"))
+    });
     group.bench_function("query_session/raw", |b| {
         b.iter(|| raw.query_session(1).expect("query-session"))
     });

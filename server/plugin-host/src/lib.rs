@@ -81,6 +81,16 @@ pub mod bench {
                 .map_err(PluginError::Refused)
         }
 
+        /// A call the EchoTest does nothing in: the bare cost of entering the component.
+        pub fn on_timer(&mut self, id: u64) -> Result<(), PluginError> {
+            self.instance
+                .call(self.limits, |g, s| g.call_on_timer(s, id))
+                .map_err(|c| PluginError::Crashed {
+                    plugin: "bench".into(),
+                    reason: c.0,
+                })
+        }
+
         pub fn query_session(&mut self, handle: u64) -> Result<String, PluginError> {
             self.instance
                 .call(self.limits, |g, s| g.call_query_session(s, handle))
