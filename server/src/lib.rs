@@ -173,6 +173,13 @@ fn serve(
     router: axum::Router,
     mut shutdown: watch::Receiver<bool>,
 ) -> JoinHandle<()> {
+    // Janus replies and events are small frames sent back to back (an `ack`, then the
+    // event): without TCP_NODELAY, Nagle holds the second one for a round trip.
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!("TCP_NODELAY: {e}");
+        }
+    });
     tokio::spawn(async move {
         let result = axum::serve(listener, router)
             .with_graceful_shutdown(async move {
