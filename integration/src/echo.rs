@@ -1,13 +1,14 @@
 //! The EchoTest call flow (what Debian's echotest demo does), on a [`JanusClient`] and a
 //! [`Peer`]: create → attach → message+offer → trickle → answer → `webrtcup`.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use str0m::media::MediaKind;
 
 use crate::janus::{JanusClient, JanusError, JanusEvent, Jsep, MessageReply};
-use crate::peer::{Peer, PeerConfig, PeerError, PeerState};
+use crate::peer::{Peer, PeerConfig, PeerError, PeerState, Renegotiation};
 
 /// Janus package name of the EchoTest plugin.
 pub const ECHOTEST: &str = "janus.plugin.echotest";
@@ -56,6 +57,8 @@ pub struct EchoCall {
     pub created_at: Instant,
     /// When the `webrtcup` event arrived.
     pub webrtcup_at: Option<Instant>,
+    /// Packets sent per m-line so far: numbers the payloads, so every round's are new.
+    rounds_sent: AtomicUsize,
 }
 
 impl EchoCall {
@@ -130,6 +133,7 @@ impl EchoCall {
             peer,
             created_at,
             webrtcup_at: None,
+            rounds_sent: AtomicUsize::new(0),
         })
     }
 
@@ -159,8 +163,60 @@ impl EchoCall {
         self.webrtcup_at.map(|t| t - self.created_at)
     }
 
+    /// Sends a new offer on the same handle (what the devicetest demo does when switching
+    /// devices): trickles the candidates again after an ICE restart, waits for the plugin's
+    /// answer and applies it. The answer must carry the `message`'s transaction; returns it.
+    /// Does not wait for anything else (no second `webrtcup` is expected).
+    pub async fn renegotiate(
+        &self,
+        client: &JanusClient,
+        change: Renegotiation,
+        timeout: Duration,
+    ) -> Result<String, EchoError> {
+        let offer = self.peer.renegotiate(change.clone()).await?;
+        let body = json!({"audio": true, "video": true});
+        let reply = client
+            .message(
+                self.session,
+                self.handle,
+                body,
+                Some(&Jsep::offer(offer.sdp)),
+            )
+            .await?;
+        let MessageReply::Ack { transaction } = reply else {
+            return Err(EchoError::Unexpected(format!(
+                "EchoTest answered a renegotiation synchronously: {reply:?}"
+            )));
+        };
+        if change.ice_restart {
+            trickle_all(client, self.session, self.handle, &offer.candidates, false).await?;
+        }
+        let handle = self.handle;
+        // The first EchoTest event for this handle: it must be the answer to this message.
+        let ev = client
+            .wait_event(
+                timeout,
+                |e| matches!(e, JanusEvent::Plugin { sender, .. } if *sender == handle),
+            )
+            .await?;
+        match &ev {
+            JanusEvent::Plugin {
+                transaction: Some(t),
+                ..
+            } if *t == transaction => {}
+            other => {
+                return Err(EchoError::Unexpected(format!(
+                    "answer to the renegotiation (transaction {transaction}) expected, got {other:?}"
+                )));
+            }
+        }
+        let answer = plugin_result(ev)?;
+        self.peer.accept_answer(&answer.sdp).await?;
+        Ok(transaction)
+    }
+
     /// Sends `count` recognisable RTP packets on every audio and video m-line, 20 ms apart.
-    /// Returns the payloads sent per mid.
+    /// Returns the payloads sent per mid; they differ from earlier calls' and between m-lines.
     pub async fn send_media(&self, count: usize) -> Result<Vec<(String, Vec<Vec<u8>>)>, EchoError> {
         let state = self.peer.state();
         let lines: Vec<(String, MediaKind)> = state
@@ -170,11 +226,12 @@ impl EchoCall {
             .collect();
         let mut sent: Vec<(String, Vec<Vec<u8>>)> =
             lines.iter().map(|(m, _)| (m.clone(), Vec::new())).collect();
+        let first = self.rounds_sent.fetch_add(count, Ordering::Relaxed);
         let mut tick = tokio::time::interval(Duration::from_millis(20));
-        for i in 0..count {
+        for i in first..first + count {
             tick.tick().await;
             for (n, (mid, kind)) in lines.iter().enumerate() {
-                let payload = test_payload(*kind, self.handle, i);
+                let payload = test_payload(*kind, self.handle, mid, i);
                 self.peer
                     .send_rtp(mid, payload.clone(), *kind == MediaKind::Video)
                     .await?;
@@ -226,8 +283,8 @@ fn plugin_result(ev: JanusEvent) -> Result<Jsep, EchoError> {
 
 /// A payload a test can recognise in the echo: Opus-like TOC byte, or a VP8 payload
 /// descriptor plus a key-frame header (so nothing on the path mistakes it for garbage), then
-/// text naming the handle and packet number.
-pub fn test_payload(kind: MediaKind, handle: u64, n: usize) -> Vec<u8> {
+/// text naming the handle, m-line and packet number.
+pub fn test_payload(kind: MediaKind, handle: u64, mid: &str, n: usize) -> Vec<u8> {
     let mut p = match kind {
         // TOC: config 31 (CELT FB 20 ms), mono, one frame.
         MediaKind::Audio => vec![0xf8],
@@ -236,7 +293,7 @@ pub fn test_payload(kind: MediaKind, handle: u64, n: usize) -> Vec<u8> {
             0x10, 0x10, 0x02, 0x00, 0x9d, 0x01, 0x2a, 0x40, 0x01, 0xf0, 0x00,
         ],
     };
-    p.extend_from_slice(format!("portunus-{kind:?}-{handle}-{n}").as_bytes());
+    p.extend_from_slice(format!("portunus-{kind:?}-{handle}-{mid}-{n}").as_bytes());
     p
 }
 
@@ -247,30 +304,62 @@ pub fn verify_echo(
     sent: &[(String, Vec<Vec<u8>>)],
     min_fraction: f64,
 ) -> Result<Vec<(String, usize)>, EchoError> {
+    verify_echo_round(state, &[], sent, min_fraction)
+}
+
+/// [`verify_echo`] for a later round of [`EchoCall::send_media`]: payloads of the `earlier`
+/// rounds may still be on record (or arrive late), anything else received must be one of
+/// this round's `sent`, and at least `min_fraction` of those came back.
+pub fn verify_echo_round(
+    state: &PeerState,
+    earlier: &[(String, Vec<Vec<u8>>)],
+    sent: &[(String, Vec<Vec<u8>>)],
+    min_fraction: f64,
+) -> Result<Vec<(String, usize)>, EchoError> {
     let mut counts = Vec::new();
     for (mid, payloads) in sent {
-        let got = state
-            .received
-            .get(mid)
-            .map(|r| r.payloads.as_slice())
-            .unwrap_or(&[]);
-        // Padding-only packets (empty payload) may come from the far end's pacer.
-        let got: Vec<&Vec<u8>> = got.iter().filter(|p| !p.is_empty()).collect();
-        if let Some(bad) = got.iter().find(|p| !payloads.contains(p)) {
+        let before: Vec<&Vec<u8>> = earlier
+            .iter()
+            .filter(|(m, _)| m == mid)
+            .flat_map(|(_, p)| p)
+            .collect();
+        let got = received_payloads(state, mid);
+        if let Some(bad) = got
+            .iter()
+            .find(|p| !payloads.contains(p) && !before.contains(p))
+        {
             return Err(EchoError::Unexpected(format!(
-                "mid {mid}: received a payload that was never sent: {:?}",
+                "mid {mid}: received a payload that was never sent on it: {:?}",
                 String::from_utf8_lossy(bad)
             )));
         }
+        let echoed = echoed_count(state, mid, payloads);
         let need = (payloads.len() as f64 * min_fraction).ceil() as usize;
-        if got.len() < need {
+        if echoed < need {
             return Err(EchoError::Unexpected(format!(
-                "mid {mid}: {} of {} packets echoed, need {need}",
-                got.len(),
+                "mid {mid}: {echoed} of {} packets echoed, need {need}",
                 payloads.len()
             )));
         }
-        counts.push((mid.clone(), got.len()));
+        counts.push((mid.clone(), echoed));
     }
     Ok(counts)
+}
+
+/// How many of `payloads` came back on `mid`.
+pub fn echoed_count(state: &PeerState, mid: &str, payloads: &[Vec<u8>]) -> usize {
+    received_payloads(state, mid)
+        .iter()
+        .filter(|p| payloads.contains(p))
+        .count()
+}
+
+/// The non-empty payloads kept for `mid` (padding-only packets may come from the far end's
+/// pacer).
+fn received_payloads<'a>(state: &'a PeerState, mid: &str) -> Vec<&'a Vec<u8>> {
+    state
+        .received
+        .get(mid)
+        .map(|r| r.payloads.iter().filter(|p| !p.is_empty()).collect())
+        .unwrap_or_default()
 }

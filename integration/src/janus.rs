@@ -322,6 +322,15 @@ impl JanusClient {
         }
     }
 
+    /// Closes the connection: a WebSocket Close frame; over HTTP the long polls stop.
+    pub async fn close(self) -> Result<(), JanusError> {
+        match &self.transport {
+            Transport::Ws(t) => t.close().await,
+            // Dropping the transport aborts the pollers.
+            Transport::Http(_) => Ok(()),
+        }
+    }
+
     /// The next asynchronous event, or [`JanusError::Timeout`].
     pub async fn next_event(&self, timeout: Duration) -> Result<JanusEvent, JanusError> {
         self.wait_event(timeout, |_| true).await

@@ -11,4 +11,4 @@ pub mod janus;
 pub mod peer;
 
 pub use janus::{Endpoint, JanusClient, JanusError, JanusEvent, Jsep, MessageReply};
-pub use peer::{Peer, PeerConfig, PeerError, PeerState, SrtpProfileName};
+pub use peer::{Peer, PeerConfig, PeerError, PeerState, Renegotiation, SrtpProfileName};

@@ -64,6 +64,18 @@ pub enum PeerError {
     Stopped,
 }
 
+/// What a new offer on an established PeerConnection changes (as a browser does when the
+/// user adds a camera or the network changes).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Renegotiation {
+    /// New sendrecv audio m-lines to add.
+    pub add_audio: usize,
+    /// New sendrecv video m-lines to add (Unified Plan: one per extra stream).
+    pub add_video: usize,
+    /// New ICE credentials (`a=ice-ufrag`/`a=ice-pwd`); the candidates must be trickled again.
+    pub ice_restart: bool,
+}
+
 /// A local offer: the SDP to send and the candidates to trickle (Janus trickle objects).
 #[derive(Debug, Clone)]
 pub struct Offer {
@@ -73,6 +85,7 @@ pub struct Offer {
 
 pub(crate) enum Command {
     CreateOffer(oneshot::Sender<Result<Offer, PeerError>>),
+    Renegotiate(Renegotiation, oneshot::Sender<Result<Offer, PeerError>>),
     AcceptAnswer(String, oneshot::Sender<Result<(), PeerError>>),
     AddRemoteCandidate(String, oneshot::Sender<Result<(), PeerError>>),
     SendRtp {
@@ -142,6 +155,12 @@ impl Peer {
     /// Creates the offer (audio opus, video vp8, data channel, per config).
     pub async fn create_offer(&self) -> Result<Offer, PeerError> {
         self.ask(Command::CreateOffer).await
+    }
+
+    /// A new offer on the established PeerConnection (media keeps flowing until the answer is
+    /// applied). New m-lines are appended to [`PeerState::media`].
+    pub async fn renegotiate(&self, change: Renegotiation) -> Result<Offer, PeerError> {
+        self.ask(|tx| Command::Renegotiate(change, tx)).await
     }
 
     /// Applies the remote answer SDP.

@@ -1,48 +1,16 @@
 //! End to end: portunus in-process, the str0m test peer, the Janus API over WebSocket and
 //! over HTTP long-poll, and the EchoTest plugin echoing RTP and data back.
 
-use std::net::IpAddr;
+mod common;
+
 use std::time::{Duration, Instant};
 
-use portunus::{Config, Server};
+use common::{WAIT, config, endpoint, start};
 use portunus_integration::echo::{DATA_PREFIX, ECHOTEST, EchoCall, EchoOptions, verify_echo};
-use portunus_integration::{Endpoint, JanusClient, JanusEvent};
+use portunus_integration::{JanusClient, JanusEvent};
 
-const WAIT: Duration = Duration::from_secs(10);
 const PACKETS: usize = 50;
 
-fn config(session_timeout: u64) -> Config {
-    let mut c = Config::default();
-    let lo: IpAddr = [127, 0, 0, 1].into();
-    c.general.session_timeout = session_timeout;
-    c.http.bind = lo;
-    c.http.port = 0;
-    c.http.demos_dir = None;
-    c.websocket.bind = lo;
-    c.websocket.port = 0;
-    c.media.udp_port = 0;
-    c.media.interfaces = vec![lo];
-    c.media.workers = 2;
-    c
-}
-
-async fn start(config: Config) -> Server {
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-        .with_test_writer()
-        .try_init();
-    portunus::start(config).await.expect("portunus starts")
-}
-
-fn endpoint(server: &Server, kind: &str) -> Endpoint {
-    match kind {
-        "ws" => Endpoint::WebSocket(format!("ws://{}", server.ws_addr().expect("ws enabled"))),
-        _ => Endpoint::Http(format!(
-            "http://{}/janus",
-            server.http_addr().expect("http enabled")
-        )),
-    }
-}
 
 /// The whole EchoTest life cycle on one transport.
 async fn echo_call(kind: &str) {

@@ -57,6 +57,8 @@ pub struct GeneralConfig {
     pub token_auth: bool,
     /// With token_auth: verify signed tokens with this HMAC-SHA1 secret instead of stored ones.
     pub token_auth_secret: Option<String>,
+    /// Also send the server's candidates as `trickle` events after each SDP (Janus full_trickle).
+    pub full_trickle: bool,
 }
 
 impl Default for GeneralConfig {
@@ -69,6 +71,7 @@ impl Default for GeneralConfig {
             api_secret: None,
             token_auth: false,
             token_auth_secret: None,
+            full_trickle: false,
         }
     }
 }

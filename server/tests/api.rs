@@ -441,6 +441,64 @@ async fn echotest_negotiation_with_a_real_offer() {
     server.shutdown().await;
 }
 
+#[tokio::test]
+async fn full_trickle_sends_the_server_candidates_as_events() {
+    let mut config = test_config();
+    config.general.full_trickle = true;
+    let server = start(config).await;
+    let http = Http::new(&server);
+    let info = http
+        .post("", json!({"janus": "info", "transaction": "i"}))
+        .await;
+    assert_eq!(info["full-trickle"], true, "{info}");
+    let s = http.create().await;
+    let h = http.attach(s, ECHOTEST).await;
+    let (_rtc, _pending, offer) = client_offer();
+    http.post(
+        &format!("/{s}/{h}"),
+        json!({"janus": "message", "body": {"audio": true},
+               "jsep": {"type": "offer", "sdp": offer}, "transaction": "o"}),
+    )
+    .await;
+    // The answer event and the trickles may come in one long-poll batch: keep them all.
+    let mut events = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    while !events
+        .iter()
+        .any(|e: &Value| e["janus"] == "trickle" && e["candidate"]["completed"] == true)
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no completed trickle: {events:?}"
+        );
+        let r = http.get(&format!("/{s}?maxev=10")).await;
+        events.extend(r.json().as_array().cloned().unwrap_or_default());
+    }
+    let answer = events
+        .iter()
+        .find(|e| e["transaction"] == "o")
+        .expect("answer event");
+    let sdp = answer["jsep"]["sdp"].as_str().expect("answer sdp");
+    let trickles: Vec<&Value> = events.iter().filter(|e| e["janus"] == "trickle").collect();
+    assert!(
+        trickles.len() >= 2,
+        "a candidate and completed: {trickles:?}"
+    );
+    let t = trickles[0];
+    assert_eq!(t["sender"], h, "{t}");
+    let line = t["candidate"]["candidate"]
+        .as_str()
+        .expect("candidate line");
+    assert!(
+        sdp.contains(&format!("a={line}")),
+        "{line} is one of the SDP's candidates"
+    );
+    assert_eq!(t["candidate"]["sdpMLineIndex"], 0);
+    let done = trickles.last().expect("completed");
+    assert_eq!(done["session_id"], s);
+    server.shutdown().await;
+}
+
 // ---------------------------------------------------------------- long poll
 
 #[tokio::test]

@@ -112,6 +112,16 @@ impl WsTransport {
     }
 }
 
+impl WsTransport {
+    /// Sends a Close frame (the gateway sees the connection go, as when a tab closes).
+    pub(super) async fn close(&self) -> Result<(), JanusError> {
+        let mut sink = self.sink.lock().await;
+        sink.send(Message::Close(None)).await?;
+        sink.close().await?;
+        Ok(())
+    }
+}
+
 impl Drop for WsTransport {
     fn drop(&mut self) {
         self.reader.abort();

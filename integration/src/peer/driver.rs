@@ -17,7 +17,9 @@ use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 
 use super::state::{DataMessage, MediaLine};
-use super::{Command, Offer, PeerConfig, PeerError, Shared, srtp, trickle_candidate};
+use super::{
+    Command, Offer, PeerConfig, PeerError, Renegotiation, Shared, srtp, trickle_candidate,
+};
 
 /// RTP clock steps per packet: one 20 ms frame (48 kHz audio, 90 kHz video).
 const AUDIO_STEP: u32 = 960;
@@ -222,6 +224,9 @@ impl Driver {
             Command::CreateOffer(reply) => {
                 let _ = reply.send(self.create_offer());
             }
+            Command::Renegotiate(change, reply) => {
+                let _ = reply.send(self.renegotiate(&change));
+            }
             Command::AcceptAnswer(sdp, reply) => {
                 let _ = reply.send(self.accept_answer(&sdp));
             }
@@ -256,35 +261,59 @@ impl Driver {
     }
 
     fn create_offer(&mut self) -> Result<Offer, PeerError> {
-        let mut api = self.rtc.sdp_api();
-        let mut media = Vec::new();
-        for (on, kind) in [
-            (self.config.audio, MediaKind::Audio),
-            (self.config.video, MediaKind::Video),
-        ] {
-            if on {
-                let mid = api.add_media(kind, Direction::SendRecv, None, None, None);
-                media.push((mid, kind));
-            }
+        let mut kinds = Vec::new();
+        if self.config.audio {
+            kinds.push(MediaKind::Audio);
         }
-        if let Some(label) = &self.config.data_channel {
-            self.channel = Some(api.add_channel(label.clone()));
+        if self.config.video {
+            kinds.push(MediaKind::Video);
+        }
+        let channel = self.config.data_channel.clone();
+        self.offer(&kinds, channel, false)
+    }
+
+    fn renegotiate(&mut self, change: &Renegotiation) -> Result<Offer, PeerError> {
+        let kinds: Vec<MediaKind> = std::iter::repeat_n(MediaKind::Audio, change.add_audio)
+            .chain(std::iter::repeat_n(MediaKind::Video, change.add_video))
+            .collect();
+        self.offer(&kinds, None, change.ice_restart)
+    }
+
+    /// Makes an offer adding `kinds` (sendrecv) and `channel`, optionally restarting ICE.
+    fn offer(
+        &mut self,
+        kinds: &[MediaKind],
+        channel: Option<String>,
+        ice_restart: bool,
+    ) -> Result<Offer, PeerError> {
+        let mut api = self.rtc.sdp_api();
+        let media: Vec<(Mid, MediaKind)> = kinds
+            .iter()
+            .map(|kind| {
+                let mid = api.add_media(*kind, Direction::SendRecv, None, None, None);
+                (mid, *kind)
+            })
+            .collect();
+        let new_channel = channel.map(|label| api.add_channel(label));
+        if ice_restart {
+            // Keep the socket's host candidate; only the credentials change.
+            api.ice_restart(true);
         }
         let Some((offer, pending)) = api.apply() else {
             return Err(PeerError::State("nothing to offer".into()));
         };
         self.pending = Some(pending);
+        if new_channel.is_some() {
+            self.channel = new_channel;
+        }
         for (mid, kind) in &media {
             self.kinds.insert(*mid, *kind);
         }
         self.shared.update(|s| {
-            s.media = media
-                .iter()
-                .map(|(mid, kind)| MediaLine {
-                    mid: mid.to_string(),
-                    kind: *kind,
-                })
-                .collect()
+            s.media.extend(media.iter().map(|(mid, kind)| MediaLine {
+                mid: mid.to_string(),
+                kind: *kind,
+            }))
         });
         let sdp = offer.to_sdp_string();
         let first_mid = first_mid(&sdp)
@@ -315,6 +344,10 @@ impl Driver {
                 MediaKind::Audio => (Codec::Opus, AUDIO_STEP),
                 MediaKind::Video => (Codec::Vp8, VIDEO_STEP),
             };
+            // A renegotiation keeps the running streams' sequence and time lines.
+            if self.tx.contains_key(&mid) {
+                continue;
+            }
             if let Some(pt) = self.negotiated_pt(mid, codec) {
                 // Random starts, as real senders do; below 2^15 so no ROC is involved.
                 let seq = u64::from(rand::random::<u16>() >> 1);

@@ -47,6 +47,23 @@ impl CoreGateway {
     }
 }
 
+/// Janus `full_trickle`: the SDP's own candidates again as trickle payloads (all on the first
+/// m-line, as everything is BUNDLEd), then `{"completed": true}`. The SDP keeps them too, so a
+/// client that ignores trickles still connects.
+fn trickle_events(sdp: &str) -> Vec<Value> {
+    let mid = sdp
+        .lines()
+        .find_map(|l| l.trim_end().strip_prefix("a=mid:"))
+        .unwrap_or("0");
+    let mut seen = std::collections::HashSet::new();
+    sdp.lines()
+        .filter_map(|l| l.trim_end().strip_prefix("a="))
+        .filter(|l| l.starts_with("candidate:") && seen.insert(*l))
+        .map(|c| json!({"sdpMid": mid, "sdpMLineIndex": 0, "candidate": c}))
+        .chain(std::iter::once(json!({"completed": true})))
+        .collect()
+}
+
 /// `janus.plugin.echotest` → `echotest` (the key Janus plugins put in their events).
 fn short_name(package: &str) -> &str {
     package.rsplit('.').next().unwrap_or(package)
@@ -70,12 +87,12 @@ impl Gateway for CoreGateway {
                     .media
                     .answer(handle, &spec)
                     .map_err(|e| e.to_string())?;
-                Some(json!({"type": "answer", "sdp": sdp}))
+                Some(("answer", sdp))
             }
             Some(JsepOut::Offer(spec)) => {
                 let sdp = core.media.offer(handle, &spec).map_err(|e| e.to_string())?;
                 h.set_pc(true);
-                Some(json!({"type": "offer", "sdp": sdp}))
+                Some(("offer", sdp))
             }
         };
         let mut event = serde_json::Map::new();
@@ -86,10 +103,21 @@ impl Gateway for CoreGateway {
             event.insert("transaction".into(), json!(t));
         }
         event.insert("plugindata".into(), json!({"plugin": plugin, "data": data}));
-        if let Some(jsep) = jsep {
-            event.insert("jsep".into(), jsep);
+        if let Some((kind, sdp)) = &jsep {
+            event.insert("jsep".into(), json!({"type": kind, "sdp": sdp}));
         }
         core.send_to_handle(&h, Value::Object(event));
+        if let Some((_, sdp)) = &jsep
+            && core.config.general.full_trickle
+        {
+            for candidate in trickle_events(sdp) {
+                core.send_to_handle(
+                    &h,
+                    json!({"janus": "trickle", "session_id": h.session_id, "sender": handle,
+                           "candidate": candidate}),
+                );
+            }
+        }
         Ok(())
     }
 
@@ -194,5 +222,26 @@ impl Gateway for CoreGateway {
                        "plugindata": {"plugin": plugin, "data": data}}),
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn trickle_events_repeat_each_candidate_once_then_complete() {
+        let sdp = "v=0\r\na=group:BUNDLE 0 1\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=mid:0\r\n\
+                   a=candidate:1 1 udp 2130706431 127.0.0.1 10000 typ host\r\n\
+                   a=end-of-candidates\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\na=mid:1\r\n\
+                   a=candidate:1 1 udp 2130706431 127.0.0.1 10000 typ host\r\n";
+        assert_eq!(
+            trickle_events(sdp),
+            vec![
+                json!({"sdpMid": "0", "sdpMLineIndex": 0,
+                       "candidate": "candidate:1 1 udp 2130706431 127.0.0.1 10000 typ host"}),
+                json!({"completed": true}),
+            ]
+        );
     }
 }

@@ -63,7 +63,7 @@ pub fn server_info(core: &ApiCore, transaction: &str) -> Value {
     put("ipv6", json!(false));
     put("ice-lite", json!(false));
     put("ice-tcp", json!(false));
-    put("full-trickle", json!(false));
+    put("full-trickle", json!(general.full_trickle));
     put("mdns-enabled", json!(false));
     put("static-event-loops", json!(config.media.workers));
     put("api_secret", json!(core.auth.api_secret_enabled()));
