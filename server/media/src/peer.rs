@@ -291,6 +291,9 @@ impl Peer {
             .sdp_api()
             .accept_offer(parsed)
             .map_err(|e| MediaError::InvalidSdp(e.to_string()));
+        // New ICE credentials in a client offer restart ICE and str0m picks new local ones:
+        // the client's checks now name the new ufrag.
+        self.refresh_ufrag(io.demux);
         self.drain(now, io);
         let answer = answer?;
         self.has_remote = true;
@@ -302,7 +305,6 @@ impl Peer {
         &mut self,
         now: Instant,
         spec: &OfferSpec,
-        demux: &Demux,
         io: &mut PeerIo,
     ) -> Result<String, MediaError> {
         let mut api = self.rtc.sdp_api();
@@ -321,10 +323,9 @@ impl Peer {
             self.data_offered = true;
         }
         if spec.ice_restart {
-            let creds = api.ice_restart(true);
-            demux.remove_ufrag(&self.ufrag, self.handle);
-            self.ufrag = creds.ufrag;
-            demux.add_ufrag(&self.ufrag, self.handle);
+            // str0m switches to the new credentials when the answer is applied; until then
+            // the client's checks still name the old ufrag (see `remote_answer`).
+            api.ice_restart(true);
         }
         let applied = api.apply();
         self.drain(now, io);
@@ -357,11 +358,23 @@ impl Peer {
             .sdp_api()
             .accept_answer(pending, parsed)
             .map_err(|e| MediaError::InvalidSdp(e.to_string()));
+        // Our ICE restart, if the offer had one, takes effect now.
+        self.refresh_ufrag(io.demux);
         self.drain(now, io);
         r?;
         self.has_remote = true;
         self.learn_mids(answer);
         Ok(())
+    }
+
+    /// Points the demux at the ufrag str0m uses now, if an ICE restart changed it.
+    fn refresh_ufrag(&mut self, demux: &Demux) {
+        let ufrag = self.rtc.direct_api().local_ice_credentials().ufrag;
+        if ufrag != self.ufrag {
+            demux.remove_ufrag(&self.ufrag, self.handle);
+            demux.add_ufrag(&ufrag, self.handle);
+            self.ufrag = ufrag;
+        }
     }
 
     pub fn has_pending_local_offer(&self) -> bool {

@@ -444,9 +444,8 @@ impl Shard {
                 reply,
             } => {
                 self.ensure_peer(now, handle);
-                let shared = self.shared.clone();
                 let r = self
-                    .with_peer(handle, |p, io| p.offer(now, &spec, &shared.demux, io))
+                    .with_peer(handle, |p, io| p.offer(now, &spec, io))
                     .unwrap_or(Err(MediaError::NoPeer(handle)));
                 let _ = reply.send(r);
             }
