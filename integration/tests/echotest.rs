@@ -11,7 +11,6 @@ use portunus_integration::{JanusClient, JanusEvent};
 
 const PACKETS: usize = 50;
 
-
 /// The whole EchoTest life cycle on one transport.
 async fn echo_call(kind: &str) {
     let server = start(config(60)).await;

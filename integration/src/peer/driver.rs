@@ -173,9 +173,10 @@ impl Driver {
                 s.connected = true;
                 s.connected_at = Some(Instant::now());
             }),
-            Event::IceConnectionStateChange(st) => {
-                self.shared.update(|s| s.ice_state = format!("{st:?}"))
-            }
+            Event::IceConnectionStateChange(st) => self.shared.update(|s| {
+                s.ice_state = format!("{st:?}");
+                s.ice_history.push(s.ice_state.clone());
+            }),
             Event::ChannelOpen(id, label) => {
                 self.labels.insert(id, label.clone());
                 if self.channel.is_none() {

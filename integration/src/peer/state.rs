@@ -41,6 +41,8 @@ pub struct MediaLine {
 pub struct PeerState {
     /// Last ICE connection state, as str0m names it (`New`, `Checking`, `Connected`, ...).
     pub ice_state: String,
+    /// Every ICE connection state so far, in order (to see an ICE restart complete).
+    pub ice_history: Vec<String>,
     /// ICE and DTLS are up (str0m `Event::Connected`).
     pub connected: bool,
     pub connected_at: Option<Instant>,
