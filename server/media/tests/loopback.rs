@@ -10,7 +10,7 @@ use str0m::format::Codec;
 use str0m::media::{Direction as StrDir, MediaKind as StrKind, Mid};
 use str0m::net::{Protocol, Receive};
 use str0m::rtp::{RtpWrite, SeqNo};
-use str0m::{Candidate, Event, Input, Output, Rtc, RtcConfig};
+use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc, RtcConfig};
 use tokio::sync::mpsc::UnboundedReceiver;
 
 const TIMEOUT: Duration = Duration::from_secs(10);
@@ -20,7 +20,23 @@ struct Client {
     socket: UdpSocket,
     addr: SocketAddr,
     events: Vec<Event>,
+    /// STUN binding requests sent: transaction id and the server ufrag they name.
+    stun_requests: Vec<([u8; 12], String)>,
+    /// Transaction ids of STUN binding success responses received.
+    stun_answered: Vec<[u8; 12]>,
 }
+
+/// A STUN message's type and transaction id, if `data` is one.
+fn stun_header(data: &[u8]) -> Option<(u16, [u8; 12])> {
+    if demux::classify(data) != demux::PacketClass::Stun || data.len() < 20 {
+        return None;
+    }
+    let typ = u16::from_be_bytes([data[0], data[1]]);
+    Some((typ, data[8..20].try_into().ok()?))
+}
+
+const STUN_BINDING_REQUEST: u16 = 0x0001;
+const STUN_BINDING_SUCCESS: u16 = 0x0101;
 
 impl Client {
     fn new() -> Client {
@@ -36,6 +52,8 @@ impl Client {
             socket,
             addr,
             events: Vec::new(),
+            stun_requests: Vec::new(),
+            stun_answered: Vec::new(),
         }
     }
 
@@ -45,6 +63,11 @@ impl Client {
             match self.rtc.poll_output().unwrap() {
                 Output::Timeout(t) => break t,
                 Output::Transmit(t) => {
+                    if let Some((STUN_BINDING_REQUEST, id)) = stun_header(&t.contents)
+                        && let Some(ufrag) = demux::stun_local_ufrag(&t.contents)
+                    {
+                        self.stun_requests.push((id, ufrag.to_string()));
+                    }
                     let _ = self.socket.send_to(&t.contents, t.destination);
                 }
                 Output::Event(e) => self.events.push(e),
@@ -53,6 +76,9 @@ impl Client {
         let mut buf = [0u8; 2048];
         match self.socket.recv_from(&mut buf) {
             Ok((n, src)) => {
+                if let Some((STUN_BINDING_SUCCESS, id)) = stun_header(&buf[..n]) {
+                    self.stun_answered.push(id);
+                }
                 if let Ok(r) = Receive::new(Protocol::Udp, src, self.addr, &buf[..n]) {
                     self.rtc
                         .handle_input(Input::Receive(Instant::now(), r))
@@ -75,13 +101,23 @@ impl Client {
         seen: &mut Vec<MediaEvent>,
         mut f: impl FnMut(&[Event], &[MediaEvent]) -> Option<T>,
     ) -> T {
+        self.wait_state(engine_events, seen, |c, s| f(&c.events, s))
+    }
+
+    /// Like [`Client::wait`], with the whole client state to look at.
+    fn wait_state<T>(
+        &mut self,
+        engine_events: &mut UnboundedReceiver<MediaEvent>,
+        seen: &mut Vec<MediaEvent>,
+        mut f: impl FnMut(&Client, &[MediaEvent]) -> Option<T>,
+    ) -> T {
         let start = Instant::now();
         loop {
             self.step();
             while let Ok(e) = engine_events.try_recv() {
                 seen.push(e);
             }
-            if let Some(t) = f(&self.events, seen) {
+            if let Some(t) = f(self, seen) {
                 return t;
             }
             assert!(
@@ -662,4 +698,207 @@ fn silent_client_ends_with_ice_failed() {
     };
     eprintln!("ICE failure detected after {:?}", start.elapsed());
     assert_eq!(reason, "ICE failed");
+}
+
+/// The session's `a=ice-ufrag` in an SDP.
+fn sdp_ufrag(sdp: &str) -> String {
+    sdp.lines()
+        .find_map(|l| l.trim().strip_prefix("a=ice-ufrag:"))
+        .unwrap_or_else(|| panic!("no a=ice-ufrag in {sdp}"))
+        .to_string()
+}
+
+fn av_offer(ice_restart: bool) -> OfferSpec {
+    let line = |kind| MediaOffer {
+        mid: None,
+        kind,
+        direction: Direction::SendRecv,
+        codecs: vec![],
+        stream_id: None,
+    };
+    OfferSpec {
+        media: vec![line(MediaKind::Audio), line(MediaKind::Video)],
+        data_channels: false,
+        ice_restart,
+    }
+}
+
+/// The server restarts ICE on a live PeerConnection (its own offer, the client's answer):
+/// the old credentials carry media until the answer is applied, the new ones after it, and
+/// nothing hangs up. `client_offered_first` picks who made the first offer (and so the roles).
+fn server_ice_restart(handle: HandleId, client_offered_first: bool) {
+    let (engine, mut ev) = start(2);
+    let mut seen = Vec::new();
+    let mut client = Client::new();
+
+    let (old_ufrag, mids) = if client_offered_first {
+        let mut api = client.rtc.sdp_api();
+        let audio = api.add_media(StrKind::Audio, StrDir::SendRecv, None, None, None);
+        let video = api.add_media(StrKind::Video, StrDir::SendRecv, None, None, None);
+        let (offer, pending) = api.apply().unwrap();
+        engine.remote_offer(handle, &offer.to_sdp_string()).unwrap();
+        let answer = engine.answer(handle, &AnswerSpec::default()).unwrap();
+        client
+            .rtc
+            .sdp_api()
+            .accept_answer(pending, SdpAnswer::from_sdp_string(&answer).unwrap())
+            .unwrap();
+        (sdp_ufrag(&answer), vec![audio, video])
+    } else {
+        let offer = engine.offer(handle, &av_offer(false)).unwrap();
+        let answer = client
+            .rtc
+            .sdp_api()
+            .accept_offer(SdpOffer::from_sdp_string(&offer).unwrap())
+            .unwrap();
+        let summary = engine
+            .remote_answer(handle, &answer.to_sdp_string())
+            .unwrap();
+        let mids = summary
+            .media
+            .iter()
+            .map(|m| Mid::from(m.mid.as_str()))
+            .collect();
+        (sdp_ufrag(&offer), mids)
+    };
+    let (audio, video) = (mids[0], mids[1]);
+    echo_routes(&engine, handle, &mids);
+    client.wait(&mut ev, &mut seen, |_, s| {
+        s.contains(&MediaEvent::WebrtcUp { handle }).then_some(())
+    });
+    assert_echo(&mut client, &mut ev, &mut seen, audio, Codec::Opus, 1);
+    assert_echo(&mut client, &mut ev, &mut seen, video, Codec::Vp8, 1);
+    let old_client_ufrag = client.rtc.direct_api().local_ice_credentials().ufrag;
+    assert!(
+        client
+            .stun_requests
+            .iter()
+            .any(|(id, u)| *u == old_ufrag && client.stun_answered.contains(id)),
+        "no STUN check with the first ufrag {old_ufrag} was answered"
+    );
+
+    // The restart offer: the same m-lines (nothing added), new credentials.
+    let spec = OfferSpec {
+        media: vec![],
+        data_channels: false,
+        ice_restart: true,
+    };
+    let offer = engine.offer(handle, &spec).unwrap();
+    let new_ufrag = sdp_ufrag(&offer);
+    assert_ne!(new_ufrag, old_ufrag, "{offer}");
+    let offered = sdp::summarize(&offer, true);
+    assert_eq!(
+        offered
+            .media
+            .iter()
+            .map(|m| m.mid.as_str())
+            .collect::<Vec<_>>(),
+        [audio.to_string(), video.to_string()],
+        "{offer}"
+    );
+    assert!(offer.contains("a=end-of-candidates"), "{offer}");
+
+    // Until the answer is applied the old credentials stay in force: media still flows and
+    // the client's consent checks (old ufrag) are still answered.
+    let answered_before = client.stun_answered.len();
+    assert_echo(&mut client, &mut ev, &mut seen, audio, Codec::Opus, 100);
+    assert_echo(&mut client, &mut ev, &mut seen, video, Codec::Vp8, 100);
+    client.wait_state(&mut ev, &mut seen, |c, _| {
+        client_answered_with(
+            &c.stun_requests,
+            &c.stun_answered[answered_before..],
+            &old_ufrag,
+        )
+        .then_some(())
+    });
+
+    // The client accepts the restart and answers with new credentials of its own.
+    let events_before = client.events.len();
+    let requests_before = client.stun_requests.len();
+    let answer = client
+        .rtc
+        .sdp_api()
+        .accept_offer(SdpOffer::from_sdp_string(&offer).unwrap())
+        .unwrap()
+        .to_sdp_string();
+    let new_client_ufrag = sdp_ufrag(&answer);
+    assert_ne!(new_client_ufrag, old_client_ufrag, "{answer}");
+    let summary = engine.remote_answer(handle, &answer).unwrap();
+    assert_eq!(summary.media.len(), 2);
+
+    // The client's ICE goes through checking and connects again, with checks that name the
+    // new server ufrag and are answered.
+    client.wait(&mut ev, &mut seen, |events, _| {
+        let states: Vec<IceConnectionState> = events[events_before..]
+            .iter()
+            .filter_map(|e| match e {
+                Event::IceConnectionStateChange(s) => Some(*s),
+                _ => None,
+            })
+            .collect();
+        let checking = states
+            .iter()
+            .position(|s| *s == IceConnectionState::Checking)?;
+        states[checking..]
+            .iter()
+            .any(|s| {
+                matches!(
+                    s,
+                    IceConnectionState::Connected | IceConnectionState::Completed
+                )
+            })
+            .then_some(())
+    });
+    client.wait_state(&mut ev, &mut seen, |c, _| {
+        client_answered_with(
+            &c.stun_requests[requests_before..],
+            &c.stun_answered,
+            &new_ufrag,
+        )
+        .then_some(())
+    });
+    let new_requests = &client.stun_requests[requests_before..];
+    assert!(
+        new_requests.iter().all(|(_, u)| *u == new_ufrag),
+        "checks after the restart must name the new ufrag {new_ufrag}: {new_requests:?}"
+    );
+
+    // Media is echoed unchanged over the restarted transport, and stays up past the time
+    // after which a lost ICE connection is declared failed.
+    assert_echo(&mut client, &mut ev, &mut seen, audio, Codec::Opus, 200);
+    assert_echo(&mut client, &mut ev, &mut seen, video, Codec::Vp8, 200);
+    let quiet = Instant::now();
+    while quiet.elapsed() < Duration::from_secs(6) {
+        client.step();
+    }
+    assert_echo(&mut client, &mut ev, &mut seen, video, Codec::Vp8, 300);
+    while let Ok(e) = ev.try_recv() {
+        seen.push(e);
+    }
+    assert!(
+        !seen.iter().any(|e| matches!(e, MediaEvent::Hangup { .. })),
+        "{seen:?}"
+    );
+    engine.destroy(handle);
+}
+
+/// Whether one of `requests` naming `ufrag` got a success response among `answered`.
+fn client_answered_with(
+    requests: &[([u8; 12], String)],
+    answered: &[[u8; 12]],
+    ufrag: &str,
+) -> bool {
+    requests
+        .iter()
+        .any(|(id, u)| u == ufrag && answered.contains(id))
+}
+
+#[test]
+fn server_ice_restart_after_server_offer() {
+    server_ice_restart(21, false);
+}
+
+#[test]
+fn server_ice_restart_after_client_offer() {
+    server_ice_restart(22, true);
 }
