@@ -4,11 +4,13 @@
 //! - [`janus`]: a Janus API client over WebSocket or HTTP long-poll, one type for both.
 //! - [`peer`]: a client PeerConnection on str0m, driven by its own task and UDP socket.
 //!
-//! [`echo`] glues them into the EchoTest call flow used by the end-to-end tests.
+//! [`echo`] glues them into the EchoTest call flow used by the end-to-end tests; [`bench`] is
+//! the load tool built on both (binary `portunus-bench`).
 
+pub mod bench;
 pub mod echo;
 pub mod janus;
 pub mod peer;
 
 pub use janus::{Endpoint, JanusClient, JanusError, JanusEvent, Jsep, MessageReply};
-pub use peer::{Peer, PeerConfig, PeerError, PeerState, Renegotiation, SrtpProfileName};
+pub use peer::{Peer, PeerConfig, PeerError, PeerState, Renegotiation, RtpTap, SrtpProfileName};

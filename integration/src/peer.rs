@@ -32,6 +32,22 @@ pub struct PeerConfig {
     pub trickle: bool,
     /// How many received payloads to keep per mid (counts are always kept).
     pub keep_payloads: usize,
+    /// Called for every RTP packet received, on the driver task (the load tool measures
+    /// there, without keeping payloads).
+    pub rtp_tap: Option<RtpTap>,
+}
+
+/// What an [`RtpTap`] calls: mid, payload, arrival time.
+pub type RtpTapFn = dyn Fn(&str, &[u8], std::time::Instant) + Send + Sync;
+
+/// A callback seeing each received RTP packet.
+#[derive(Clone)]
+pub struct RtpTap(pub Arc<RtpTapFn>);
+
+impl std::fmt::Debug for RtpTap {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RtpTap")
+    }
 }
 
 impl Default for PeerConfig {
@@ -43,6 +59,7 @@ impl Default for PeerConfig {
             data_channel: Some("JanusDataChannel".into()),
             trickle: true,
             keep_payloads: 256,
+            rtp_tap: None,
         }
     }
 }
@@ -92,6 +109,12 @@ pub(crate) enum Command {
         mid: String,
         payload: Vec<u8>,
         marker: bool,
+        done: oneshot::Sender<Result<(), PeerError>>,
+    },
+    SendFrame {
+        mid: String,
+        packets: Vec<Vec<u8>>,
+        rtp_step: u32,
         done: oneshot::Sender<Result<(), PeerError>>,
     },
     SendData(Vec<u8>, bool, oneshot::Sender<Result<(), PeerError>>),
@@ -187,6 +210,24 @@ impl Peer {
             mid: mid.to_string(),
             payload,
             marker,
+            done,
+        })
+        .await
+    }
+
+    /// Sends one media frame as consecutive RTP packets sharing one RTP timestamp (marker on
+    /// the last), then advances the timestamp by `rtp_step` clock units, as a real sender
+    /// does for a video frame split into several packets.
+    pub async fn send_frame(
+        &self,
+        mid: &str,
+        packets: Vec<Vec<u8>>,
+        rtp_step: u32,
+    ) -> Result<(), PeerError> {
+        self.ask(|done| Command::SendFrame {
+            mid: mid.to_string(),
+            packets,
+            rtp_step,
             done,
         })
         .await

@@ -205,6 +205,9 @@ impl Driver {
                     .stream_rx(&p.header.ssrc)
                     .map(|s| s.mid().to_string())
                     .unwrap_or_default();
+                if let Some(tap) = &self.config.rtp_tap {
+                    (tap.0)(&mid, &p.payload, Instant::now());
+                }
                 let keep = self.config.keep_payloads;
                 self.shared.update(|s| {
                     let r = s.received.entry(mid).or_default();
@@ -244,6 +247,14 @@ impl Driver {
                 done,
             } => {
                 let _ = done.send(self.send_rtp(&mid, payload, marker));
+            }
+            Command::SendFrame {
+                mid,
+                packets,
+                rtp_step,
+                done,
+            } => {
+                let _ = done.send(self.send_frame(&mid, packets, rtp_step));
             }
             Command::SendData(data, binary, reply) => {
                 let r = match self.channel.and_then(|id| self.rtc.channel(id)) {
@@ -400,6 +411,42 @@ impl Driver {
         stream.write_rtp(write);
         self.shared
             .update(|s| *s.sent.entry(mid.to_string()).or_default() += 1);
+        Ok(())
+    }
+}
+
+impl Driver {
+    fn send_frame(
+        &mut self,
+        mid: &str,
+        packets: Vec<Vec<u8>>,
+        rtp_step: u32,
+    ) -> Result<(), PeerError> {
+        let mid: Mid = mid.into();
+        let Some(tx) = self.tx.get_mut(&mid) else {
+            return Err(PeerError::State(format!(
+                "mid {mid} not negotiated for sending"
+            )));
+        };
+        let now = Instant::now();
+        let count = packets.len();
+        let time = tx.time;
+        let first_seq = tx.seq;
+        let pt = tx.pt;
+        tx.seq += count as u64;
+        tx.time = tx.time.wrapping_add(rtp_step);
+        let mut api = self.rtc.direct_api();
+        let Some(stream) = api.stream_tx_by_mid(mid, None) else {
+            return Err(PeerError::State(format!("no send stream for mid {mid}")));
+        };
+        for (i, payload) in packets.into_iter().enumerate() {
+            let seq = first_seq + i as u64;
+            stream.write_rtp(
+                RtpWrite::new(pt, seq.into(), time, now, payload).marker(i + 1 == count),
+            );
+        }
+        self.shared
+            .update(|s| *s.sent.entry(mid.to_string()).or_default() += count as u64);
         Ok(())
     }
 }

@@ -1,0 +1,15 @@
+//! `portunus-bench`: a Janus-API load generator. Many str0m peers in one process send media
+//! at real rates through a gateway and measure what comes back (loss, round-trip time,
+//! jitter, setup time), plus the CPU time and memory of the server and of the tool itself.
+//!
+//! - [`stats`]: latency histogram, loss from sequence numbers, interarrival jitter.
+//! - [`payload`]: the measured payload (kind, sequence, send time) and media frame shapes.
+//! - [`procfs`]: CPU time and RSS of a process from `/proc`.
+//! - [`echotest`]: the EchoTest scenario (N parallel echo sessions).
+//! - [`report`]: the results table and JSON.
+
+pub mod echotest;
+pub mod payload;
+pub mod procfs;
+pub mod report;
+pub mod stats;
