@@ -2,6 +2,7 @@
 //! in parallel; then all send audio and video at real rates for the same window, and every
 //! echoed packet is measured as it arrives (on the peer's driver task, through an RTP tap).
 
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -39,6 +40,9 @@ pub struct EchotestOptions {
     pub setup_timeout: Duration,
     /// How long to keep receiving after the last packet is sent.
     pub drain: Duration,
+    /// Local address of the peers' UDP sockets (their only ICE candidate). Loopback by
+    /// default; Janus gathers no loopback candidates, so use a test address against it.
+    pub bind: IpAddr,
 }
 
 impl EchotestOptions {
@@ -51,6 +55,7 @@ impl EchotestOptions {
             media: MediaProfile::default(),
             setup_timeout: Duration::from_secs(20),
             drain: Duration::from_secs(1),
+            bind: IpAddr::V4(Ipv4Addr::LOCALHOST),
         }
     }
 }
@@ -323,6 +328,7 @@ async fn set_up(
     }));
     let echo = EchoOptions {
         peer: PeerConfig {
+            bind: SocketAddr::new(opts.bind, 0),
             data_channel: None,
             keep_payloads: 0,
             rtp_tap: Some(tap),

@@ -1,6 +1,7 @@
 //! CPU time and memory of a process, from `/proc/<pid>/stat` and `/proc/<pid>/status`.
 
 use std::path::{Path, PathBuf};
+use std::time::Instant;
 
 /// Failures reading `/proc`.
 #[derive(Debug, thiserror::Error)]
@@ -15,8 +16,10 @@ pub enum ProcError {
 }
 
 /// One reading of a process.
-#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct ProcSample {
+    /// When it was read.
+    pub at: Instant,
     /// User + system CPU time, seconds.
     pub cpu_s: f64,
     /// Resident set size now, KiB (`VmRSS`).
@@ -28,6 +31,8 @@ pub struct ProcSample {
 /// What a process used between two samples.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
 pub struct ProcUsage {
+    /// Wall-clock time between the two samples, seconds.
+    pub wall_s: f64,
     pub cpu_s: f64,
     pub rss_start_kib: u64,
     pub rss_end_kib: u64,
@@ -37,10 +42,22 @@ pub struct ProcUsage {
 impl ProcUsage {
     pub fn between(start: &ProcSample, end: &ProcSample) -> Self {
         ProcUsage {
+            wall_s: end.at.saturating_duration_since(start.at).as_secs_f64(),
             cpu_s: (end.cpu_s - start.cpu_s).max(0.0),
             rss_start_kib: start.rss_kib,
             rss_end_kib: end.rss_kib,
             peak_rss_kib: end.peak_rss_kib.max(start.peak_rss_kib),
+        }
+    }
+}
+
+impl ProcUsage {
+    /// CPU time as a share of one core over the interval (0 for an empty interval).
+    pub fn cpu_percent(&self) -> f64 {
+        if self.wall_s > 0.0 {
+            self.cpu_s * 100.0 / self.wall_s
+        } else {
+            0.0
         }
     }
 }
@@ -78,6 +95,7 @@ pub fn sample(pid: Pid) -> Result<ProcSample, ProcError> {
         what,
     })?;
     Ok(ProcSample {
+        at: Instant::now(),
         cpu_s: ticks as f64 / clock_ticks_per_second() as f64,
         rss_kib,
         peak_rss_kib,
@@ -166,6 +184,7 @@ mod tests {
         let later = sample(Pid::Current).expect("own /proc entry");
         let u = ProcUsage::between(&s, &later);
         assert!(u.cpu_s >= 0.0 && u.peak_rss_kib >= u.rss_end_kib);
+        assert!(u.wall_s >= 0.0 && u.cpu_percent() >= 0.0);
         // Pids are below 2^22 on Linux.
         assert!(matches!(
             sample(Pid::Other(u32::MAX)),

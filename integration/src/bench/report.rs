@@ -176,14 +176,14 @@ impl EchotestReport {
                 out,
                 "server pid {}: {}{}",
                 self.server_pid.unwrap_or(0),
-                usage_line(u, self.media_seconds),
+                usage_line(u),
                 per_packet(self.server_cpu_us_per_echoed_packet),
             );
         }
         let _ = writeln!(
             out,
             "client (this tool): {}{}",
-            usage_line(&self.client_media, self.media_seconds),
+            usage_line(&self.client_media),
             per_packet(self.client_cpu_us_per_echoed_packet),
         );
         out
@@ -209,16 +209,13 @@ fn stream_row(session: String, setup: String, r: &StreamResult) -> Vec<String> {
     ]
 }
 
-fn usage_line(u: &ProcUsage, seconds: f64) -> String {
-    let share = if seconds > 0.0 {
-        u.cpu_s * 100.0 / seconds
-    } else {
-        0.0
-    };
+fn usage_line(u: &ProcUsage) -> String {
     format!(
-        "CPU {:.2} s over the media window ({share:.0}% of one core), RSS {:.1} -> {:.1} MiB, \
+        "CPU {:.2} s in {:.1} s of media and drain ({:.0}% of one core), RSS {:.1} -> {:.1} MiB, \
          peak {:.1} MiB",
         u.cpu_s,
+        u.wall_s,
+        u.cpu_percent(),
         u.rss_start_kib as f64 / 1024.0,
         u.rss_end_kib as f64 / 1024.0,
         u.peak_rss_kib as f64 / 1024.0,

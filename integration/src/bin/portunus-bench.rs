@@ -51,6 +51,9 @@ struct EchotestArgs {
     #[arg(long, default_value_t = 20,
           value_parser = clap::value_parser!(u64).range(1..=120u64))]
     setup_timeout: u64,
+    /// Local address for the peers' UDP sockets (their ICE candidate).
+    #[arg(long, default_value = "127.0.0.1")]
+    bind: std::net::IpAddr,
     /// Print the report as JSON on stdout (progress still goes to stderr).
     #[arg(long)]
     json: bool,
@@ -84,6 +87,7 @@ async fn run_echotest(args: EchotestArgs) -> anyhow::Result<()> {
         Duration::from_secs(args.duration),
     );
     opts.server_pid = args.pid;
+    opts.bind = args.bind;
     opts.setup_timeout = Duration::from_secs(args.setup_timeout);
     opts.media = MediaProfile {
         video_bps: args.video_kbps * 1000,
