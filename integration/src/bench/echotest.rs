@@ -248,7 +248,7 @@ pub async fn run(opts: EchotestOptions, live: Arc<Live>) -> Result<EchotestRepor
             error: s.error.clone(),
             audio: StreamResult::from_stats(Kind::Audio, &st.audio, window),
             video: StreamResult::from_stats(Kind::Video, &st.video, window),
-            foreign_packets: st.foreign,
+            foreign_packets: st.foreign + st.audio.unknown_packets + st.video.unknown_packets,
             send_errors: st.send_errors,
         });
     }

@@ -76,7 +76,7 @@ pub struct SessionResult {
     pub error: Option<String>,
     pub audio: StreamResult,
     pub video: StreamResult,
-    /// RTP received that was not a bench payload.
+    /// RTP received that was not a bench payload this session sent.
     pub foreign_packets: u64,
     pub send_errors: u64,
 }

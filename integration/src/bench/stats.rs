@@ -204,6 +204,8 @@ pub struct StreamStats {
     pub sent_bytes: u64,
     /// Distinct packets received (duplicates are counted only in `seq`).
     pub received_packets: u64,
+    /// Packets numbered beyond what was sent (not an echo of ours): ignored.
+    pub unknown_packets: u64,
     pub received_bytes: u64,
     pub seq: SeqTracker,
     /// Time from send to receipt, microseconds.
@@ -218,8 +220,13 @@ impl StreamStats {
     }
 
     /// Records a packet the sender numbered `seq` and sent at `sent_us`, received at
-    /// `arrived_us`; returns false (and measures nothing) for a duplicate.
+    /// `arrived_us`; returns false (and measures nothing) for a duplicate or a number never
+    /// sent (which also bounds the tracker's memory whatever the far end sends).
     pub fn record_received(&mut self, seq: u64, sent_us: u64, arrived_us: u64, bytes: u64) -> bool {
+        if seq >= self.sent_packets {
+            self.unknown_packets += 1;
+            return false;
+        }
         if !self.seq.record(seq) {
             return false;
         }
@@ -352,6 +359,10 @@ mod tests {
         assert!(s.record_received(0, 1_000, 1_500, 100));
         assert!(s.record_received(2, 41_000, 41_700, 100));
         assert!(!s.record_received(2, 41_000, 45_000, 100));
+        // Never sent: not an echo.
+        assert!(!s.record_received(3, 61_000, 61_500, 100));
+        assert!(!s.record_received(u64::MAX, 0, 0, 100));
+        assert_eq!(s.unknown_packets, 2);
         assert_eq!((s.received_packets, s.received_bytes), (2, 200));
         assert_eq!(s.seq.lost(Some(s.sent_packets)), 1);
         assert_eq!(s.latency_us.count(), 2);
