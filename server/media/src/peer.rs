@@ -739,7 +739,8 @@ impl Peer {
                 handle: self.handle,
                 mid: mid.to_string(),
                 kind,
-                uplink: ingress,
+                // Janus: `uplink` is loss on what Janus sends (reported by the peer), not on ingress.
+                uplink: !ingress,
                 lost,
             });
         }

@@ -158,10 +158,18 @@ impl Client {
 }
 
 fn start(workers: usize) -> (MediaEngine, UnboundedReceiver<MediaEvent>) {
+    start_with_slowlink(workers, 0)
+}
+
+fn start_with_slowlink(
+    workers: usize,
+    slowlink_threshold: u32,
+) -> (MediaEngine, UnboundedReceiver<MediaEvent>) {
     let cfg = MediaConfig {
         udp_port: 0,
         workers,
         interfaces: vec!["127.0.0.1".parse().unwrap()],
+        slowlink_threshold,
         ..Default::default()
     };
     MediaEngine::start(cfg).unwrap()
@@ -901,4 +909,148 @@ fn server_ice_restart_after_server_offer() {
 #[test]
 fn server_ice_restart_after_client_offer() {
     server_ice_restart(22, true);
+}
+
+/// A client-offered video-only echo call, connected (`webrtcup` seen); returns the video mid.
+fn video_echo_call(
+    engine: &MediaEngine,
+    ev: &mut UnboundedReceiver<MediaEvent>,
+    seen: &mut Vec<MediaEvent>,
+    handle: HandleId,
+) -> (Client, Mid) {
+    let mut client = Client::new();
+    let mut api = client.rtc.sdp_api();
+    let video = api.add_media(StrKind::Video, StrDir::SendRecv, None, None, None);
+    let (offer, pending) = api.apply().unwrap();
+    engine.remote_offer(handle, &offer.to_sdp_string()).unwrap();
+    let answer = engine
+        .answer(
+            handle,
+            &AnswerSpec {
+                media: vec![],
+                data_channels: false,
+            },
+        )
+        .unwrap();
+    client
+        .rtc
+        .sdp_api()
+        .accept_answer(pending, SdpAnswer::from_sdp_string(&answer).unwrap())
+        .unwrap();
+    echo_routes(engine, handle, &[video]);
+    client.wait(ev, seen, |_, s| {
+        s.contains(&MediaEvent::WebrtcUp { handle }).then_some(())
+    });
+    (client, video)
+}
+
+/// Sends VP8 RTP on `mid` every ~10 ms for `duration`, never using every 3rd sequence
+/// number, so the engine's receiver reports count a third of the packets as lost.
+fn send_video_with_gaps(
+    client: &mut Client,
+    ev: &mut UnboundedReceiver<MediaEvent>,
+    seen: &mut Vec<MediaEvent>,
+    mid: Mid,
+    duration: Duration,
+) {
+    let pt = client.pt_for(Codec::Vp8);
+    let start = Instant::now();
+    let mut seq = 1u64;
+    let mut next_send = start;
+    while start.elapsed() < duration {
+        if Instant::now() >= next_send {
+            if seq.is_multiple_of(3) {
+                seq += 1;
+            }
+            let mut payload = vec![0x10, 0x00, 0x9d, 0x01, 0x2a];
+            payload.extend(std::iter::repeat_n(seq as u8, 100));
+            client.send_rtp(mid, pt, seq, payload);
+            seq += 1;
+            next_send += Duration::from_millis(10);
+        }
+        client.step();
+        while let Ok(e) = ev.try_recv() {
+            seen.push(e);
+        }
+    }
+}
+
+/// Janus `slowlink` semantics (janus.js docs for `slowLink(uplink, lost, mid)`): `uplink: true`
+/// means the peer reported missing packets from Janus (loss on Janus's egress), `uplink: false`
+/// means Janus is not receiving all the peer's packets (loss on Janus's ingress). The client
+/// here drops every 3rd sequence number of what it sends, so the engine must report
+/// `uplink: false` for the video mid. (The echoed stream may also carry the gaps back, so an
+/// `uplink: true` event for egress may arrive too; it is not what this test checks.)
+#[test]
+fn slowlink_reported_for_ingress_loss() {
+    let (engine, mut ev) = start_with_slowlink(1, 2);
+    let mut seen = Vec::new();
+    let handle: HandleId = 11;
+    let (mut client, video) = video_echo_call(&engine, &mut ev, &mut seen, handle);
+    let video_mid = video.to_string();
+    let is_ingress_slowlink = |e: &MediaEvent| {
+        matches!(e, MediaEvent::SlowLink { handle: h, mid, kind: MediaKind::Video, uplink: false, lost }
+            if *h == handle && *mid == video_mid && *lost >= 2)
+    };
+    let start = Instant::now();
+    while !seen.iter().any(is_ingress_slowlink) {
+        assert!(
+            start.elapsed() < Duration::from_secs(8),
+            "no ingress slowlink; engine events: {seen:?}"
+        );
+        send_video_with_gaps(
+            &mut client,
+            &mut ev,
+            &mut seen,
+            video,
+            Duration::from_millis(500),
+        );
+    }
+    let slowlinks: Vec<&MediaEvent> = seen
+        .iter()
+        .filter(|e| matches!(e, MediaEvent::SlowLink { .. }))
+        .collect();
+    eprintln!("slowlink events: {slowlinks:?}");
+    // Audio was never negotiated, so nothing may be reported for it.
+    assert!(!seen.iter().any(|e| matches!(
+        e,
+        MediaEvent::SlowLink {
+            kind: MediaKind::Audio,
+            ..
+        }
+    )));
+}
+
+/// `slowlink_threshold = 0` (the Janus default) never reports, whatever the loss.
+#[test]
+fn slowlink_off_by_default() {
+    let (engine, mut ev) = start(1);
+    let mut seen = Vec::new();
+    let handle: HandleId = 12;
+    let (mut client, video) = video_echo_call(&engine, &mut ev, &mut seen, handle);
+    send_video_with_gaps(
+        &mut client,
+        &mut ev,
+        &mut seen,
+        video,
+        Duration::from_secs(4),
+    );
+    // The engine did receive the video (so stats were produced), yet reported no slowlink.
+    assert!(
+        seen.iter().any(|e| matches!(
+            e,
+            MediaEvent::Media {
+                kind: MediaKind::Video,
+                receiving: true,
+                ..
+            }
+        )),
+        "{seen:?}"
+    );
+    assert!(
+        !seen
+            .iter()
+            .any(|e| matches!(e, MediaEvent::SlowLink { .. })),
+        "{seen:?}"
+    );
 }
