@@ -176,6 +176,8 @@ pub enum MediaEvent {
         handle: HandleId,
         mid: String,
         kind: MediaKind,
+        /// Janus's meaning: true = the client reports losing what we send it; false = we are
+        /// losing what the client sends us.
         uplink: bool,
         lost: u32,
     },
