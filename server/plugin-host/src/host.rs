@@ -391,7 +391,19 @@ impl PluginHandle {
     }
 
     pub fn destroy_session(&self, handle: HandleId) {
-        self.send(Command::DestroySession(handle))
+        self.send(Command::DestroySession { handle, done: None })
+    }
+
+    /// `destroy_session`, resolving once the plugin has run it: every event the plugin pushed
+    /// from it has then been handed to the core (a detach sends `detached` after them).
+    pub async fn destroy_session_done(&self, handle: HandleId) {
+        let (done, rx) = oneshot::channel();
+        self.send(Command::DestroySession {
+            handle,
+            done: Some(done),
+        });
+        // An error means the plugin's thread is gone: nothing more will come from it.
+        let _ = rx.await;
     }
 
     pub async fn query_session(&self, handle: HandleId) -> Result<serde_json::Value, PluginError> {

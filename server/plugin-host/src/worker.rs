@@ -41,7 +41,11 @@ pub enum Command {
     SetupMedia(HandleId),
     HangupMedia(HandleId),
     IncomingData(HandleId, DataMessage),
-    DestroySession(HandleId),
+    /// `done` is told once the plugin has run it (and so pushed whatever events it had).
+    DestroySession {
+        handle: HandleId,
+        done: Option<oneshot::Sender<()>>,
+    },
     QuerySession {
         handle: HandleId,
         reply: Reply<serde_json::Value>,
@@ -301,10 +305,13 @@ impl Worker {
                     g.call_incoming_data(s, handle, &message)
                 })
             }
-            Command::DestroySession(handle) => {
+            Command::DestroySession { handle, done } => {
                 // Forget the handle first: even if the plugin crashes now, it is gone.
                 self.live.remove(&handle);
-                self.forget("destroy-session", |g, s| g.call_destroy_session(s, handle))
+                self.forget("destroy-session", |g, s| g.call_destroy_session(s, handle));
+                if let Some(done) = done {
+                    let _ = done.send(());
+                }
             }
             Command::QuerySession { handle, reply } => {
                 let r = self

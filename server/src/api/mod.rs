@@ -231,11 +231,9 @@ impl ApiCore {
         if had_pc && let Some(s) = &session {
             s.send(json!({"janus": "hangup", "session_id": s.id, "sender": handle.id, "reason": "Detach"}));
         }
-        handle.plugin.destroy_session(handle.id);
-        // Calls into a plugin run in order: once this query returns, destroy_session has run
-        // and the events it pushed have been delivered, so `detached` comes after them.
-        let barrier = handle.plugin.query_session(handle.id);
-        if tokio::time::timeout(DETACH_BARRIER, barrier).await.is_err() {
+        // `detached` must follow the events the plugin pushes while destroying its session.
+        let done = handle.plugin.destroy_session_done(handle.id);
+        if tokio::time::timeout(DETACH_BARRIER, done).await.is_err() {
             tracing::warn!(handle = handle.id, "plugin slow to destroy its session");
         }
         self.registry.remove_handle(handle.id);
