@@ -47,6 +47,7 @@ fn route() -> Route {
         },
         layer: LayerChoice::default(),
         paused: false,
+        auto_layer: false,
     }
 }
 

@@ -316,6 +316,28 @@ impl MediaEngine {
         }
     }
 
+    /// Starts (`Some`) or stops (`None`) talk detection on an audio source; changes come as
+    /// `MediaEvent::TalkChanged`.
+    pub fn talk_detect(
+        &self,
+        source: &MediaRef,
+        config: Option<TalkDetection>,
+    ) -> Result<(), MediaError> {
+        let _ = (source, config);
+        Err(MediaError::WrongState("talk detection: not implemented yet".into()))
+    }
+
+    /// Starts a plain-RTP forwarder of `forward.source` to `forward.dest`.
+    pub fn rtp_forward_add(&self, forward: RtpForward) -> Result<ForwarderId, MediaError> {
+        let _ = forward;
+        Err(MediaError::WrongState("rtp forwarders: not implemented yet".into()))
+    }
+
+    /// Stops a forwarder; unknown ids are ignored.
+    pub fn rtp_forward_remove(&self, id: ForwarderId) {
+        let _ = id;
+    }
+
     /// The SRTP protection profile DTLS negotiated for the handle's PeerConnection, e.g.
     /// "SRTP_AEAD_AES_128_GCM"; `None` before DTLS is up.
     pub fn srtp_profile(&self, handle: HandleId) -> Option<String> {

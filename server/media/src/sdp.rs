@@ -195,7 +195,9 @@ pub fn summarize(sdp: &str, update: bool) -> SdpSummary {
             kind,
             direction,
             codecs,
+            simulcast_layers: rids.len().min(usize::from(u8::MAX)) as u8,
             rids,
+            audio_level: false,
         });
     }
     summary

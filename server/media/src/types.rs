@@ -42,6 +42,10 @@ pub struct MediaLine {
     pub codecs: Vec<String>,
     /// Simulcast RIDs the client sends; empty when not simulcast.
     pub rids: Vec<String>,
+    /// Simulcast substreams sent: the RIDs, or the SSRCs of an `a=ssrc-group:SIM`; 0 = none.
+    pub simulcast_layers: u8,
+    /// The client sends the audio-level header extension (RFC 6464) on this m-line.
+    pub audio_level: bool,
 }
 
 /// What the core learned from a client SDP (offer or answer).
@@ -137,6 +141,46 @@ pub struct Route {
     pub target: MediaRef,
     pub layer: LayerChoice,
     pub paused: bool,
+    /// Drop to a lower layer by itself when the target's bandwidth estimate is below what the
+    /// current layer needs; come back up when it recovers.
+    pub auto_layer: bool,
+}
+
+/// A plain-RTP forwarder's id.
+pub type ForwarderId = u64;
+
+/// Janus talk detection settings (audio_active_packets, audio_level_average).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TalkDetection {
+    /// Packets per averaging window.
+    pub active_packets: u32,
+    /// Threshold in -dBov (0 = loudest, 127 = silence): talking when the average is below it.
+    pub level_average: u8,
+}
+
+impl Default for TalkDetection {
+    fn default() -> Self {
+        TalkDetection {
+            active_packets: 100,
+            level_average: 25,
+        }
+    }
+}
+
+/// A plain-RTP copy of one source m-line (Janus rtp_forward), sent from the media sockets.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RtpForward {
+    pub source: MediaRef,
+    /// Already resolved by the caller.
+    pub dest: std::net::SocketAddr,
+    /// SSRC to write; `None` = one chosen by the core.
+    pub ssrc: Option<u32>,
+    /// Payload type to write; `None` = the source's.
+    pub pt: Option<u8>,
+    /// Simulcast: only this substream; `None` = the highest present.
+    pub substream: Option<u8>,
+    /// Local UDP port on which RTCP PLI/FIR from the receiver are taken as keyframe requests.
+    pub rtcp_port: Option<u16>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -160,7 +204,7 @@ pub enum TrickleCandidate {
 }
 
 /// What the media core tells the API core, in order per handle.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum MediaEvent {
     /// ICE and DTLS are up (Janus `webrtcup`).
     WebrtcUp { handle: HandleId },
@@ -188,4 +232,19 @@ pub enum MediaEvent {
     },
     /// A PeerConnection that existed is gone, for this reason (Janus `hangup`).
     Hangup { handle: HandleId, reason: String },
+    /// The layer a route forwards changed (keyframe switch, fallback, auto-layer). Sent to
+    /// the plugin owning `target.handle`.
+    LayerChanged {
+        route: RouteId,
+        target: MediaRef,
+        substream: Option<u8>,
+        temporal: Option<u8>,
+    },
+    /// Talk detection on a watched audio source changed state. Sent to the plugin owning
+    /// `source.handle`.
+    TalkChanged {
+        source: MediaRef,
+        talking: bool,
+        level_dbov_avg: f32,
+    },
 }

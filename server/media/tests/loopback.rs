@@ -187,6 +187,7 @@ fn echo_routes(engine: &MediaEngine, handle: HandleId, mids: &[Mid]) {
                 target: m,
                 layer: LayerChoice::default(),
                 paused: false,
+                auto_layer: false,
             })
             .unwrap();
     }

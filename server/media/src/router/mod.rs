@@ -253,6 +253,7 @@ mod tests {
             },
             layer: LayerChoice::default(),
             paused: false,
+            auto_layer: false,
         }
     }
 
