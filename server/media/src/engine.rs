@@ -182,7 +182,7 @@ impl MediaEngine {
     }
 
     /// Makes a server offer for `handle` (creating its PeerConnection when it has none).
-    pub fn offer(&self, handle: HandleId, spec: &OfferSpec) -> Result<String, MediaError> {
+    pub fn offer(&self, handle: HandleId, spec: &OfferSpec) -> Result<LocalOffer, MediaError> {
         let spec = spec.clone();
         self.call(handle, |reply| Cmd::Offer {
             handle,

@@ -306,16 +306,18 @@ impl Peer {
         now: Instant,
         spec: &OfferSpec,
         io: &mut PeerIo,
-    ) -> Result<String, MediaError> {
+    ) -> Result<LocalOffer, MediaError> {
         let mut api = self.rtc.sdp_api();
+        let mut mids = Vec::with_capacity(spec.media.len());
         for m in &spec.media {
-            api.add_media(
+            let mid = api.add_media(
                 str_kind(m.kind),
                 str_dir(m.direction),
                 m.stream_id.clone(),
                 None,
                 None,
             );
+            mids.push(mid.to_string());
         }
         if spec.data_channels && self.channels.is_empty() && !self.data_offered {
             // str0m opens the SCTP m-line with the first channel; later ones reuse it.
@@ -337,7 +339,10 @@ impl Peer {
         self.pending_local_offer = Some(pending);
         let offer = offer.to_sdp_string();
         self.learn_mids(&offer);
-        Ok(sdp::add_end_of_candidates(&offer))
+        Ok(LocalOffer {
+            sdp: sdp::add_end_of_candidates(&offer),
+            mids,
+        })
     }
 
     pub fn remote_answer(

@@ -114,6 +114,14 @@ pub struct OfferSpec {
     pub ice_restart: bool,
 }
 
+/// A server offer as the core wrote it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LocalOffer {
+    pub sdp: String,
+    /// The mid of each m-line of the `OfferSpec`, in its order (kept or new).
+    pub mids: Vec<String>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum JsepOut {
     Answer(AnswerSpec),

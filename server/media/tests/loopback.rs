@@ -499,6 +499,7 @@ fn server_offer_answered_by_client_connects() {
                 ice_restart: false,
             },
         )
+        .map(|o| o.sdp)
         .unwrap();
     assert!(offer.contains("a=end-of-candidates"), "{offer}");
     assert!(offer.contains("m=application"), "{offer}");
@@ -754,7 +755,7 @@ fn server_ice_restart(handle: HandleId, client_offered_first: bool) {
             .unwrap();
         (sdp_ufrag(&answer), vec![audio, video])
     } else {
-        let offer = engine.offer(handle, &av_offer(false)).unwrap();
+        let offer = engine.offer(handle, &av_offer(false)).unwrap().sdp;
         let answer = client
             .rtc
             .sdp_api()
@@ -792,7 +793,7 @@ fn server_ice_restart(handle: HandleId, client_offered_first: bool) {
         data_channels: false,
         ice_restart: true,
     };
-    let offer = engine.offer(handle, &spec).unwrap();
+    let offer = engine.offer(handle, &spec).unwrap().sdp;
     let new_ufrag = sdp_ufrag(&offer);
     assert_ne!(new_ufrag, old_ufrag, "{offer}");
     let offered = sdp::summarize(&offer, true);

@@ -50,7 +50,7 @@ pub enum Cmd {
     Offer {
         handle: HandleId,
         spec: OfferSpec,
-        reply: Reply<Result<String, MediaError>>,
+        reply: Reply<Result<LocalOffer, MediaError>>,
     },
     RemoteAnswer {
         handle: HandleId,
