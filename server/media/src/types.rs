@@ -126,6 +126,8 @@ pub struct LocalOffer {
 pub enum JsepOut {
     Answer(AnswerSpec),
     Offer(OfferSpec),
+    /// The offer made just before with `create-offer` for this handle.
+    PreparedOffer,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
