@@ -92,7 +92,7 @@ impl Plugin for EchoTest {
                 // gets the error event instead of the result.
                 let ok = janus::result_event(KEY, "ok");
                 match host::push_event(msg.handle, Some(&msg.transaction), &ok, Some(&jsep)) {
-                    Ok(()) => {
+                    Ok(_) => {
                         session.negotiated();
                         None
                     }

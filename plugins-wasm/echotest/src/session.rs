@@ -234,6 +234,7 @@ impl Session {
                 target: me,
                 layer,
                 paused,
+                auto_layer: false,
             };
             match host::route_add(&route) {
                 Ok(id) => t.route = Some(id),

@@ -6,18 +6,24 @@
 use serde_json::Value;
 
 use crate::bindings::portunus::plugin::host as raw;
-use crate::{DataMessage, HandleId, JsepOut, LayerChoice, LogLevel, MediaRef, Route, RouteId};
+use crate::{
+    DataMessage, ForwarderId, HandleId, JsepOut, LayerChoice, LogLevel, MediaRef, Route, RouteId,
+    RtpForward, TalkDetection,
+};
 
 /// Sends a plugin event to the client of `handle`. `data` must be a JSON object; it
 /// becomes `plugindata.data`. Pass the request's transaction when the event answers it.
 /// With `jsep`, the core answers the client's pending offer (or makes an offer) and the
 /// event carries the SDP.
+///
+/// For an offer, returns the mid the core gave each m-line of the [`crate::OfferSpec`], in
+/// its order (route media by these); otherwise an empty list.
 pub fn push_event(
     handle: HandleId,
     transaction: Option<&str>,
     data: &Value,
     jsep: Option<&JsepOut>,
-) -> Result<(), String> {
+) -> Result<Vec<String>, String> {
     raw::push_event(handle, transaction, &data.to_string(), jsep)
 }
 
@@ -43,6 +49,33 @@ pub fn request_keyframe(source: &MediaRef) {
 /// Caps what the client sends on `handle` (REMB), in bit/s; 0 removes the cap.
 pub fn set_bitrate_cap(handle: HandleId, bitrate: u32) {
     raw::set_bitrate_cap(handle, bitrate)
+}
+
+/// Starts (`Some`) or stops (`None`) talk detection on an audio source of this plugin's;
+/// changes arrive in [`crate::Plugin::on_media_event`] as [`crate::MediaEvent::TalkChanged`].
+/// Needs the audio-level extension on the source ([`crate::MediaLine::audio_level`]).
+pub fn talk_detect(source: &MediaRef, config: Option<TalkDetection>) -> Result<(), String> {
+    raw::talk_detect(source, config)
+}
+
+/// Starts a plain-RTP forwarder (Janus `rtp_forward`) of a source of this plugin's to
+/// `host:port`; returns its id. The host is an IP address or a name resolved once now.
+pub fn rtp_forward_add(forward: &RtpForward) -> Result<ForwarderId, String> {
+    raw::rtp_forward_add(forward)
+}
+
+/// Stops a forwarder; unknown ids are ignored. Forwarders also stop with their source's
+/// handle.
+pub fn rtp_forward_remove(id: ForwarderId) {
+    raw::rtp_forward_remove(id)
+}
+
+/// Writes `config` (a JSON object) as this plugin's section of the gateway's configuration
+/// file, replacing the old one; the next start's [`crate::Plugin::init`] gets it back.
+/// For state that must survive a restart (Janus "permanent" settings); call it only when
+/// the user asked for that. Fails when the gateway has no file or cannot write it.
+pub fn save_config(config: &Value) -> Result<(), String> {
+    raw::save_config(&config.to_string())
 }
 
 /// Sends a data-channel message to the client.

@@ -46,8 +46,9 @@ pub mod bindings {
 }
 
 pub use bindings::portunus::plugin::types::{
-    AnswerSpec, DataMessage, Direction, HandleId, JsepIn, JsepOut, JsepType, LayerChoice, LogLevel,
-    MediaAnswer, MediaKind, MediaLine, MediaOffer, MediaRef, OfferSpec, PluginInfo, Route, RouteId,
+    AnswerSpec, DataMessage, Direction, ForwarderId, HandleId, JsepIn, JsepOut, JsepType,
+    LayerChange, LayerChoice, LogLevel, MediaAnswer, MediaEvent, MediaKind, MediaLine, MediaOffer,
+    MediaRef, OfferSpec, PluginInfo, Route, RouteId, RtpForward, TalkChange, TalkDetection,
 };
 
 /// Everything a plugin usually needs, in one `use`.
@@ -55,9 +56,10 @@ pub mod prelude {
     pub use crate::host;
     pub use crate::janus::{self, JanusError, Param, ParamKind};
     pub use crate::{
-        AnswerSpec, DataMessage, Direction, HandleId, JsepIn, JsepOut, JsepType, LayerChoice,
-        LogLevel, MediaAnswer, MediaKind, MediaLine, MediaOffer, MediaRef, Message, OfferSpec,
-        Plugin, PluginInfo, Reply, Route, RouteId, export_plugin,
+        AnswerSpec, DataMessage, Direction, ForwarderId, HandleId, JsepIn, JsepOut, JsepType,
+        LayerChange, LayerChoice, LogLevel, MediaAnswer, MediaEvent, MediaKind, MediaLine,
+        MediaOffer, MediaRef, Message, OfferSpec, Plugin, PluginInfo, Reply, Route, RouteId,
+        RtpForward, TalkChange, TalkDetection, export_plugin,
     };
     pub use serde_json::{self, Value, json};
 }
@@ -73,7 +75,7 @@ pub trait Plugin: Default + 'static {
     /// Who this plugin is. `package` is the name clients attach to.
     fn info(&self) -> PluginInfo;
 
-    /// Called once after loading, with this plugin's `[plugins.settings."<package>"]`
+    /// Called once after loading, with this plugin's `[plugins."<package>"]`
     /// section of config.toml as JSON (`{}` when absent). An error stops the plugin from
     /// loading.
     fn init(&mut self, config: Value) -> Result<(), String> {
@@ -134,6 +136,13 @@ pub trait Plugin: Default + 'static {
     /// A timer set with [`host::set_timer`] fired.
     fn on_timer(&mut self, id: u64) {
         let _ = id;
+    }
+
+    /// Something happened to media this plugin steers: a route's layer changed
+    /// ([`MediaEvent::LayerChanged`], for routes whose target is this plugin's) or a source
+    /// watched with [`host::talk_detect`] started or stopped talking.
+    fn on_media_event(&mut self, event: MediaEvent) {
+        let _ = event;
     }
 
     /// Hot reload: state to hand to this plugin's next version.
@@ -229,6 +238,10 @@ impl<C: PluginCell> bindings::exports::portunus::plugin::plugin::Guest for Adapt
 
     fn on_timer(id: u64) {
         C::with(|p| p.on_timer(id))
+    }
+
+    fn on_media_event(event: MediaEvent) {
+        C::with(|p| p.on_media_event(event))
     }
 
     fn snapshot() -> Option<Vec<u8>> {

@@ -1,6 +1,8 @@
 //! Conveniences on the generated WIT types.
 
-use crate::{AnswerSpec, Direction, JsepIn, LayerChoice, MediaAnswer, MediaKind, MediaRef};
+use crate::{
+    AnswerSpec, Direction, JsepIn, LayerChoice, MediaAnswer, MediaKind, MediaRef, TalkDetection,
+};
 
 impl Direction {
     /// The direction to answer with when the client offered `self` (sendonly ↔ recvonly).
@@ -68,6 +70,16 @@ impl LayerChoice {
         LayerChoice {
             substream: None,
             temporal: None,
+        }
+    }
+}
+
+impl Default for TalkDetection {
+    /// Janus's defaults: 100 packets per window, threshold 25 (-dBov).
+    fn default() -> Self {
+        TalkDetection {
+            active_packets: 100,
+            level_average: 25,
         }
     }
 }

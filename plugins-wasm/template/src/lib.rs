@@ -136,6 +136,7 @@ impl Plugin for Template {
                 target: me,
                 layer: LayerChoice::all(),
                 paused: false,
+                auto_layer: false,
             };
             match host::route_add(&route) {
                 Ok(id) => h.routes.push(id),

@@ -13,10 +13,11 @@ use std::sync::Arc;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use portunus_media::types::{
-    DataMessage, HandleId, JsepOut, LayerChoice, MediaRef, Route, RouteId,
+    DataMessage, ForwarderId, HandleId, JsepOut, LayerChoice, MediaRef, OfferSpec, Route, RouteId,
+    TalkDetection,
 };
 use portunus_plugin_host::bench::RawPlugin;
-use portunus_plugin_host::{Gateway, PluginConfig, PluginHost};
+use portunus_plugin_host::{Gateway, PluginConfig, PluginHost, RtpForwardRequest};
 
 /// A gateway that does nothing: only the plugin's own cost is measured.
 struct Null;
@@ -29,8 +30,11 @@ impl Gateway for Null {
         _: Option<String>,
         _: serde_json::Value,
         _: Option<JsepOut>,
-    ) -> Result<(), String> {
-        Ok(())
+    ) -> Result<Vec<String>, String> {
+        Ok(Vec::new())
+    }
+    fn create_offer(&self, _: &str, _: HandleId, _: OfferSpec) -> Result<Vec<String>, String> {
+        Ok(Vec::new())
     }
     fn route_add(&self, _: &str, _: Route) -> Result<RouteId, String> {
         Ok(1)
@@ -41,6 +45,16 @@ impl Gateway for Null {
     fn route_remove(&self, _: &str, _: RouteId) {}
     fn request_keyframe(&self, _: &str, _: MediaRef) {}
     fn set_bitrate_cap(&self, _: &str, _: HandleId, _: u32) {}
+    fn talk_detect(&self, _: &str, _: MediaRef, _: Option<TalkDetection>) -> Result<(), String> {
+        Ok(())
+    }
+    fn rtp_forward_add(&self, _: &str, _: RtpForwardRequest) -> Result<ForwarderId, String> {
+        Ok(1)
+    }
+    fn rtp_forward_remove(&self, _: &str, _: ForwarderId) {}
+    fn save_config(&self, _: &str, _: serde_json::Value) -> Result<(), String> {
+        Ok(())
+    }
     fn send_data(&self, _: &str, _: HandleId, _: DataMessage) -> Result<(), String> {
         Ok(())
     }

@@ -27,6 +27,8 @@ fn media_line(m: &core::MediaLine) -> wit::MediaLine {
         direction: direction_to_wit(m.direction),
         codecs: m.codecs.clone(),
         rids: m.rids.clone(),
+        simulcast_layers: m.simulcast_layers,
+        audio_level: m.audio_level,
     }
 }
 
@@ -77,21 +79,26 @@ pub fn jsep_out(j: wit::JsepOut) -> core::JsepOut {
                 .collect(),
             data_channels: a.data_channels,
         }),
-        wit::JsepOut::Offer(o) => core::JsepOut::Offer(core::OfferSpec {
-            media: o
-                .media
-                .into_iter()
-                .map(|m| core::MediaOffer {
-                    mid: m.mid,
-                    kind: media_kind(m.kind),
-                    direction: direction(m.direction),
-                    codecs: m.codecs,
-                    stream_id: m.stream_id,
-                })
-                .collect(),
-            data_channels: o.data_channels,
-            ice_restart: o.ice_restart,
-        }),
+        wit::JsepOut::Offer(o) => core::JsepOut::Offer(offer_spec(o)),
+        wit::JsepOut::PreparedOffer => core::JsepOut::PreparedOffer,
+    }
+}
+
+pub fn offer_spec(o: wit::OfferSpec) -> core::OfferSpec {
+    core::OfferSpec {
+        media: o
+            .media
+            .into_iter()
+            .map(|m| core::MediaOffer {
+                mid: m.mid,
+                kind: media_kind(m.kind),
+                direction: direction(m.direction),
+                codecs: m.codecs,
+                stream_id: m.stream_id,
+            })
+            .collect(),
+        data_channels: o.data_channels,
+        ice_restart: o.ice_restart,
     }
 }
 
@@ -115,6 +122,60 @@ pub fn route(r: wit::Route) -> core::Route {
         target: media_ref(r.target),
         layer: layer(r.layer),
         paused: r.paused,
+        auto_layer: r.auto_layer,
+    }
+}
+
+pub fn rtp_forward(f: wit::RtpForward) -> crate::gateway::RtpForwardRequest {
+    crate::gateway::RtpForwardRequest {
+        source: media_ref(f.source),
+        host: f.host,
+        port: f.port,
+        ssrc: f.ssrc,
+        pt: f.pt,
+        substream: f.substream,
+        rtcp_port: f.rtcp_port,
+    }
+}
+
+pub fn talk_detection(t: wit::TalkDetection) -> core::TalkDetection {
+    core::TalkDetection {
+        active_packets: t.active_packets,
+        level_average: t.level_average,
+    }
+}
+
+fn media_ref_to_wit(m: core::MediaRef) -> wit::MediaRef {
+    wit::MediaRef {
+        handle: m.handle,
+        mid: m.mid,
+    }
+}
+
+/// `None` for the media events that are not a plugin's business (the client-visible ones).
+pub fn media_event_to_wit(e: core::MediaEvent) -> Option<wit::MediaEvent> {
+    match e {
+        core::MediaEvent::LayerChanged {
+            route,
+            target,
+            substream,
+            temporal,
+        } => Some(wit::MediaEvent::LayerChanged(wit::LayerChange {
+            route,
+            target: media_ref_to_wit(target),
+            substream,
+            temporal,
+        })),
+        core::MediaEvent::TalkChanged {
+            source,
+            talking,
+            level_dbov_avg,
+        } => Some(wit::MediaEvent::TalkChanged(wit::TalkChange {
+            source: media_ref_to_wit(source),
+            talking,
+            level_dbov_avg,
+        })),
+        _ => None,
     }
 }
 

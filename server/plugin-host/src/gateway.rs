@@ -5,12 +5,27 @@
 //! Implementations must never wait for a plugin (the caller *is* the plugin's thread).
 
 use portunus_media::types::{
-    DataMessage, HandleId, JsepOut, LayerChoice, MediaRef, Route, RouteId,
+    DataMessage, ForwarderId, HandleId, JsepOut, LayerChoice, MediaRef, OfferSpec, Route, RouteId,
+    TalkDetection,
 };
+
+/// A plain-RTP forwarder as a plugin asks for it: the destination is still a host string
+/// (an IP literal or a name), which the core resolves once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RtpForwardRequest {
+    pub source: MediaRef,
+    pub host: String,
+    pub port: u16,
+    pub ssrc: Option<u32>,
+    pub pt: Option<u8>,
+    pub substream: Option<u8>,
+    pub rtcp_port: Option<u16>,
+}
 
 pub trait Gateway: Send + Sync + 'static {
     /// An event for the client of `handle`; with a JSEP the core answers or offers and the
-    /// event carries the SDP.
+    /// event carries the SDP. For an offer: the mid of each offered m-line, in the order of
+    /// the offer spec; otherwise empty.
     fn push_event(
         &self,
         plugin: &str,
@@ -18,7 +33,15 @@ pub trait Gateway: Send + Sync + 'static {
         transaction: Option<String>,
         data: serde_json::Value,
         jsep: Option<JsepOut>,
-    ) -> Result<(), String>;
+    ) -> Result<Vec<String>, String>;
+    /// Make a server offer for `handle` now, kept for the next `push_event` with
+    /// `JsepOut::PreparedOffer`; returns the mid of each m-line of `spec`, in its order.
+    fn create_offer(
+        &self,
+        plugin: &str,
+        handle: HandleId,
+        spec: OfferSpec,
+    ) -> Result<Vec<String>, String>;
     fn route_add(&self, plugin: &str, route: Route) -> Result<RouteId, String>;
     fn route_update(
         &self,
@@ -30,6 +53,23 @@ pub trait Gateway: Send + Sync + 'static {
     fn route_remove(&self, plugin: &str, id: RouteId);
     fn request_keyframe(&self, plugin: &str, source: MediaRef);
     fn set_bitrate_cap(&self, plugin: &str, handle: HandleId, bitrate: u32);
+    /// Start (`Some`) or stop (`None`) talk detection on an audio source of the plugin's.
+    fn talk_detect(
+        &self,
+        plugin: &str,
+        source: MediaRef,
+        config: Option<TalkDetection>,
+    ) -> Result<(), String>;
+    /// Start a plain-RTP forwarder of a source of the plugin's.
+    fn rtp_forward_add(
+        &self,
+        plugin: &str,
+        forward: RtpForwardRequest,
+    ) -> Result<ForwarderId, String>;
+    /// Stop a forwarder of the plugin's; unknown ids (or another plugin's) are ignored.
+    fn rtp_forward_remove(&self, plugin: &str, id: ForwarderId);
+    /// Replace the plugin's section of the configuration file with `config` (a JSON object).
+    fn save_config(&self, plugin: &str, config: serde_json::Value) -> Result<(), String>;
     fn send_data(&self, plugin: &str, handle: HandleId, message: DataMessage)
     -> Result<(), String>;
     /// Close the handle's PeerConnection (`hangup` "Close PC").

@@ -7,7 +7,7 @@ use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use parking_lot::RwLock;
-use portunus_media::types::{DataMessage, HandleId, JsepIn};
+use portunus_media::types::{DataMessage, HandleId, JsepIn, MediaEvent};
 use tokio::sync::oneshot;
 use wasmtime::Engine;
 
@@ -388,6 +388,17 @@ impl PluginHandle {
 
     pub fn incoming_data(&self, handle: HandleId, message: DataMessage) {
         self.send(Command::IncomingData(handle, message))
+    }
+
+    /// A media event the plugin steers (`LayerChanged`, `TalkChanged`), fire and forget;
+    /// the client-visible events are not a plugin's and are dropped here.
+    pub fn media_event(&self, event: MediaEvent) {
+        match crate::convert::media_event_to_wit(event) {
+            Some(e) => self.send(Command::MediaEvent(e)),
+            None => {
+                tracing::debug!(plugin = %self.info.package, "not a plugin media event; dropped")
+            }
+        }
     }
 
     pub fn destroy_session(&self, handle: HandleId) {

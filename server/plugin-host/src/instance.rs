@@ -86,7 +86,7 @@ impl crate::bindings::portunus::plugin::host::Host for HostState {
         transaction: Option<String>,
         data: String,
         jsep: Option<wit::JsepOut>,
-    ) -> Result<(), String> {
+    ) -> Result<Vec<String>, String> {
         let data: serde_json::Value = serde_json::from_str(&data)
             .map_err(|e| format!("event data is not valid JSON: {e}"))?;
         if !data.is_object() {
@@ -99,6 +99,11 @@ impl crate::bindings::portunus::plugin::host::Host for HostState {
             data,
             jsep.map(convert::jsep_out),
         )
+    }
+
+    fn create_offer(&mut self, handle: u64, spec: wit::OfferSpec) -> Result<Vec<String>, String> {
+        self.gateway
+            .create_offer(&self.plugin, handle, convert::offer_spec(spec))
     }
 
     fn route_add(&mut self, route: wit::Route) -> Result<u64, String> {
@@ -126,6 +131,36 @@ impl crate::bindings::portunus::plugin::host::Host for HostState {
 
     fn set_bitrate_cap(&mut self, handle: u64, bitrate: u32) {
         self.gateway.set_bitrate_cap(&self.plugin, handle, bitrate)
+    }
+
+    fn talk_detect(
+        &mut self,
+        source: wit::MediaRef,
+        config: Option<wit::TalkDetection>,
+    ) -> Result<(), String> {
+        self.gateway.talk_detect(
+            &self.plugin,
+            convert::media_ref(source),
+            config.map(convert::talk_detection),
+        )
+    }
+
+    fn rtp_forward_add(&mut self, forward: wit::RtpForward) -> Result<u64, String> {
+        self.gateway
+            .rtp_forward_add(&self.plugin, convert::rtp_forward(forward))
+    }
+
+    fn rtp_forward_remove(&mut self, id: u64) {
+        self.gateway.rtp_forward_remove(&self.plugin, id)
+    }
+
+    fn save_config(&mut self, config: String) -> Result<(), String> {
+        let config: serde_json::Value =
+            serde_json::from_str(&config).map_err(|e| format!("config is not valid JSON: {e}"))?;
+        if !config.is_object() {
+            return Err("config must be a JSON object".into());
+        }
+        self.gateway.save_config(&self.plugin, config)
     }
 
     fn send_data(&mut self, handle: u64, message: wit::DataMessage) -> Result<(), String> {

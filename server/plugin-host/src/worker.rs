@@ -41,6 +41,7 @@ pub enum Command {
     SetupMedia(HandleId),
     HangupMedia(HandleId),
     IncomingData(HandleId, DataMessage),
+    MediaEvent(wit::MediaEvent),
     /// `done` is told once the plugin has run it (and so pushed whatever events it had).
     DestroySession {
         handle: HandleId,
@@ -304,6 +305,9 @@ impl Worker {
                 self.forget("incoming-data", |g, s| {
                     g.call_incoming_data(s, handle, &message)
                 })
+            }
+            Command::MediaEvent(event) => {
+                self.forget("on-media-event", |g, s| g.call_on_media_event(s, &event))
             }
             Command::DestroySession { handle, done } => {
                 // Forget the handle first: even if the plugin crashes now, it is gone.

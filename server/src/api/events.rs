@@ -23,6 +23,13 @@ impl ApiCore {
 
     pub fn on_media_event(&self, event: MediaEvent) {
         let handle_id = match &event {
+            // Not client-visible: only the plugin steering the media hears of these.
+            MediaEvent::LayerChanged { target, .. } => {
+                return self.to_plugin(target.handle, event);
+            }
+            MediaEvent::TalkChanged { source, .. } => {
+                return self.to_plugin(source.handle, event);
+            }
             MediaEvent::WebrtcUp { handle }
             | MediaEvent::Media { handle, .. }
             | MediaEvent::SlowLink { handle, .. }
@@ -81,6 +88,16 @@ impl ApiCore {
                 );
                 handle.plugin.hangup_media(handle.id);
             }
+            MediaEvent::LayerChanged { .. } | MediaEvent::TalkChanged { .. } => {}
+        }
+    }
+
+    /// A plugin-only media event, for the plugin owning `handle_id` (its routes and sources
+    /// only ever touch its own handles).
+    fn to_plugin(&self, handle_id: u64, event: MediaEvent) {
+        match self.registry.handle(handle_id) {
+            Some(handle) if !handle.is_detaching() => handle.plugin.media_event(event),
+            _ => tracing::debug!(handle = handle_id, "plugin media event for a gone handle"),
         }
     }
 }

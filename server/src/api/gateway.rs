@@ -4,12 +4,17 @@
 
 use std::sync::{Arc, Weak};
 
-use portunus_media::{DataMessage, HandleId, JsepOut, LayerChoice, MediaRef, Route, RouteId};
-use portunus_plugin_host::Gateway;
+use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
+
+use portunus_media::{
+    DataMessage, ForwarderId, HandleId, JsepOut, LayerChoice, MediaRef, OfferSpec, Route, RouteId,
+    RtpForward, TalkDetection,
+};
+use portunus_plugin_host::{Gateway, RtpForwardRequest};
 use serde_json::{Value, json};
 
 use super::session::Handle;
-use super::{ApiCore, RouteOwner};
+use super::{ApiCore, ForwarderOwner, RouteOwner};
 
 /// The core as the plugins see it. Holds the core weakly: the core owns the plugin host,
 /// which owns this.
@@ -64,6 +69,30 @@ fn trickle_events(sdp: &str) -> Vec<Value> {
         .collect()
 }
 
+/// An RTP forwarder's destination: an IP literal (v4, v6, or v6 in brackets) is taken as is,
+/// without any lookup; anything else is resolved once here.
+fn resolve_dest(host: &str, port: u16) -> Result<SocketAddr, String> {
+    let host = host.trim();
+    if host.is_empty() {
+        return Err("rtp forward: empty host".into());
+    }
+    if port == 0 {
+        return Err("rtp forward: port 0".into());
+    }
+    let literal = host
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host);
+    if let Ok(ip) = literal.parse::<IpAddr>() {
+        return Ok(SocketAddr::new(ip, port));
+    }
+    (host, port)
+        .to_socket_addrs()
+        .map_err(|e| format!("rtp forward: cannot resolve host {host:?}: {e}"))?
+        .next()
+        .ok_or_else(|| format!("rtp forward: host {host:?} has no address"))
+}
+
 /// `janus.plugin.echotest` → `echotest` (the key Janus plugins put in their events).
 fn short_name(package: &str) -> &str {
     package.rsplit('.').next().unwrap_or(package)
@@ -77,9 +106,10 @@ impl Gateway for CoreGateway {
         transaction: Option<String>,
         data: Value,
         jsep: Option<JsepOut>,
-    ) -> Result<(), String> {
+    ) -> Result<Vec<String>, String> {
         let core = self.core()?;
         let h = self.owned(&core, plugin, handle)?;
+        let mut mids = Vec::new();
         let jsep = match jsep {
             None => None,
             Some(JsepOut::Answer(spec)) => {
@@ -90,8 +120,15 @@ impl Gateway for CoreGateway {
                 Some(("answer", sdp))
             }
             Some(JsepOut::Offer(spec)) => {
-                let sdp = core.media.offer(handle, &spec).map_err(|e| e.to_string())?;
+                let offer = core.media.offer(handle, &spec).map_err(|e| e.to_string())?;
                 h.set_pc(true);
+                mids = offer.mids;
+                Some(("offer", offer.sdp))
+            }
+            Some(JsepOut::PreparedOffer) => {
+                let sdp = h
+                    .take_prepared_offer()
+                    .ok_or_else(|| format!("no offer prepared for handle {handle}"))?;
                 Some(("offer", sdp))
             }
         };
@@ -118,7 +155,21 @@ impl Gateway for CoreGateway {
                 );
             }
         }
-        Ok(())
+        Ok(mids)
+    }
+
+    fn create_offer(
+        &self,
+        plugin: &str,
+        handle: HandleId,
+        spec: OfferSpec,
+    ) -> Result<Vec<String>, String> {
+        let core = self.core()?;
+        let h = self.owned(&core, plugin, handle)?;
+        let offer = core.media.offer(handle, &spec).map_err(|e| e.to_string())?;
+        h.set_pc(true);
+        h.set_prepared_offer(offer.sdp);
+        Ok(offer.mids)
     }
 
     fn route_add(&self, plugin: &str, route: Route) -> Result<RouteId, String> {
@@ -171,6 +222,68 @@ impl Gateway for CoreGateway {
         if self.owned(&core, plugin, handle).is_ok() {
             core.media.set_bitrate_cap(handle, bitrate);
         }
+    }
+
+    fn talk_detect(
+        &self,
+        plugin: &str,
+        source: MediaRef,
+        config: Option<TalkDetection>,
+    ) -> Result<(), String> {
+        let core = self.core()?;
+        self.owned(&core, plugin, source.handle)?;
+        core.media
+            .talk_detect(&source, config)
+            .map_err(|e| e.to_string())
+    }
+
+    fn rtp_forward_add(
+        &self,
+        plugin: &str,
+        forward: RtpForwardRequest,
+    ) -> Result<ForwarderId, String> {
+        let core = self.core()?;
+        self.owned(&core, plugin, forward.source.handle)?;
+        let dest = resolve_dest(&forward.host, forward.port)?;
+        let handle = forward.source.handle;
+        let id = core
+            .media
+            .rtp_forward_add(RtpForward {
+                source: forward.source,
+                dest,
+                ssrc: forward.ssrc,
+                pt: forward.pt,
+                substream: forward.substream,
+                rtcp_port: forward.rtcp_port,
+            })
+            .map_err(|e| e.to_string())?;
+        core.forwarders.lock().insert(
+            id,
+            ForwarderOwner {
+                plugin: plugin.to_string(),
+                handle,
+            },
+        );
+        Ok(id)
+    }
+
+    fn rtp_forward_remove(&self, plugin: &str, id: ForwarderId) {
+        let Ok(core) = self.core() else { return };
+        let mine = {
+            let mut forwarders = core.forwarders.lock();
+            match forwarders.get(&id) {
+                Some(owner) if owner.plugin == plugin => forwarders.remove(&id).is_some(),
+                _ => false,
+            }
+        };
+        if mine {
+            core.media.rtp_forward_remove(id);
+        }
+    }
+
+    fn save_config(&self, plugin: &str, config: Value) -> Result<(), String> {
+        let core = self.core()?;
+        core.save_plugin_config(plugin, config)
     }
 
     fn send_data(
@@ -228,6 +341,32 @@ impl Gateway for CoreGateway {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn resolve_dest_takes_ip_literals_without_lookup() {
+        assert_eq!(
+            resolve_dest("127.0.0.1", 5004),
+            Ok("127.0.0.1:5004".parse().unwrap())
+        );
+        assert_eq!(resolve_dest("::1", 5004), Ok("[::1]:5004".parse().unwrap()));
+        assert_eq!(
+            resolve_dest("[::1]", 5004),
+            Ok("[::1]:5004".parse().unwrap())
+        );
+    }
+
+    #[test]
+    fn resolve_dest_refuses_bad_input() {
+        assert!(resolve_dest("", 5004).unwrap_err().contains("empty host"));
+        assert!(resolve_dest("127.0.0.1", 0).unwrap_err().contains("port 0"));
+        // `.invalid` never resolves (RFC 6761); the lookup fails fast on the local resolver.
+        assert!(
+            resolve_dest("no-such-host.invalid", 5004)
+                .unwrap_err()
+                .contains("cannot resolve")
+        );
+        assert!(resolve_dest("1.2.3.4:5", 5004).is_err());
+    }
 
     #[test]
     fn trickle_events_repeat_each_candidate_once_then_complete() {

@@ -22,7 +22,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
-use portunus_media::{MediaEngine, RouteId};
+use portunus_media::{ForwarderId, MediaEngine, RouteId};
 use portunus_plugin_host::PluginHost;
 use serde_json::{Value, json};
 
@@ -55,6 +55,12 @@ struct RouteOwner {
     handles: [u64; 2],
 }
 
+/// The plugin that started an RTP forwarder, and the handle of its source.
+struct ForwarderOwner {
+    plugin: String,
+    handle: u64,
+}
+
 pub struct ApiCore {
     config: Config,
     pub(crate) registry: Registry,
@@ -62,6 +68,7 @@ pub struct ApiCore {
     media: MediaEngine,
     plugins: OnceLock<PluginHost>,
     routes: Mutex<HashMap<RouteId, RouteOwner>>,
+    forwarders: Mutex<HashMap<ForwarderId, ForwarderOwner>>,
     accepting: AtomicBool,
     transports: Mutex<Vec<TransportInfo>>,
     /// For work started from plugin threads.
@@ -88,6 +95,7 @@ impl ApiCore {
             media,
             plugins: OnceLock::new(),
             routes: Mutex::new(HashMap::new()),
+            forwarders: Mutex::new(HashMap::new()),
             accepting: AtomicBool::new(true),
             transports: Mutex::new(Vec::new()),
             runtime,
@@ -211,12 +219,27 @@ impl ApiCore {
         }
     }
 
-    /// Media side of a handle's end: PeerConnection, candidates, routes.
+    /// Media side of a handle's end: PeerConnection, candidates, routes, forwarders.
     fn forget_handle(&self, handle: &Handle) {
         self.media.destroy(handle.id);
         self.routes
             .lock()
             .retain(|_, owner| !owner.handles.contains(&handle.id));
+        let gone: Vec<ForwarderId> = {
+            let mut forwarders = self.forwarders.lock();
+            let gone = forwarders
+                .iter()
+                .filter(|(_, owner)| owner.handle == handle.id)
+                .map(|(id, _)| *id)
+                .collect::<Vec<_>>();
+            for id in &gone {
+                forwarders.remove(id);
+            }
+            gone
+        };
+        for id in gone {
+            self.media.rtp_forward_remove(id);
+        }
     }
 
     /// Detaches a handle: the plugin destroys its session (its last events still reach the
@@ -241,6 +264,12 @@ impl ApiCore {
         if let Some(s) = session {
             s.send(json!({"janus": "detached", "session_id": s.id, "sender": handle.id}));
         }
+    }
+
+    /// A plugin's `save-config`: replaces its section of the configuration file.
+    fn save_plugin_config(&self, plugin: &str, config: Value) -> Result<(), String> {
+        let _ = (plugin, config);
+        Err("save-config: not implemented yet".into())
     }
 
     /// Sends an event to the client of `handle` (dropped if the handle or session is gone).

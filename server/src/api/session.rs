@@ -93,6 +93,9 @@ struct HandleState {
     has_pc: bool,
     /// Being detached: plugin events still flow, new requests are refused.
     detaching: bool,
+    /// The SDP of an offer made by the plugin's `create-offer`, waiting for the `push-event`
+    /// (`prepared-offer`) that sends it.
+    prepared_offer: Option<String>,
 }
 
 impl Handle {
@@ -112,6 +115,15 @@ impl Handle {
 
     pub fn is_detaching(&self) -> bool {
         self.state.lock().detaching
+    }
+
+    /// Keeps a server offer made ahead of the event that carries it (replacing any older).
+    pub fn set_prepared_offer(&self, sdp: String) {
+        self.state.lock().prepared_offer = Some(sdp);
+    }
+
+    pub fn take_prepared_offer(&self) -> Option<String> {
+        self.state.lock().prepared_offer.take()
     }
 }
 

@@ -3,9 +3,10 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use portunus_media::types::{
-    DataMessage, HandleId, JsepOut, LayerChoice, MediaRef, Route, RouteId,
+    DataMessage, ForwarderId, HandleId, JsepOut, LayerChoice, MediaRef, OfferSpec, Route, RouteId,
+    TalkDetection,
 };
-use portunus_plugin_host::{Gateway, PluginConfig, PluginHost};
+use portunus_plugin_host::{Gateway, PluginConfig, PluginHost, RtpForwardRequest};
 
 /// Where build.rs put the plugins built from plugins-wasm/ (stock and test ones).
 pub fn plugin_file(crate_name: &str) -> PathBuf {
@@ -68,11 +69,28 @@ pub enum Call {
     SendData(HandleId, DataMessage),
     ClosePc(HandleId),
     EndSession(HandleId),
+    CreateOffer(HandleId, OfferSpec),
+    TalkDetect(MediaRef, Option<TalkDetection>),
+    RtpForwardAdd(RtpForwardRequest),
+    RtpForwardRemove(ForwarderId),
+    SaveConfig {
+        plugin: String,
+        config: serde_json::Value,
+    },
     PluginFailed {
         plugin: String,
         handles: Vec<HandleId>,
         reason: String,
     },
+}
+
+/// Like the core: an offer's m-lines get the mids asked for, or 0, 1, ... when none.
+fn offer_mids(o: &OfferSpec) -> Vec<String> {
+    o.media
+        .iter()
+        .enumerate()
+        .map(|(i, m)| m.mid.clone().unwrap_or_else(|| i.to_string()))
+        .collect()
 }
 
 /// A `Gateway` that records every call.
@@ -113,10 +131,14 @@ impl Gateway for Recorder {
         transaction: Option<String>,
         data: serde_json::Value,
         jsep: Option<JsepOut>,
-    ) -> Result<(), String> {
+    ) -> Result<Vec<String>, String> {
         if jsep.is_some() && self.fail_jsep.load(Ordering::Relaxed) {
             return Err("cannot build the answer".into());
         }
+        let mids = match &jsep {
+            Some(JsepOut::Offer(o)) => offer_mids(o),
+            _ => Vec::new(),
+        };
         self.record(Call::PushEvent {
             plugin: plugin.into(),
             handle,
@@ -124,7 +146,18 @@ impl Gateway for Recorder {
             data,
             jsep,
         });
-        Ok(())
+        Ok(mids)
+    }
+
+    fn create_offer(
+        &self,
+        _plugin: &str,
+        handle: HandleId,
+        spec: OfferSpec,
+    ) -> Result<Vec<String>, String> {
+        let mids = offer_mids(&spec);
+        self.record(Call::CreateOffer(handle, spec));
+        Ok(mids)
     }
 
     fn route_add(&self, _plugin: &str, route: Route) -> Result<RouteId, String> {
@@ -163,6 +196,37 @@ impl Gateway for Recorder {
         message: DataMessage,
     ) -> Result<(), String> {
         self.record(Call::SendData(handle, message));
+        Ok(())
+    }
+
+    fn talk_detect(
+        &self,
+        _plugin: &str,
+        source: MediaRef,
+        config: Option<TalkDetection>,
+    ) -> Result<(), String> {
+        self.record(Call::TalkDetect(source, config));
+        Ok(())
+    }
+
+    fn rtp_forward_add(
+        &self,
+        _plugin: &str,
+        forward: RtpForwardRequest,
+    ) -> Result<ForwarderId, String> {
+        self.record(Call::RtpForwardAdd(forward));
+        Ok(7)
+    }
+
+    fn rtp_forward_remove(&self, _plugin: &str, id: ForwarderId) {
+        self.record(Call::RtpForwardRemove(id))
+    }
+
+    fn save_config(&self, plugin: &str, config: serde_json::Value) -> Result<(), String> {
+        self.record(Call::SaveConfig {
+            plugin: plugin.into(),
+            config,
+        });
         Ok(())
     }
 

@@ -18,6 +18,8 @@ fn offer() -> JsepIn {
         direction: Direction::SendRecv,
         codecs: codecs.iter().map(|c| c.to_string()).collect(),
         rids: Vec::new(),
+        simulcast_layers: 0,
+        audio_level: false,
     };
     JsepIn {
         kind: JsepType::Offer,
@@ -434,6 +436,8 @@ async fn renegotiation_keeps_routes_and_adds_new_mlines() {
         direction: Direction::SendRecv,
         codecs: vec!["vp8".into()],
         rids: vec![],
+        simulcast_layers: 0,
+        audio_level: false,
     });
     let (_, jsep) = request(&p, &rec, json!({}), Some(again)).await;
     assert!(matches!(jsep, Some(JsepOut::Answer(ref a)) if a.media.len() == 3));
