@@ -7,8 +7,8 @@ use serde_json::Value;
 
 use crate::bindings::portunus::plugin::host as raw;
 use crate::{
-    DataMessage, ForwarderId, HandleId, JsepOut, LayerChoice, LogLevel, MediaRef, Route, RouteId,
-    RtpForward, TalkDetection,
+    DataMessage, ForwarderId, HandleId, JsepOut, LayerChoice, LogLevel, MediaRef, OfferSpec, Route,
+    RouteId, RtpForward, TalkDetection,
 };
 
 /// Sends a plugin event to the client of `handle`. `data` must be a JSON object; it
@@ -25,6 +25,14 @@ pub fn push_event(
     jsep: Option<&JsepOut>,
 ) -> Result<Vec<String>, String> {
     raw::push_event(handle, transaction, &data.to_string(), jsep)
+}
+
+/// Makes a server offer for `handle` now and returns the mid of each m-line of `spec`, in
+/// its order, so the event that carries the offer can name them (VideoRoom `attached`).
+/// Send it with a following [`push_event`] with [`JsepOut::PreparedOffer`]. Call it once per
+/// push: a second call renegotiates on top of the first.
+pub fn create_offer(handle: HandleId, spec: &OfferSpec) -> Result<Vec<String>, String> {
+    raw::create_offer(handle, spec)
 }
 
 /// Installs a native RTP route. Packets never enter the plugin.
