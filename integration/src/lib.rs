@@ -13,4 +13,6 @@ pub mod janus;
 pub mod peer;
 
 pub use janus::{Endpoint, JanusClient, JanusError, JanusEvent, Jsep, MessageReply};
-pub use peer::{Peer, PeerConfig, PeerError, PeerState, Renegotiation, RtpTap, SrtpProfileName};
+pub use peer::{
+    KeyframeTap, Peer, PeerConfig, PeerError, PeerState, Renegotiation, RtpTap, SrtpProfileName,
+};

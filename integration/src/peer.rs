@@ -35,6 +35,12 @@ pub struct PeerConfig {
     /// Called for every RTP packet received, on the driver task (the load tool measures
     /// there, without keeping payloads).
     pub rtp_tap: Option<RtpTap>,
+    /// Simulcast send layers (RIDs, highest first as browsers offer them) of the video
+    /// m-line of the first offer; empty for none. Send on a layer with
+    /// [`Peer::send_frame_on`].
+    pub simulcast: Vec<String>,
+    /// Called for every keyframe request (PLI/FIR) received, on the driver task.
+    pub keyframe_tap: Option<KeyframeTap>,
 }
 
 /// What an [`RtpTap`] calls: mid, payload, arrival time.
@@ -50,6 +56,19 @@ impl std::fmt::Debug for RtpTap {
     }
 }
 
+/// What a [`KeyframeTap`] calls: mid and RID (simulcast layer) the request is for.
+pub type KeyframeTapFn = dyn Fn(&str, Option<&str>) + Send + Sync;
+
+/// A callback seeing each keyframe request (PLI or FIR) from the remote side.
+#[derive(Clone)]
+pub struct KeyframeTap(pub Arc<KeyframeTapFn>);
+
+impl std::fmt::Debug for KeyframeTap {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("KeyframeTap")
+    }
+}
+
 impl Default for PeerConfig {
     fn default() -> Self {
         PeerConfig {
@@ -60,6 +79,8 @@ impl Default for PeerConfig {
             trickle: true,
             keep_payloads: 256,
             rtp_tap: None,
+            simulcast: Vec::new(),
+            keyframe_tap: None,
         }
     }
 }
@@ -104,6 +125,7 @@ pub(crate) enum Command {
     CreateOffer(oneshot::Sender<Result<Offer, PeerError>>),
     Renegotiate(Renegotiation, oneshot::Sender<Result<Offer, PeerError>>),
     AcceptAnswer(String, oneshot::Sender<Result<(), PeerError>>),
+    AcceptOffer(String, oneshot::Sender<Result<Offer, PeerError>>),
     AddRemoteCandidate(String, oneshot::Sender<Result<(), PeerError>>),
     SendRtp {
         mid: String,
@@ -113,6 +135,7 @@ pub(crate) enum Command {
     },
     SendFrame {
         mid: String,
+        rid: Option<String>,
         packets: Vec<Vec<u8>>,
         rtp_step: u32,
         done: oneshot::Sender<Result<(), PeerError>>,
@@ -192,6 +215,14 @@ impl Peer {
             .await
     }
 
+    /// Answers a remote offer (a server-side offer, as the VideoRoom makes for subscribers):
+    /// returns the answer SDP and the candidates to trickle. The offered audio/video m-lines
+    /// are appended to [`PeerState::media`].
+    pub async fn accept_offer(&self, sdp: &str) -> Result<Offer, PeerError> {
+        self.ask(|tx| Command::AcceptOffer(sdp.to_string(), tx))
+            .await
+    }
+
     /// Adds a remote candidate (`candidate:...` line, as in a Janus trickle).
     pub async fn add_remote_candidate(&self, candidate: &str) -> Result<(), PeerError> {
         self.ask(|tx| Command::AddRemoteCandidate(candidate.to_string(), tx))
@@ -224,8 +255,21 @@ impl Peer {
         packets: Vec<Vec<u8>>,
         rtp_step: u32,
     ) -> Result<(), PeerError> {
+        self.send_frame_on(mid, None, packets, rtp_step).await
+    }
+
+    /// [`send_frame`](Self::send_frame) on one simulcast layer (`rid`, one of
+    /// [`PeerConfig::simulcast`]), or on the m-line's only stream with `None`.
+    pub async fn send_frame_on(
+        &self,
+        mid: &str,
+        rid: Option<&str>,
+        packets: Vec<Vec<u8>>,
+        rtp_step: u32,
+    ) -> Result<(), PeerError> {
         self.ask(|done| Command::SendFrame {
             mid: mid.to_string(),
+            rid: rid.map(str::to_string),
             packets,
             rtp_step,
             done,

@@ -6,10 +6,10 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
-use str0m::change::{SdpAnswer, SdpPendingOffer};
+use str0m::change::{SdpAnswer, SdpOffer, SdpPendingOffer};
 use str0m::channel::ChannelId;
 use str0m::format::Codec;
-use str0m::media::{Direction, MediaKind, Mid, Pt};
+use str0m::media::{Direction, MediaKind, Mid, Pt, Rid, Simulcast, SimulcastLayer};
 use str0m::net::{Protocol, Receive};
 use str0m::rtp::RtpWrite;
 use str0m::{Candidate, Event, Input, Output, Rtc, RtcConfig};
@@ -35,9 +35,12 @@ pub(super) struct Driver {
     pending: Option<SdpPendingOffer>,
     channel: Option<ChannelId>,
     labels: HashMap<ChannelId, String>,
-    /// Per outgoing mid: payload type, next sequence number, next RTP time, clock step.
-    tx: HashMap<Mid, TxStream>,
+    /// Per outgoing mid (and simulcast RID): payload type, next sequence number, next RTP
+    /// time, clock step.
+    tx: HashMap<(Mid, Option<Rid>), TxStream>,
     kinds: HashMap<Mid, MediaKind>,
+    /// The video m-line offered with simulcast layers ([`PeerConfig::simulcast`]).
+    simulcast_mid: Option<Mid>,
 }
 
 struct TxStream {
@@ -82,6 +85,7 @@ impl Driver {
             labels: HashMap::new(),
             tx: HashMap::new(),
             kinds: HashMap::new(),
+            simulcast_mid: None,
         })
     }
 
@@ -218,6 +222,11 @@ impl Driver {
                     }
                 });
             }
+            Event::KeyframeRequest(r) => {
+                if let Some(tap) = &self.config.keyframe_tap {
+                    (tap.0)(&r.mid.to_string(), r.rid.as_ref().map(|rid| &**rid));
+                }
+            }
             Event::Closed => self.shared.update(|s| s.closed = true),
             _ => {}
         }
@@ -233,6 +242,9 @@ impl Driver {
             }
             Command::AcceptAnswer(sdp, reply) => {
                 let _ = reply.send(self.accept_answer(&sdp));
+            }
+            Command::AcceptOffer(sdp, reply) => {
+                let _ = reply.send(self.accept_offer(&sdp));
             }
             Command::AddRemoteCandidate(c, reply) => {
                 let r = Candidate::from_sdp_string(&c)
@@ -250,11 +262,12 @@ impl Driver {
             }
             Command::SendFrame {
                 mid,
+                rid,
                 packets,
                 rtp_step,
                 done,
             } => {
-                let _ = done.send(self.send_frame(&mid, packets, rtp_step));
+                let _ = done.send(self.send_frame(&mid, rid.as_deref(), packets, rtp_step));
             }
             Command::SendData(data, binary, reply) => {
                 let r = match self.channel.and_then(|id| self.rtc.channel(id)) {
@@ -281,28 +294,47 @@ impl Driver {
             kinds.push(MediaKind::Video);
         }
         let channel = self.config.data_channel.clone();
-        self.offer(&kinds, channel, false)
+        let simulcast = !self.config.simulcast.is_empty();
+        self.offer(&kinds, channel, false, simulcast)
     }
 
     fn renegotiate(&mut self, change: &Renegotiation) -> Result<Offer, PeerError> {
         let kinds: Vec<MediaKind> = std::iter::repeat_n(MediaKind::Audio, change.add_audio)
             .chain(std::iter::repeat_n(MediaKind::Video, change.add_video))
             .collect();
-        self.offer(&kinds, None, change.ice_restart)
+        self.offer(&kinds, None, change.ice_restart, false)
     }
 
-    /// Makes an offer adding `kinds` (sendrecv) and `channel`, optionally restarting ICE.
+    /// Makes an offer adding `kinds` (sendrecv) and `channel`, optionally restarting ICE;
+    /// with `simulcast`, the first video m-line sends the configured layers.
     fn offer(
         &mut self,
         kinds: &[MediaKind],
         channel: Option<String>,
         ice_restart: bool,
+        simulcast: bool,
     ) -> Result<Offer, PeerError> {
+        let mut layers = simulcast.then(|| {
+            let mut s = Simulcast::new();
+            for rid in &self.config.simulcast {
+                s.add_send_layer(SimulcastLayer::new(rid));
+            }
+            s
+        });
         let mut api = self.rtc.sdp_api();
+        let mut simulcast_mid = None;
         let media: Vec<(Mid, MediaKind)> = kinds
             .iter()
             .map(|kind| {
-                let mid = api.add_media(*kind, Direction::SendRecv, None, None, None);
+                let sim = match kind {
+                    MediaKind::Video => layers.take(),
+                    MediaKind::Audio => None,
+                };
+                let with_layers = sim.is_some();
+                let mid = api.add_media(*kind, Direction::SendRecv, None, None, sim);
+                if with_layers {
+                    simulcast_mid = Some(mid);
+                }
                 (mid, *kind)
             })
             .collect();
@@ -317,6 +349,9 @@ impl Driver {
         self.pending = Some(pending);
         if new_channel.is_some() {
             self.channel = new_channel;
+        }
+        if simulcast_mid.is_some() {
+            self.simulcast_mid = simulcast_mid;
         }
         for (mid, kind) in &media {
             self.kinds.insert(*mid, *kind);
@@ -356,25 +391,68 @@ impl Driver {
                 MediaKind::Audio => (Codec::Opus, AUDIO_STEP),
                 MediaKind::Video => (Codec::Vp8, VIDEO_STEP),
             };
-            // A renegotiation keeps the running streams' sequence and time lines.
-            if self.tx.contains_key(&mid) {
+            let rids: Vec<Option<Rid>> = if self.simulcast_mid == Some(mid) {
+                self.config
+                    .simulcast
+                    .iter()
+                    .map(|r| Some(r.as_str().into()))
+                    .collect()
+            } else {
+                vec![None]
+            };
+            let Some(pt) = self.negotiated_pt(mid, codec) else {
                 continue;
-            }
-            if let Some(pt) = self.negotiated_pt(mid, codec) {
-                // Random starts, as real senders do; below 2^15 so no ROC is involved.
-                let seq = u64::from(rand::random::<u16>() >> 1);
-                self.tx.insert(
-                    mid,
-                    TxStream {
-                        pt,
-                        seq,
-                        time: rand::random(),
-                        step,
-                    },
-                );
+            };
+            for rid in rids {
+                // A renegotiation keeps the running streams' sequence and time lines.
+                self.tx.entry((mid, rid)).or_insert_with(|| TxStream {
+                    // Random starts, as real senders do; below 2^15 so no ROC is involved.
+                    pt,
+                    seq: u64::from(rand::random::<u16>() >> 1),
+                    time: rand::random(),
+                    step,
+                });
             }
         }
         Ok(())
+    }
+
+    /// Answers a remote offer; records its audio/video m-lines.
+    fn accept_offer(&mut self, sdp: &str) -> Result<Offer, PeerError> {
+        let offer = SdpOffer::from_sdp_string(sdp).map_err(|e| PeerError::Sdp(e.to_string()))?;
+        // Any offer of ours still pending is superseded (str0m invalidates it too).
+        self.pending = None;
+        let answer = self.rtc.sdp_api().accept_offer(offer)?;
+        let known: Vec<String> = self
+            .shared
+            .state
+            .lock()
+            .media
+            .iter()
+            .map(|m| m.mid.clone())
+            .collect();
+        let added: Vec<MediaLine> = offered_media(sdp)
+            .into_iter()
+            .filter(|m| !known.contains(&m.mid))
+            .collect();
+        for m in &added {
+            self.kinds.insert(m.mid.as_str().into(), m.kind);
+        }
+        self.shared.update(|s| s.media.extend(added));
+        let sdp = answer.to_sdp_string();
+        let first_mid = first_mid(&sdp)
+            .ok_or_else(|| PeerError::Sdp("answer has no a=mid".into()))?
+            .to_string();
+        let candidates = vec![trickle_candidate(
+            &self.local_candidate.to_sdp_string(),
+            &first_mid,
+        )];
+        let sdp = if self.config.trickle {
+            strip_candidates(&sdp)
+        } else {
+            sdp
+        };
+        Ok(Offer { sdp, candidates })
     }
 
     /// The payload type the answer accepted for `codec` on `mid`.
@@ -395,7 +473,7 @@ impl Driver {
 
     fn send_rtp(&mut self, mid: &str, payload: Vec<u8>, marker: bool) -> Result<(), PeerError> {
         let mid: Mid = mid.into();
-        let Some(tx) = self.tx.get_mut(&mid) else {
+        let Some(tx) = self.tx.get_mut(&(mid, None)) else {
             return Err(PeerError::State(format!(
                 "mid {mid} not negotiated for sending"
             )));
@@ -419,13 +497,15 @@ impl Driver {
     fn send_frame(
         &mut self,
         mid: &str,
+        rid: Option<&str>,
         packets: Vec<Vec<u8>>,
         rtp_step: u32,
     ) -> Result<(), PeerError> {
         let mid: Mid = mid.into();
-        let Some(tx) = self.tx.get_mut(&mid) else {
+        let rid: Option<Rid> = rid.map(Rid::from);
+        let Some(tx) = self.tx.get_mut(&(mid, rid)) else {
             return Err(PeerError::State(format!(
-                "mid {mid} not negotiated for sending"
+                "mid {mid} rid {rid:?} not negotiated for sending"
             )));
         };
         let now = Instant::now();
@@ -436,8 +516,10 @@ impl Driver {
         tx.seq += count as u64;
         tx.time = tx.time.wrapping_add(rtp_step);
         let mut api = self.rtc.direct_api();
-        let Some(stream) = api.stream_tx_by_mid(mid, None) else {
-            return Err(PeerError::State(format!("no send stream for mid {mid}")));
+        let Some(stream) = api.stream_tx_by_mid(mid, rid) else {
+            return Err(PeerError::State(format!(
+                "no send stream for mid {mid} rid {rid:?}"
+            )));
         };
         for (i, payload) in packets.into_iter().enumerate() {
             let seq = first_seq + i as u64;
@@ -455,6 +537,30 @@ impl Driver {
 fn first_mid(sdp: &str) -> Option<&str> {
     sdp.lines()
         .find_map(|l| l.trim_end().strip_prefix("a=mid:"))
+}
+
+/// The audio/video m-lines of an SDP with their mids, in order.
+fn offered_media(sdp: &str) -> Vec<MediaLine> {
+    let mut out = Vec::new();
+    let mut kind = None;
+    for line in sdp.lines().map(str::trim_end) {
+        if let Some(m) = line.strip_prefix("m=") {
+            kind = if m.starts_with("audio ") {
+                Some(MediaKind::Audio)
+            } else if m.starts_with("video ") {
+                Some(MediaKind::Video)
+            } else {
+                None
+            };
+        } else if let (Some(k), Some(mid)) = (kind, line.strip_prefix("a=mid:")) {
+            out.push(MediaLine {
+                mid: mid.to_string(),
+                kind: k,
+            });
+            kind = None;
+        }
+    }
+    out
 }
 
 /// Removes candidate lines so the remote must learn them by trickle, as with a browser offer.
@@ -475,5 +581,24 @@ mod tests {
         assert!(!s.contains("candidate"));
         assert!(s.contains("a=mid:1\r\n"));
         assert_eq!(first_mid(sdp), Some("0"));
+    }
+
+    #[test]
+    fn lists_offered_media_lines() {
+        let sdp = "v=0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=mid:a0\r\nm=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\na=mid:d\r\nm=video 9 x 96\r\na=mid:v1\r\n";
+        let media = offered_media(sdp);
+        assert_eq!(
+            media,
+            vec![
+                MediaLine {
+                    mid: "a0".into(),
+                    kind: MediaKind::Audio
+                },
+                MediaLine {
+                    mid: "v1".into(),
+                    kind: MediaKind::Video
+                },
+            ]
+        );
     }
 }
