@@ -1,8 +1,20 @@
-//! Keyframe detection from RTP payloads, so a simulcast layer switch happens only where
-//! the receiver can start decoding. Each function looks at one packet's payload (no RTP
-//! header) and never panics on short or malformed input.
+//! What the router needs to know about a video payload, by codec: where keyframes start
+//! (so layer switches happen only where the receiver can start decoding), the temporal and
+//! spatial layer of the packet, and the VP8 fields to rewrite. One parser per codec
+//! (`vp8.rs`, `vp9.rs`, `h264.rs`); each looks at one payload (no RTP header), never
+//! allocates and never panics on short or malformed input.
+//!
+//! AV1 (dependency descriptor): str0m 0.25 does not parse the dependency descriptor header
+//! extension and hands unknown extensions to the application only through a registered
+//! `ExtensionSerializer`, whose values live in a type map (an allocation per packet). AV1
+//! is forwarded as a plain stream (no keyframe detection, no layer selection) until that
+//! extension is registered and parsed natively.
 
-/// Video codecs whose keyframes we can detect.
+use str0m::rtp::Vp8Descriptor;
+
+use super::{h264, vp8, vp9};
+
+/// Video codecs whose payloads we understand.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum VideoCodec {
     Vp8,
@@ -11,87 +23,113 @@ pub enum VideoCodec {
     Other,
 }
 
+/// VP8 fields kept for per-target rewriting (picture id and TL0PICIDX continuity).
+#[derive(Debug, Clone, Copy)]
+pub struct Vp8Fields {
+    pub picture_id: Option<u16>,
+    pub picture_id_wide: bool,
+    pub tl0_pic_idx: Option<u8>,
+    /// str0m's view of the same descriptor, from which a byte patch applied while str0m
+    /// serializes the packet is built (no payload copy of our own).
+    pub patchable: Option<Vp8Descriptor>,
+}
+
+/// One packet's payload, as the layer filters and rewriters see it.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PayloadDesc {
+    /// The packet starts a keyframe.
+    pub keyframe: bool,
+    /// First packet of a picture: temporal and spatial switches happen only here.
+    pub begins_picture: bool,
+    /// Temporal layer (VP8 TID, VP9 TID).
+    pub temporal: Option<u8>,
+    /// From this frame the decoder can follow its temporal layer having received only the
+    /// lower ones (VP8 Y, VP9 U).
+    pub temporal_switch: bool,
+    /// VP9 spatial layer.
+    pub spatial: Option<u8>,
+    /// VP9: the frame does not predict from earlier pictures of its spatial layer.
+    pub spatial_switch: bool,
+    /// VP9: spatial layers announced by a scalability structure (keyframes carry one).
+    pub spatial_layers: Option<u8>,
+    /// VP9: last packet of a layer frame (the marker moves here when upper layers drop).
+    pub end_frame: bool,
+    pub vp8: Option<Vp8Fields>,
+}
+
+/// Describes one payload. Unparseable payloads describe as nothing (forwarded as is, never
+/// a keyframe).
+pub fn describe(codec: VideoCodec, payload: &[u8]) -> PayloadDesc {
+    match codec {
+        VideoCodec::Vp8 => match vp8::parse(payload) {
+            Some(d) => PayloadDesc {
+                keyframe: d.keyframe,
+                begins_picture: d.begins_picture(),
+                temporal: d.tid,
+                temporal_switch: d.layer_sync,
+                vp8: Some(Vp8Fields {
+                    picture_id: d.picture_id,
+                    picture_id_wide: d.picture_id_wide,
+                    tl0_pic_idx: d.tl0_pic_idx,
+                    patchable: if d.picture_id.is_some() || d.tl0_pic_idx.is_some() {
+                        Vp8Descriptor::parse(payload).ok()
+                    } else {
+                        None
+                    },
+                }),
+                ..Default::default()
+            },
+            None => PayloadDesc::default(),
+        },
+        VideoCodec::Vp9 => match vp9::parse(payload) {
+            Some(d) => PayloadDesc {
+                keyframe: d.keyframe(),
+                begins_picture: d.begins_picture(),
+                temporal: d.tid,
+                temporal_switch: d.switching_up,
+                spatial: d.sid,
+                spatial_switch: d.spatial_switch_point(),
+                spatial_layers: d.spatial_layers,
+                end_frame: d.end_frame,
+                vp8: None,
+            },
+            None => PayloadDesc::default(),
+        },
+        VideoCodec::H264 => {
+            let keyframe = h264::is_keyframe(payload);
+            PayloadDesc {
+                keyframe,
+                begins_picture: keyframe,
+                ..Default::default()
+            }
+        }
+        VideoCodec::Other => PayloadDesc::default(),
+    }
+}
+
 /// True when the packet starts (or, for H.264, carries the start of) a keyframe.
 pub fn is_keyframe(codec: VideoCodec, payload: &[u8]) -> bool {
     match codec {
         VideoCodec::Vp8 => vp8_is_keyframe(payload),
         VideoCodec::Vp9 => vp9_is_keyframe(payload),
-        VideoCodec::H264 => h264_is_keyframe(payload),
+        VideoCodec::H264 => h264::is_keyframe(payload),
         VideoCodec::Other => false,
     }
 }
 
 /// RFC 7741: payload descriptor, then the VP8 payload header whose P bit is 0 on keyframes.
 pub fn vp8_is_keyframe(p: &[u8]) -> bool {
-    let Some(&b0) = p.first() else { return false };
-    let extended = b0 & 0x80 != 0;
-    let start = b0 & 0x10 != 0;
-    let partition = b0 & 0x07;
-    if !start || partition != 0 {
-        return false;
-    }
-    let mut i = 1;
-    if extended {
-        let Some(&x) = p.get(i) else { return false };
-        i += 1;
-        if x & 0x80 != 0 {
-            // PictureID: 7 or 15 bits (M flag).
-            let Some(&pid) = p.get(i) else { return false };
-            i += if pid & 0x80 != 0 { 2 } else { 1 };
-        }
-        if x & 0x40 != 0 {
-            i += 1; // TL0PICIDX
-        }
-        if x & 0x30 != 0 {
-            i += 1; // TID/Y/KEYIDX
-        }
-    }
-    p.get(i).is_some_and(|h| h & 0x01 == 0)
+    vp8::parse(p).is_some_and(|d| d.keyframe)
 }
 
-/// VP9 (draft-ietf-payload-vp9): not inter-predicted (P=0) at the beginning of a frame (B=1).
+/// RFC 9628: not inter-predicted (P=0), beginning of the base spatial layer frame.
 pub fn vp9_is_keyframe(p: &[u8]) -> bool {
-    let Some(&b0) = p.first() else { return false };
-    let inter_predicted = b0 & 0x40 != 0;
-    let begins_frame = b0 & 0x08 != 0;
-    !inter_predicted && begins_frame
-}
-
-const H264_IDR: u8 = 5;
-const H264_SPS: u8 = 7;
-const H264_STAP_A: u8 = 24;
-const H264_FU_A: u8 = 28;
-
-fn h264_key_nal(t: u8) -> bool {
-    t == H264_IDR || t == H264_SPS
+    vp9::parse(p).is_some_and(|d| d.keyframe())
 }
 
 /// RFC 6184: an IDR slice or SPS, alone, inside a STAP-A, or as the first FU-A fragment.
 pub fn h264_is_keyframe(p: &[u8]) -> bool {
-    let Some(&b0) = p.first() else { return false };
-    match b0 & 0x1f {
-        H264_STAP_A => {
-            let mut i = 1;
-            while i + 2 < p.len() {
-                let size = usize::from(u16::from_be_bytes([p[i], p[i + 1]]));
-                let Some(&nal) = p.get(i + 2) else {
-                    return false;
-                };
-                if size == 0 {
-                    return false;
-                }
-                if h264_key_nal(nal & 0x1f) {
-                    return true;
-                }
-                i += 2 + size;
-            }
-            false
-        }
-        H264_FU_A => p
-            .get(1)
-            .is_some_and(|fu| fu & 0x80 != 0 && h264_key_nal(fu & 0x1f)),
-        t => h264_key_nal(t),
-    }
+    h264::is_keyframe(p)
 }
 
 #[cfg(test)]
@@ -124,36 +162,39 @@ mod tests {
     }
 
     #[test]
-    fn h264_single_stap_and_fu() {
-        assert!(h264_is_keyframe(&[0x65, 0x88])); // IDR
-        assert!(h264_is_keyframe(&[0x67, 0x42])); // SPS
-        assert!(!h264_is_keyframe(&[0x41, 0x9a])); // non-IDR slice
-        // STAP-A with SPS + PPS.
-        assert!(h264_is_keyframe(&[
-            0x78, 0x00, 0x02, 0x67, 0x42, 0x00, 0x02, 0x68, 0xce
-        ]));
-        // STAP-A with only a non-IDR slice.
-        assert!(!h264_is_keyframe(&[0x78, 0x00, 0x02, 0x41, 0x9a]));
-        // FU-A start of IDR, and its continuation.
-        assert!(h264_is_keyframe(&[0x7c, 0x85, 0x00]));
-        assert!(!h264_is_keyframe(&[0x7c, 0x05, 0x00]));
-        assert!(!h264_is_keyframe(&[0x7c, 0x81, 0x00]));
-    }
-
-    #[test]
-    fn h264_malformed_never_panics() {
-        assert!(!h264_is_keyframe(&[]));
-        assert!(!h264_is_keyframe(&[0x78]));
-        assert!(!h264_is_keyframe(&[0x78, 0xff, 0xff]));
-        assert!(!h264_is_keyframe(&[0x78, 0x00, 0x00, 0x00]));
-        assert!(!h264_is_keyframe(&[0x7c]));
-    }
-
-    #[test]
     fn vp9_flags() {
-        assert!(vp9_is_keyframe(&[0x08]));
-        assert!(!vp9_is_keyframe(&[0x48]));
-        assert!(!vp9_is_keyframe(&[0x00]));
+        assert!(vp9_is_keyframe(&[0x08, 0x00]));
+        assert!(!vp9_is_keyframe(&[0x48, 0x00]));
+        assert!(!vp9_is_keyframe(&[0x00, 0x00]));
         assert!(!is_keyframe(VideoCodec::Other, &[0x08]));
+    }
+
+    #[test]
+    fn descriptions_by_codec() {
+        let d = describe(VideoCodec::Vp8, &[0x90, 0xe0, 0x81, 0x23, 0x05, 0x40, 0x00]);
+        assert!(d.keyframe && d.begins_picture);
+        assert_eq!(d.temporal, Some(1));
+        let v = d.vp8.unwrap();
+        assert_eq!((v.picture_id, v.tl0_pic_idx), (Some(0x123), Some(5)));
+        assert!(v.patchable.is_some());
+        // VP8 without picture id: nothing to patch.
+        let d = describe(VideoCodec::Vp8, &[0x10, 0x00, 0x9d]);
+        assert!(d.vp8.unwrap().patchable.is_none());
+        // VP9 upper spatial layer, end of its frame.
+        let d = describe(VideoCodec::Vp9, &[0xbc, 0x05, 0x53, 0xaa]);
+        assert_eq!((d.spatial, d.temporal), (Some(1), Some(2)));
+        assert!(d.end_frame && d.spatial_switch && !d.keyframe && !d.begins_picture);
+        let d = describe(VideoCodec::H264, &[0x65, 0x88]);
+        assert!(d.keyframe && d.begins_picture && d.temporal.is_none());
+        // Garbage describes as nothing.
+        for c in [
+            VideoCodec::Vp8,
+            VideoCodec::Vp9,
+            VideoCodec::H264,
+            VideoCodec::Other,
+        ] {
+            let d = describe(c, &[]);
+            assert!(!d.keyframe && d.temporal.is_none() && d.vp8.is_none());
+        }
     }
 }

@@ -6,9 +6,14 @@
 //! the payload. The target side selects the layer and rewrites numbering so the target
 //! sees one continuous stream whatever feeds it.
 
+pub mod h264;
 pub mod keyframe;
 pub mod layer;
 pub mod rewrite;
+pub mod spatial;
+pub mod temporal;
+pub mod vp8;
+pub mod vp9;
 
 use std::collections::HashMap;
 use std::sync::Arc;
