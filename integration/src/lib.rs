@@ -10,9 +10,11 @@
 pub mod bench;
 pub mod echo;
 pub mod janus;
+pub mod media;
 pub mod peer;
 
 pub use janus::{Endpoint, JanusClient, JanusError, JanusEvent, Jsep, MessageReply};
 pub use peer::{
-    KeyframeTap, Peer, PeerConfig, PeerError, PeerState, Renegotiation, RtpTap, SrtpProfileName,
+    DropRule, KeyframeTap, MediaSource, Peer, PeerConfig, PeerError, PeerState, Renegotiation,
+    RtpTap, SimulcastMode, SrtpProfileName,
 };

@@ -3,6 +3,9 @@
 //! [`PeerState`]; many peers can live in one process (the load tool runs hundreds).
 
 mod driver;
+mod sdp;
+pub mod seq;
+pub mod source;
 mod srtp;
 mod state;
 
@@ -16,8 +19,10 @@ use str0m::RtcError;
 use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot, watch};
 
+pub use source::{MediaSource, PayloadTag, SILENCE};
 pub use srtp::SrtpProfileName;
-pub use state::{DataMessage, MediaLine, MidReceived, PeerState};
+pub use state::{DataMessage, Dropped, MediaLine, MidReceived, PeerState, SsrcStats};
+pub use str0m::media::Direction;
 
 /// What the offer contains and how the peer behaves.
 #[derive(Debug, Clone)]
@@ -41,6 +46,32 @@ pub struct PeerConfig {
     pub simulcast: Vec<String>,
     /// Called for every keyframe request (PLI/FIR) received, on the driver task.
     pub keyframe_tap: Option<KeyframeTap>,
+    /// How the simulcast layers are signalled (RIDs by default, as browsers do now).
+    pub simulcast_mode: SimulcastMode,
+    /// Direction of the m-lines we offer (janus.js publishers offer `sendonly`).
+    pub direction: Direction,
+}
+
+/// How a simulcast offer describes its layers.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum SimulcastMode {
+    /// `a=rid` + `a=simulcast:send`, RID header extension on the packets.
+    #[default]
+    Rid,
+    /// `a=ssrc-group:SIM` (lowest layer first), no RIDs: Chromium's older way, which Janus
+    /// also supports.
+    SsrcGroup,
+}
+
+/// Drops incoming RTP before str0m sees it (as if the network lost it): after letting
+/// `skip` matching packets through, the next `count` are dropped. Each drop is recorded in
+/// [`PeerState::dropped`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DropRule {
+    /// Only packets of this SSRC (any RTP packet if `None`).
+    pub ssrc: Option<u32>,
+    pub skip: u32,
+    pub count: u32,
 }
 
 /// What an [`RtpTap`] calls: mid, payload, arrival time.
@@ -81,6 +112,8 @@ impl Default for PeerConfig {
             rtp_tap: None,
             simulcast: Vec::new(),
             keyframe_tap: None,
+            simulcast_mode: SimulcastMode::Rid,
+            direction: Direction::SendRecv,
         }
     }
 }
@@ -141,6 +174,10 @@ pub(crate) enum Command {
         done: oneshot::Sender<Result<(), PeerError>>,
     },
     SendData(Vec<u8>, bool, oneshot::Sender<Result<(), PeerError>>),
+    StartMedia(MediaSource, oneshot::Sender<Result<(), PeerError>>),
+    StopMedia(oneshot::Sender<Result<(), PeerError>>),
+    SetAudioLevel(u8, oneshot::Sender<Result<(), PeerError>>),
+    DropRtp(DropRule, oneshot::Sender<Result<(), PeerError>>),
     Close(oneshot::Sender<()>),
 }
 
@@ -287,6 +324,29 @@ impl Peer {
     pub async fn send_binary(&self, data: &[u8]) -> Result<(), PeerError> {
         self.ask(|tx| Command::SendData(data.to_vec(), true, tx))
             .await
+    }
+
+    /// Starts sending synthetic media by itself (audio with an audio level, VP8-like video
+    /// on every simulcast layer) until [`stop_media`](Self::stop_media). Call after the
+    /// answer was applied. Keyframe requests from the remote side are honoured.
+    pub async fn start_media(&self, source: MediaSource) -> Result<(), PeerError> {
+        self.ask(|tx| Command::StartMedia(source, tx)).await
+    }
+
+    /// Stops the synthetic media.
+    pub async fn stop_media(&self) -> Result<(), PeerError> {
+        self.ask(Command::StopMedia).await
+    }
+
+    /// The RFC 6464 audio level of the synthetic audio from now on: 0 = loudest (0 dBov),
+    /// [`SILENCE`] = -127 dBov.
+    pub async fn set_audio_level(&self, level: u8) -> Result<(), PeerError> {
+        self.ask(|tx| Command::SetAudioLevel(level, tx)).await
+    }
+
+    /// Drops incoming RTP as `rule` says (replaces any earlier rule).
+    pub async fn drop_rtp(&self, rule: DropRule) -> Result<(), PeerError> {
+        self.ask(|tx| Command::DropRtp(rule, tx)).await
     }
 
     /// A snapshot of the state.

@@ -9,16 +9,20 @@ use std::time::Instant;
 use str0m::change::{SdpAnswer, SdpOffer, SdpPendingOffer};
 use str0m::channel::ChannelId;
 use str0m::format::Codec;
-use str0m::media::{Direction, MediaKind, Mid, Pt, Rid, Simulcast, SimulcastLayer};
+use str0m::media::{MediaKind, Mid, Pt, Rid, Simulcast, SimulcastLayer};
 use str0m::net::{Protocol, Receive};
-use str0m::rtp::RtpWrite;
+use str0m::rtp::{ExtensionValues, RtpWrite};
 use str0m::{Candidate, Event, Input, Output, Rtc, RtcConfig};
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 
-use super::state::{DataMessage, MediaLine};
+use super::sdp::{first_mid, offered_media, rid_to_ssrc_simulcast, strip_candidates};
+use super::seq::extend_seq;
+use super::source::{FrameKind, FrameOut, SILENCE, SourceState};
+use super::state::{DataMessage, Dropped, MediaLine};
 use super::{
-    Command, Offer, PeerConfig, PeerError, Renegotiation, Shared, srtp, trickle_candidate,
+    Command, DropRule, Offer, PeerConfig, PeerError, Renegotiation, Shared, SimulcastMode, srtp,
+    trickle_candidate,
 };
 
 /// RTP clock steps per packet: one 20 ms frame (48 kHz audio, 90 kHz video).
@@ -41,6 +45,26 @@ pub(super) struct Driver {
     kinds: HashMap<Mid, MediaKind>,
     /// The video m-line offered with simulcast layers ([`PeerConfig::simulcast`]).
     simulcast_mid: Option<Mid>,
+    /// Synthetic media being sent by the driver itself ([`super::Peer::start_media`]).
+    source: Option<SourceState>,
+    drop_rule: Option<DropRule>,
+    /// Highest extended sequence number seen on the wire, per SSRC.
+    wire_highest: HashMap<u32, u64>,
+}
+
+/// SSRC, sequence number and payload type of an RTP (not RTCP) datagram, from its clear
+/// header (SRTP leaves it readable). RFC 7983 demux, RFC 5761 RTP/RTCP split.
+fn rtp_header(buf: &[u8]) -> Option<(u32, u16, u8)> {
+    if buf.len() < 12 || !(128..=191).contains(&buf[0]) {
+        return None;
+    }
+    let pt = buf[1] & 0x7f;
+    if (64..=95).contains(&pt) {
+        return None;
+    }
+    let seq = u16::from_be_bytes([buf[2], buf[3]]);
+    let ssrc = u32::from_be_bytes([buf[8], buf[9], buf[10], buf[11]]);
+    Some((ssrc, seq, pt))
 }
 
 struct TxStream {
@@ -86,6 +110,9 @@ impl Driver {
             tx: HashMap::new(),
             kinds: HashMap::new(),
             simulcast_mid: None,
+            source: None,
+            drop_rule: None,
+            wire_highest: HashMap::new(),
         })
     }
 
@@ -105,7 +132,11 @@ impl Driver {
     ) -> Result<(), PeerError> {
         let mut buf = vec![0u8; 2048];
         loop {
-            let timeout = self.drain().await?;
+            self.send_due_media();
+            let mut timeout = self.drain().await?;
+            if let Some(src) = &self.source {
+                timeout = timeout.min(src.next_due());
+            }
             let wake = tokio::select! {
                 r = self.socket.recv_from(&mut buf) => Wake::Datagram(r),
                 c = rx.recv() => Wake::Command(c),
@@ -114,6 +145,9 @@ impl Driver {
             match wake {
                 Wake::Datagram(r) => {
                     let (n, source) = r?;
+                    if self.inspect_datagram(&buf[..n]) {
+                        continue;
+                    }
                     let Ok(receive) =
                         Receive::new(Protocol::Udp, source, self.local_addr, &buf[..n])
                     else {
@@ -213,7 +247,20 @@ impl Driver {
                     (tap.0)(&mid, &p.payload, Instant::now());
                 }
                 let keep = self.config.keep_payloads;
+                let video = self.kinds.get(&Mid::from(mid.as_str())) == Some(&MediaKind::Video);
+                let level = p
+                    .header
+                    .ext_vals
+                    .audio_level
+                    .map(|l| l.unsigned_abs().min(127));
+                let now = Instant::now();
                 self.shared.update(|s| {
+                    let ssrc = s.ssrcs.entry(*p.header.ssrc).or_default();
+                    if ssrc.mid.is_empty() {
+                        ssrc.mid = mid.clone();
+                    }
+                    ssrc.pt = *p.header.payload_type;
+                    ssrc.record(*p.seq_no, &p.payload, video, level, now);
                     let r = s.received.entry(mid).or_default();
                     r.packets += 1;
                     r.bytes += p.payload.len() as u64;
@@ -226,6 +273,16 @@ impl Driver {
                 if let Some(tap) = &self.config.keyframe_tap {
                     (tap.0)(&r.mid.to_string(), r.rid.as_ref().map(|rid| &**rid));
                 }
+                let layer = r.rid.and_then(|rid| self.layer_of_rid(rid));
+                if let Some(src) = &mut self.source {
+                    src.request_keyframe(layer);
+                }
+                let key = match r.rid {
+                    Some(rid) => format!("{}/{}", r.mid, &*rid),
+                    None => r.mid.to_string(),
+                };
+                self.shared
+                    .update(|s| *s.keyframe_requests.entry(key).or_default() += 1);
             }
             Event::Closed => self.shared.update(|s| s.closed = true),
             _ => {}
@@ -245,6 +302,32 @@ impl Driver {
             }
             Command::AcceptOffer(sdp, reply) => {
                 let _ = reply.send(self.accept_offer(&sdp));
+            }
+            Command::StartMedia(config, reply) => {
+                let layers = match self.simulcast_mid {
+                    Some(_) => self.config.simulcast.len(),
+                    None => 1,
+                };
+                self.source = Some(SourceState::new(config, layers, Instant::now()));
+                let _ = reply.send(Ok(()));
+            }
+            Command::StopMedia(reply) => {
+                self.source = None;
+                let _ = reply.send(Ok(()));
+            }
+            Command::SetAudioLevel(level, reply) => {
+                let r = match &mut self.source {
+                    Some(src) => {
+                        src.audio_level = level.min(SILENCE);
+                        Ok(())
+                    }
+                    None => Err(PeerError::State("no media source running".into())),
+                };
+                let _ = reply.send(r);
+            }
+            Command::DropRtp(rule, reply) => {
+                self.drop_rule = (rule.count > 0).then_some(rule);
+                let _ = reply.send(Ok(()));
             }
             Command::AddRemoteCandidate(c, reply) => {
                 let r = Candidate::from_sdp_string(&c)
@@ -305,7 +388,8 @@ impl Driver {
         self.offer(&kinds, None, change.ice_restart, false)
     }
 
-    /// Makes an offer adding `kinds` (sendrecv) and `channel`, optionally restarting ICE;
+    /// Makes an offer adding `kinds` (in [`PeerConfig::direction`]) and `channel`, optionally
+    /// restarting ICE;
     /// with `simulcast`, the first video m-line sends the configured layers.
     fn offer(
         &mut self,
@@ -321,6 +405,7 @@ impl Driver {
             }
             s
         });
+        let direction = self.config.direction;
         let mut api = self.rtc.sdp_api();
         let mut simulcast_mid = None;
         let media: Vec<(Mid, MediaKind)> = kinds
@@ -331,7 +416,7 @@ impl Driver {
                     MediaKind::Audio => None,
                 };
                 let with_layers = sim.is_some();
-                let mid = api.add_media(*kind, Direction::SendRecv, None, None, sim);
+                let mid = api.add_media(*kind, direction, None, None, sim);
                 if with_layers {
                     simulcast_mid = Some(mid);
                 }
@@ -362,7 +447,12 @@ impl Driver {
                 kind: *kind,
             }))
         });
-        let sdp = offer.to_sdp_string();
+        let mut sdp = offer.to_sdp_string();
+        if let (Some(mid), SimulcastMode::SsrcGroup) =
+            (self.simulcast_mid, self.config.simulcast_mode)
+        {
+            sdp = rid_to_ssrc_simulcast(&sdp, &mid.to_string()).0;
+        }
         let first_mid = first_mid(&sdp)
             .ok_or_else(|| PeerError::Sdp("offer has no a=mid".into()))?
             .to_string();
@@ -501,8 +591,26 @@ impl Driver {
         packets: Vec<Vec<u8>>,
         rtp_step: u32,
     ) -> Result<(), PeerError> {
-        let mid: Mid = mid.into();
         let rid: Option<Rid> = rid.map(Rid::from);
+        self.write_frame(
+            mid.into(),
+            rid,
+            packets,
+            rtp_step,
+            ExtensionValues::default(),
+        )
+    }
+
+    /// Writes one frame (consecutive packets sharing one timestamp, marker on the last) on
+    /// the stream of `mid`/`rid`, then advances its timestamp by `rtp_step`.
+    fn write_frame(
+        &mut self,
+        mid: Mid,
+        rid: Option<Rid>,
+        packets: Vec<Vec<u8>>,
+        rtp_step: u32,
+        exts: ExtensionValues,
+    ) -> Result<(), PeerError> {
         let Some(tx) = self.tx.get_mut(&(mid, rid)) else {
             return Err(PeerError::State(format!(
                 "mid {mid} rid {rid:?} not negotiated for sending"
@@ -515,6 +623,8 @@ impl Driver {
         let pt = tx.pt;
         tx.seq += count as u64;
         tx.time = tx.time.wrapping_add(rtp_step);
+        // Video answers NACKs from str0m's send buffer, as browsers do.
+        let nackable = self.kinds.get(&mid) == Some(&MediaKind::Video);
         let mut api = self.rtc.direct_api();
         let Some(stream) = api.stream_tx_by_mid(mid, rid) else {
             return Err(PeerError::State(format!(
@@ -524,81 +634,119 @@ impl Driver {
         for (i, payload) in packets.into_iter().enumerate() {
             let seq = first_seq + i as u64;
             stream.write_rtp(
-                RtpWrite::new(pt, seq.into(), time, now, payload).marker(i + 1 == count),
+                RtpWrite::new(pt, seq.into(), time, now, payload)
+                    .marker(i + 1 == count)
+                    .ext_vals(exts.clone())
+                    .nackable(nackable),
             );
         }
         self.shared
             .update(|s| *s.sent.entry(mid.to_string()).or_default() += count as u64);
         Ok(())
     }
-}
 
-/// The first `a=mid:` of an SDP (the BUNDLE tag Janus trickles against).
-fn first_mid(sdp: &str) -> Option<&str> {
-    sdp.lines()
-        .find_map(|l| l.trim_end().strip_prefix("a=mid:"))
-}
+    /// Video layer (0 = lowest) of a simulcast RID; [`PeerConfig::simulcast`] lists the RIDs
+    /// highest first.
+    fn layer_of_rid(&self, rid: Rid) -> Option<usize> {
+        let rids = &self.config.simulcast;
+        let i = rids.iter().position(|r| Rid::from(r.as_str()) == rid)?;
+        rids.len().checked_sub(i + 1)
+    }
 
-/// The audio/video m-lines of an SDP with their mids, in order.
-fn offered_media(sdp: &str) -> Vec<MediaLine> {
-    let mut out = Vec::new();
-    let mut kind = None;
-    for line in sdp.lines().map(str::trim_end) {
-        if let Some(m) = line.strip_prefix("m=") {
-            kind = if m.starts_with("audio ") {
-                Some(MediaKind::Audio)
-            } else if m.starts_with("video ") {
-                Some(MediaKind::Video)
-            } else {
-                None
+    /// RID of video layer `layer` (0 = lowest).
+    fn rid_of_layer(&self, layer: usize) -> Option<Rid> {
+        let rids = &self.config.simulcast;
+        let i = rids.len().checked_sub(layer + 1)?;
+        rids.get(i).map(|r| Rid::from(r.as_str()))
+    }
+
+    /// The first m-line of `kind` we can send on (the simulcast one for video, if any).
+    fn send_mid(&self, kind: MediaKind) -> Option<Mid> {
+        if kind == MediaKind::Video
+            && let Some(m) = self.simulcast_mid
+            && self.tx.keys().any(|(t, _)| *t == m)
+        {
+            return Some(m);
+        }
+        let state = self.shared.state.lock();
+        state
+            .media
+            .iter()
+            .filter(|l| l.kind == kind)
+            .map(|l| Mid::from(l.mid.as_str()))
+            .find(|m| self.tx.contains_key(&(*m, None)))
+    }
+
+    /// Writes the media source's frames that are due.
+    fn send_due_media(&mut self) {
+        let Some(src) = &mut self.source else { return };
+        let now = Instant::now();
+        if src.next_due() > now {
+            return;
+        }
+        let frames = src.frames_due(now);
+        let audio = self.send_mid(MediaKind::Audio);
+        let video = self.send_mid(MediaKind::Video);
+        let simulcast = video.is_some() && video == self.simulcast_mid;
+        for f in frames {
+            let FrameOut {
+                kind,
+                layer,
+                packets,
+                rtp_step,
+                audio_level,
+                ..
+            } = f;
+            let (mid, rid) = match kind {
+                FrameKind::Audio => (audio, None),
+                FrameKind::Video if simulcast => (video, self.rid_of_layer(layer)),
+                FrameKind::Video => (video, None),
             };
-        } else if let (Some(k), Some(mid)) = (kind, line.strip_prefix("a=mid:")) {
-            out.push(MediaLine {
-                mid: mid.to_string(),
-                kind: k,
-            });
-            kind = None;
+            let Some(mid) = mid else { continue };
+            let mut exts = ExtensionValues::default();
+            if let Some(level) = audio_level {
+                let level = level.min(SILENCE);
+                exts.audio_level = Some(-(level as i8));
+                exts.voice_activity = Some(level < 60);
+            }
+            if let Err(e) = self.write_frame(mid, rid, packets, rtp_step, exts) {
+                tracing::debug!("media source: {e}");
+            }
         }
     }
-    out
-}
 
-/// Removes candidate lines so the remote must learn them by trickle, as with a browser offer.
-fn strip_candidates(sdp: &str) -> String {
-    sdp.split_inclusive('\n')
-        .filter(|l| !l.starts_with("a=candidate:") && !l.starts_with("a=end-of-candidates"))
-        .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn strips_candidates_and_finds_mid() {
-        let sdp = "v=0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=mid:0\r\na=candidate:1 1 udp 2 127.0.0.1 5000 typ host\r\na=end-of-candidates\r\nm=video 9 x 96\r\na=mid:1\r\n";
-        let s = strip_candidates(sdp);
-        assert!(!s.contains("candidate"));
-        assert!(s.contains("a=mid:1\r\n"));
-        assert_eq!(first_mid(sdp), Some("0"));
-    }
-
-    #[test]
-    fn lists_offered_media_lines() {
-        let sdp = "v=0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=mid:a0\r\nm=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\na=mid:d\r\nm=video 9 x 96\r\na=mid:v1\r\n";
-        let media = offered_media(sdp);
-        assert_eq!(
-            media,
-            vec![
-                MediaLine {
-                    mid: "a0".into(),
-                    kind: MediaKind::Audio
-                },
-                MediaLine {
-                    mid: "v1".into(),
-                    kind: MediaKind::Video
-                },
-            ]
-        );
+    /// Looks at an incoming datagram before str0m: counts RTP on the wire per SSRC and
+    /// applies the drop rule. True if the datagram must be dropped.
+    fn inspect_datagram(&mut self, buf: &[u8]) -> bool {
+        let Some((ssrc, seq, _pt)) = rtp_header(buf) else {
+            return false;
+        };
+        let mut drop = false;
+        if let Some(rule) = &mut self.drop_rule
+            && rule.ssrc.is_none_or(|s| s == ssrc)
+        {
+            if rule.skip > 0 {
+                rule.skip -= 1;
+            } else {
+                rule.count = rule.count.saturating_sub(1);
+                drop = true;
+            }
+            if rule.count == 0 {
+                self.drop_rule = None;
+            }
+        }
+        let highest = self.wire_highest.get(&ssrc).copied();
+        let ext = extend_seq(highest, seq);
+        self.wire_highest
+            .insert(ssrc, highest.map_or(ext, |h| h.max(ext)));
+        self.shared.update(|s| {
+            if drop {
+                s.dropped.push(Dropped { ssrc, seq });
+            }
+            let st = s.ssrcs.entry(ssrc).or_default();
+            st.wire_packets += 1;
+            st.wire.record(ext);
+        });
+        drop
     }
 }
