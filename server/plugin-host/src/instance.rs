@@ -66,6 +66,9 @@ pub struct HostState {
     gateway: Arc<dyn Gateway>,
     /// Timers the plugin set: id → when to fire. Read by the plugin's thread between calls.
     pub timers: HashMap<u64, Instant>,
+    /// Settings the plugin saved with `save-config` during the last call: what its next
+    /// `init` gets (after a crash or a reload) instead of the settings it started with.
+    pub saved_config: Option<String>,
 }
 
 impl WasiView for HostState {
@@ -160,7 +163,10 @@ impl crate::bindings::portunus::plugin::host::Host for HostState {
         if !config.is_object() {
             return Err("config must be a JSON object".into());
         }
-        self.gateway.save_config(&self.plugin, config)
+        let text = config.to_string();
+        self.gateway.save_config(&self.plugin, config)?;
+        self.saved_config = Some(text);
+        Ok(())
     }
 
     fn send_data(&mut self, handle: u64, message: wit::DataMessage) -> Result<(), String> {
@@ -276,6 +282,7 @@ impl Instance {
             plugin,
             gateway,
             timers: HashMap::new(),
+            saved_config: None,
         };
         let mut store = Store::new(engine, state);
         store.limiter(|s| &mut s.limiter);

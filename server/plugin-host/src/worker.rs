@@ -376,7 +376,11 @@ impl Worker {
         let Some(instance) = self.instance.as_mut() else {
             return Err(self.crashed_error("the plugin is not running"));
         };
-        match instance.call(self.spec.limits, f) {
+        let result = instance.call(self.spec.limits, f);
+        if let Some(config) = instance.store.data_mut().saved_config.take() {
+            self.spec.config = config;
+        }
+        match result {
             Ok(r) => Ok(r),
             Err(Crash(reason)) => {
                 self.recover(&reason);

@@ -69,6 +69,8 @@ pub struct ApiCore {
     plugins: OnceLock<PluginHost>,
     routes: Mutex<HashMap<RouteId, RouteOwner>>,
     forwarders: Mutex<HashMap<ForwarderId, ForwarderOwner>>,
+    /// Held while a plugin's `save-config` rewrites the configuration file.
+    config_write: Mutex<()>,
     accepting: AtomicBool,
     transports: Mutex<Vec<TransportInfo>>,
     /// For work started from plugin threads.
@@ -96,6 +98,7 @@ impl ApiCore {
             plugins: OnceLock::new(),
             routes: Mutex::new(HashMap::new()),
             forwarders: Mutex::new(HashMap::new()),
+            config_write: Mutex::new(()),
             accepting: AtomicBool::new(true),
             transports: Mutex::new(Vec::new()),
             runtime,
@@ -268,8 +271,18 @@ impl ApiCore {
 
     /// A plugin's `save-config`: replaces its section of the configuration file.
     fn save_plugin_config(&self, plugin: &str, config: Value) -> Result<(), String> {
-        let _ = (plugin, config);
-        Err("save-config: not implemented yet".into())
+        // One read-modify-write of the file at a time, whichever plugin asks.
+        let _guard = self.config_write.lock();
+        match self.config.save_plugin_section(plugin, &config) {
+            Ok(()) => {
+                tracing::info!(plugin, "plugin settings saved to the configuration file");
+                Ok(())
+            }
+            Err(e) => {
+                tracing::warn!(plugin, "save-config failed: {e}");
+                Err(format!("save-config: {e}"))
+            }
+        }
     }
 
     /// Sends an event to the client of `handle` (dropped if the handle or session is gone).

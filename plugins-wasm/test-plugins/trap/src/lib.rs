@@ -2,6 +2,11 @@
 //! whose body is `{"request": "trap"}`; otherwise answers `{"ok": true}` synchronously.
 //! It counts messages so tests can see that a crash resets its state, and can produce
 //! bad output (invalid event data, a non-object query result) on request.
+//!
+//! It also calls the host functions its messages name, with the arguments they carry, and
+//! answers with what came back (`{"ok": ...}` or `{"error": "..."}`); it records the media
+//! events it gets (`{"request": "media_events"}`) and the config its `init` got
+//! (`{"request": "config"}`).
 
 use portunus_plugin_sdk::prelude::*;
 
@@ -9,6 +14,49 @@ use portunus_plugin_sdk::prelude::*;
 struct Trap {
     messages: u64,
     timers_fired: Vec<u64>,
+    config: Value,
+    media_events: Vec<Value>,
+}
+
+/// A host call's outcome as the reply to the message that asked for it.
+fn outcome<T: Into<Value>>(r: Result<T, String>) -> Result<Reply, String> {
+    Ok(Reply::Sync(match r {
+        Ok(v) => json!({ "ok": v.into() }),
+        Err(e) => json!({ "error": e }),
+    }))
+}
+
+fn media_ref(body: &Value) -> MediaRef {
+    MediaRef::new(
+        body.get("handle").and_then(Value::as_u64).unwrap_or(0),
+        body.get("mid").and_then(Value::as_str).unwrap_or(""),
+    )
+}
+
+fn opt_u8(body: &Value, key: &str) -> Option<u8> {
+    body.get(key)
+        .and_then(Value::as_u64)
+        .and_then(|n| u8::try_from(n).ok())
+}
+
+/// `{"audio": n, "video": n}` m-lines, sendonly, for a server offer.
+fn offer_spec(body: &Value) -> OfferSpec {
+    let count = |k: &str| body.get(k).and_then(Value::as_u64).unwrap_or(0);
+    let line = |kind| MediaOffer {
+        mid: None,
+        kind,
+        direction: Direction::Sendonly,
+        codecs: Vec::new(),
+        stream_id: None,
+    };
+    let mut media = Vec::new();
+    media.extend((0..count("audio")).map(|_| line(MediaKind::Audio)));
+    media.extend((0..count("video")).map(|_| line(MediaKind::Video)));
+    OfferSpec {
+        media,
+        data_channels: false,
+        ice_restart: false,
+    }
 }
 
 impl Plugin for Trap {
@@ -23,9 +71,64 @@ impl Plugin for Trap {
         }
     }
 
+    fn init(&mut self, config: Value) -> Result<(), String> {
+        self.config = config;
+        Ok(())
+    }
+
     fn handle_message(&mut self, msg: Message) -> Result<Reply, String> {
         self.messages += 1;
-        match msg.body.get("request").and_then(Value::as_str) {
+        let body = &msg.body;
+        match body.get("request").and_then(Value::as_str) {
+            Some("config") => Ok(Reply::Sync(json!({ "config": self.config }))),
+            Some("media_events") => Ok(Reply::Sync(json!({ "events": self.media_events }))),
+            Some("save_config") => {
+                // `config` as JSON, or `text` as is (to send what is not JSON at all).
+                use portunus_plugin_sdk::bindings::portunus::plugin::host::save_config;
+                let text = match body.get("text").and_then(Value::as_str) {
+                    Some(t) => t.to_owned(),
+                    None => body.get("config").cloned().unwrap_or(Value::Null).to_string(),
+                };
+                outcome(save_config(&text).map(|()| true))
+            }
+            Some("talk_detect") => {
+                let config = (!body.get("off").is_some_and(|v| v == true))
+                    .then(TalkDetection::default);
+                outcome(host::talk_detect(&media_ref(body), config).map(|()| true))
+            }
+            Some("rtp_forward") => {
+                let forward = RtpForward {
+                    source: media_ref(body),
+                    host: body.get("host").and_then(Value::as_str).unwrap_or("").into(),
+                    port: body
+                        .get("port")
+                        .and_then(Value::as_u64)
+                        .and_then(|p| u16::try_from(p).ok())
+                        .unwrap_or(0),
+                    ssrc: None,
+                    pt: opt_u8(body, "pt"),
+                    substream: opt_u8(body, "substream"),
+                    rtcp_port: None,
+                };
+                outcome(host::rtp_forward_add(&forward))
+            }
+            Some("rtp_forward_remove") => {
+                host::rtp_forward_remove(body.get("id").and_then(Value::as_u64).unwrap_or(0));
+                outcome(Ok(true))
+            }
+            Some("create_offer") => outcome(host::create_offer(msg.handle, &offer_spec(body))),
+            Some("push_prepared_offer") => outcome(host::push_event(
+                msg.handle,
+                Some(&msg.transaction),
+                &json!({ "offer": "prepared" }),
+                Some(&JsepOut::PreparedOffer),
+            )),
+            Some("push_offer") => outcome(host::push_event(
+                msg.handle,
+                Some(&msg.transaction),
+                &json!({ "offer": "direct" }),
+                Some(&JsepOut::Offer(offer_spec(body))),
+            )),
             Some("trap") => panic!("trap requested"),
             Some("timer") => {
                 let id = msg.body.get("id").and_then(Value::as_u64).unwrap_or(1);
@@ -70,6 +173,19 @@ impl Plugin for Trap {
 
     fn on_timer(&mut self, id: u64) {
         self.timers_fired.push(id);
+    }
+
+    fn on_media_event(&mut self, event: MediaEvent) {
+        self.media_events.push(match event {
+            MediaEvent::LayerChanged(c) => json!({
+                "layer_changed": { "route": c.route, "handle": c.target.handle,
+                    "mid": c.target.mid, "substream": c.substream, "temporal": c.temporal }
+            }),
+            MediaEvent::TalkChanged(c) => json!({
+                "talk_changed": { "handle": c.source.handle, "mid": c.source.mid,
+                    "talking": c.talking, "level": c.level_dbov_avg }
+            }),
+        });
     }
 
     fn snapshot(&mut self) -> Option<Vec<u8>> {

@@ -1,6 +1,10 @@
 //! `config.toml`: the gateway's settings. Every key is optional (defaults match Janus's), and
 //! every mistake (syntax, unknown key, wrong type, bad value) is an error naming the key.
 
+mod plugin_section;
+
+pub use plugin_section::SaveError;
+
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
@@ -38,6 +42,9 @@ pub struct Config {
     pub admin: AdminConfig,
     pub media: MediaConfig,
     pub plugins: PluginConfig,
+    /// The file this was loaded from (absolute), where plugins' `save-config` writes; `None`
+    /// when built in code.
+    pub source: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -199,7 +206,20 @@ impl Config {
         let mut config = Config::parse(&text)?;
         let base = path.parent().unwrap_or(Path::new("."));
         config.resolve_paths(base);
+        config.source = Some(std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf()));
         Ok(config)
+    }
+
+    /// A plugin's `save-config`: `settings` (a JSON object) becomes its
+    /// `[plugins."<package>"]` section in the file this was loaded from; the rest of the file
+    /// is kept as it is. The caller serializes concurrent saves.
+    pub fn save_plugin_section(
+        &self,
+        package: &str,
+        settings: &serde_json::Value,
+    ) -> Result<(), SaveError> {
+        let path = self.source.as_deref().ok_or(SaveError::NoFile)?;
+        plugin_section::save_section(path, package, settings)
     }
 
     /// Parses and validates config text (paths stay as written).
@@ -235,6 +255,7 @@ impl Config {
             http: raw.transports.http,
             websocket: raw.transports.websocket,
             admin: raw.admin,
+            source: None,
         };
         config.validate()?;
         Ok(config)
@@ -368,9 +389,9 @@ fn parse_plugins(table: toml::Table) -> Result<PluginConfig, ConfigError> {
                         "unknown key (plugin sections are tables, e.g. [plugins.\"janus.plugin.echotest\"])",
                     ));
                 };
-                let json = serde_json::to_value(&section)
-                    .map_err(|e| ConfigError::key(&path, e.to_string()))?;
-                config.settings.insert(key, json);
+                config
+                    .settings
+                    .insert(key, plugin_section::table_to_json(&section));
             }
         }
     }
