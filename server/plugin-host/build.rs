@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// The plugins carried in the binary: crate names of `plugins-wasm/` members.
-const STOCK: &[&str] = &["portunus_echotest"];
+const STOCK: &[&str] = &["portunus_echotest", "portunus_videoroom"];
 
 const WASM_TARGET: &str = "wasm32-wasip2";
 

@@ -1,0 +1,180 @@
+//! Room and participant ids: unsigned integers (≤ 2^53) unless the plugin's `string_ids`
+//! setting makes every id a string, as in Janus.
+
+use core::fmt;
+
+use serde_json::{Value, json};
+
+use crate::error::{INVALID_ELEMENT, MISSING_ELEMENT, VrResult, err};
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Id {
+    Num(u64),
+    Str(String),
+}
+
+impl Id {
+    pub fn to_json(&self) -> Value {
+        match self {
+            Id::Num(n) => json!(n),
+            Id::Str(s) => json!(s),
+        }
+    }
+
+    /// Reads `value` as an id of the configured kind; `name` is the element's name in errors.
+    pub fn from_value(value: &Value, name: &str, string_ids: bool) -> VrResult<Id> {
+        if string_ids {
+            match value.as_str() {
+                Some(s) => Ok(Id::Str(s.to_owned())),
+                None => Err(err(
+                    INVALID_ELEMENT,
+                    format!("Invalid element type ({name} should be a string)"),
+                )),
+            }
+        } else {
+            match value.as_u64() {
+                Some(n) => Ok(Id::Num(n)),
+                None => Err(err(
+                    INVALID_ELEMENT,
+                    format!("Invalid element type ({name} should be a positive integer)"),
+                )),
+            }
+        }
+    }
+
+    /// The optional element `name` of `body`.
+    pub fn optional(
+        body: &serde_json::Map<String, Value>,
+        name: &str,
+        string_ids: bool,
+    ) -> VrResult<Option<Id>> {
+        match body.get(name) {
+            None => Ok(None),
+            Some(v) => Id::from_value(v, name, string_ids).map(Some),
+        }
+    }
+
+    /// The mandatory element `name` of `body`.
+    pub fn required(
+        body: &serde_json::Map<String, Value>,
+        name: &str,
+        string_ids: bool,
+    ) -> VrResult<Id> {
+        Id::optional(body, name, string_ids)?.ok_or_else(|| {
+            err(
+                MISSING_ELEMENT,
+                format!("Missing mandatory element ({name})"),
+            )
+        })
+    }
+
+    /// An empty string id counts as none (Janus lets the plugin pick one then).
+    pub fn is_empty(&self) -> bool {
+        matches!(self, Id::Str(s) if s.is_empty()) || matches!(self, Id::Num(0))
+    }
+}
+
+impl fmt::Display for Id {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Id::Num(n) => write!(f, "{n}"),
+            Id::Str(s) => f.write_str(s),
+        }
+    }
+}
+
+/// splitmix64: ids and private ids only need to be unpredictable enough not to collide and
+/// not to be guessed by counting; the generator is seeded from the clock and the handle.
+#[derive(Debug, Clone)]
+pub struct IdGen {
+    state: u64,
+}
+
+impl IdGen {
+    pub fn new(seed: u64) -> IdGen {
+        IdGen {
+            state: seed ^ 0x9E37_79B9_7F4A_7C15,
+        }
+    }
+
+    pub fn mix(&mut self, entropy: u64) {
+        self.state ^= entropy.rotate_left(17);
+    }
+
+    pub fn next_u64(&mut self) -> u64 {
+        self.state = self.state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// A non-zero id of at most 53 bits (JavaScript-safe), as Janus uses.
+    pub fn id53(&mut self) -> u64 {
+        loop {
+            let v = self.next_u64() & ((1 << 53) - 1);
+            if v != 0 {
+                return v;
+            }
+        }
+    }
+
+    /// A non-zero 32-bit id (Janus's private_id).
+    pub fn id32(&mut self) -> u32 {
+        loop {
+            let v = (self.next_u64() >> 32) as u32;
+            if v != 0 {
+                return v;
+            }
+        }
+    }
+
+    /// A fresh id of the configured kind.
+    pub fn new_id(&mut self, string_ids: bool) -> Id {
+        let n = self.id53();
+        if string_ids {
+            Id::Str(format!("{n:x}"))
+        } else {
+            Id::Num(n)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numeric_and_string_ids() {
+        let body = json!({"room": 1234, "s": "abc"});
+        let body = body.as_object().unwrap();
+        assert_eq!(Id::required(body, "room", false).unwrap(), Id::Num(1234));
+        assert_eq!(
+            Id::required(body, "room", true).unwrap_err().code,
+            INVALID_ELEMENT
+        );
+        assert_eq!(
+            Id::required(body, "room", true).unwrap_err().message,
+            "Invalid element type (room should be a string)"
+        );
+        assert_eq!(
+            Id::required(body, "s", false).unwrap_err().message,
+            "Invalid element type (s should be a positive integer)"
+        );
+        assert_eq!(
+            Id::required(body, "x", false).unwrap_err().code,
+            MISSING_ELEMENT
+        );
+        assert_eq!(Id::optional(body, "x", false).unwrap(), None);
+    }
+
+    #[test]
+    fn generated_ids_fit_javascript() {
+        let mut g = IdGen::new(42);
+        for _ in 0..1000 {
+            let v = g.id53();
+            assert!(v > 0 && v < (1 << 53));
+            assert!(g.id32() > 0);
+        }
+    }
+}
