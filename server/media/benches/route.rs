@@ -28,7 +28,11 @@ fn packet(seq: u64, layer: Option<u8>, payload: &Arc<[u8]>) -> ForwardPacket {
             channels: None,
             h264: None,
         },
-        keyframe: seq == 0,
+        desc: portunus_media::router::keyframe::PayloadDesc {
+            keyframe: seq == 0,
+            begins_picture: true,
+            ..Default::default()
+        },
         payload: payload.clone(),
         ext: ExtensionValues::default(),
         arrival: Instant::now(),

@@ -22,7 +22,8 @@ use tracing::{debug, warn};
 
 use crate::demux::{Demux, PacketClass, classify};
 use crate::error::MediaError;
-use crate::router::keyframe::{VideoCodec, is_keyframe};
+use crate::router::keyframe::{PayloadDesc, VideoCodec, describe};
+use crate::router::rewrite::RtpOut;
 use crate::router::layer::substream_index;
 use crate::router::{CodecInfo, ForwardPacket, RouterShard, source_key};
 use crate::sdp;
@@ -517,8 +518,7 @@ impl Peer {
         now: Instant,
         mid: Mid,
         p: &ForwardPacket,
-        seq: u64,
-        timestamp: u32,
+        out: &RtpOut,
         io: &mut PeerIo,
     ) {
         let Some(pt) = self.map_pt(mid, &p.codec) else {
@@ -537,16 +537,20 @@ impl Peer {
             debug!(handle = self.handle, %mid, "no send stream; dropping routed packet");
             return;
         };
-        let write = RtpWrite::new(
+        let mut write = RtpWrite::new(
             pt,
-            SeqNo::from(seq),
-            timestamp,
+            SeqNo::from(out.seq),
+            out.timestamp,
             p.arrival,
             p.payload.clone(),
         )
-        .marker(p.marker)
+        .marker(out.marker)
         .ext_vals(ext)
         .nackable(true);
+        if let Some(patch) = out.vp8 {
+            // VP8 picture id / TL0PICIDX continuity, patched while str0m copies the payload.
+            write = write.vp8_patch(patch);
+        }
         tx.write_rtp(write);
         self.drain(now, io);
     }
@@ -802,8 +806,11 @@ impl Peer {
             Some(_) => Some(0),
             None => None,
         };
-        let keyframe =
-            state.kind == MediaKind::Video && is_keyframe(video_codec(codec.codec), &p.payload);
+        let desc = if state.kind == MediaKind::Video {
+            describe(video_codec(codec.codec), &p.payload)
+        } else {
+            PayloadDesc::default()
+        };
         io.forward.push(Arc::new(ForwardPacket {
             source: self.handle,
             source_mid: mid,
@@ -813,7 +820,7 @@ impl Peer {
             timestamp: p.header.timestamp,
             marker: p.header.marker,
             codec,
-            keyframe,
+            desc,
             payload: p.payload,
             ext: p.header.ext_vals,
             arrival: p.timestamp,

@@ -23,6 +23,8 @@ pub struct Decision {
 pub struct LayerSelector {
     /// Wanted substream; `None` = the highest present.
     wanted: Option<u8>,
+    /// Upper bound set by auto-layer; `None` = no bound.
+    cap: Option<u8>,
     current: Option<u8>,
     seen: [Option<Instant>; MAX_LAYERS],
     last_request: Option<Instant>,
@@ -40,6 +42,10 @@ impl LayerSelector {
         self.wanted = wanted;
     }
 
+    pub fn set_cap(&mut self, cap: Option<u8>) {
+        self.cap = cap;
+    }
+
     pub fn current(&self) -> Option<u8> {
         self.current
     }
@@ -50,9 +56,11 @@ impl LayerSelector {
         let present = |l: usize| {
             self.seen[l].is_some_and(|t| now.saturating_duration_since(t) < LAYER_TIMEOUT)
         };
-        let cap = self
-            .wanted
-            .map_or(MAX_LAYERS - 1, |w| usize::from(w).min(MAX_LAYERS - 1));
+        let bound = match (self.wanted, self.cap) {
+            (Some(w), Some(c)) => Some(w.min(c)),
+            (w, c) => w.or(c),
+        };
+        let cap = bound.map_or(MAX_LAYERS - 1, |w| usize::from(w).min(MAX_LAYERS - 1));
         (0..=cap)
             .rev()
             .find(|&l| present(l))
@@ -168,6 +176,20 @@ mod tests {
         assert!(!d.forward);
         assert_eq!(d.request_keyframe, Some(1));
         assert!(s.on_packet(1, true, later).forward);
+    }
+
+    #[test]
+    fn cap_bounds_the_choice() {
+        let t = Instant::now();
+        let mut s = LayerSelector::new(None);
+        s.on_packet(0, true, t);
+        s.on_packet(1, true, t);
+        assert_eq!(s.current(), Some(1));
+        s.set_cap(Some(0));
+        assert!(s.on_packet(0, true, t).forward);
+        assert!(!s.on_packet(1, true, t).forward);
+        s.set_cap(None);
+        assert!(s.on_packet(1, true, t).forward);
     }
 
     #[test]

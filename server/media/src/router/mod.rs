@@ -9,6 +9,7 @@
 pub mod h264;
 pub mod keyframe;
 pub mod layer;
+pub mod picture_id;
 pub mod rewrite;
 pub mod spatial;
 pub mod temporal;
@@ -23,8 +24,12 @@ use str0m::media::Mid;
 use str0m::rtp::ExtensionValues;
 
 use crate::types::{HandleId, LayerChoice, Route, RouteId};
+use keyframe::PayloadDesc;
 use layer::LayerSelector;
+use picture_id::{PictureIdRewriter, PictureIds};
 use rewrite::{Rewriter, RtpIn, RtpOut, SourceKey};
+use spatial::SpatialFilter;
+use temporal::TemporalFilter;
 
 /// Keyframe requests forwarded to one source are limited to one per this interval.
 pub const KEYFRAME_THROTTLE: Duration = Duration::from_millis(500);
@@ -52,7 +57,8 @@ pub struct ForwardPacket {
     pub timestamp: u32,
     pub marker: bool,
     pub codec: CodecInfo,
-    pub keyframe: bool,
+    /// What the payload says about keyframes, layers and VP8 numbering (video only).
+    pub desc: PayloadDesc,
     pub payload: Arc<[u8]>,
     pub ext: ExtensionValues,
     pub arrival: Instant,
@@ -74,7 +80,18 @@ struct TargetRoute {
     route: Route,
     target_mid: Mid,
     selector: LayerSelector,
+    temporal: TemporalFilter,
+    spatial: SpatialFilter,
     paused: bool,
+    /// The (substream, temporal) last reported as forwarded.
+    reported: LayerChoice,
+}
+
+/// Numbering state of one outgoing stream (a target m-line), whatever route feeds it.
+#[derive(Debug)]
+struct StreamOut {
+    seq: Rewriter,
+    vp8: PictureIdRewriter,
 }
 
 /// What the target shard should do with a forwarded packet.
@@ -85,6 +102,9 @@ pub struct Delivery {
     pub out: Option<RtpOut>,
     /// Ask the route's source for a keyframe of this layer (a pending simulcast switch).
     pub keyframe_request: Option<(HandleId, Mid, Option<u8>)>,
+    /// The (substream or spatial layer, temporal layer) this route forwards changed to
+    /// this: the shard reports `MediaEvent::LayerChanged`.
+    pub layer_changed: Option<LayerChoice>,
 }
 
 /// Routing state of one shard: the routes whose source it owns (fan-out) and those whose
@@ -93,7 +113,7 @@ pub struct Delivery {
 pub struct RouterShard {
     fanout: HashMap<(HandleId, Mid), Vec<(RouteId, HandleId)>>,
     targets: HashMap<RouteId, TargetRoute>,
-    rewriters: HashMap<(HandleId, Mid), Rewriter>,
+    rewriters: HashMap<(HandleId, Mid), StreamOut>,
     keyframe_sent: HashMap<(HandleId, Mid), Instant>,
 }
 
@@ -122,6 +142,8 @@ impl RouterShard {
     pub fn add_target(&mut self, id: RouteId, route: Route) {
         let target_mid = Mid::from(route.target.mid.as_str());
         let selector = LayerSelector::new(route.layer.substream);
+        let temporal = TemporalFilter::new(route.layer.temporal);
+        let spatial = SpatialFilter::new(route.layer.substream);
         let paused = route.paused;
         self.targets.insert(
             id,
@@ -129,7 +151,10 @@ impl RouterShard {
                 route,
                 target_mid,
                 selector,
+                temporal,
+                spatial,
                 paused,
+                reported: LayerChoice::default(),
             },
         );
     }
@@ -138,6 +163,8 @@ impl RouterShard {
         match self.targets.get_mut(&id) {
             Some(t) => {
                 t.selector.set_wanted(layer.substream);
+                t.spatial.set_wanted(layer.substream);
+                t.temporal.set_wanted(layer.temporal);
                 t.route.layer = layer;
                 t.paused = paused;
                 t.route.paused = paused;
@@ -178,40 +205,97 @@ impl RouterShard {
         if t.paused {
             return None;
         }
-        let target = t.route.target.handle;
-        let mid = t.target_mid;
-        let mut keyframe_request = None;
+        let mut d = Delivery {
+            target: t.route.target.handle,
+            mid: t.target_mid,
+            out: None,
+            keyframe_request: None,
+            layer_changed: None,
+        };
         if let Some(layer) = p.layer {
-            let d = t.selector.on_packet(layer, p.keyframe, p.arrival);
-            if let Some(l) = d.request_keyframe {
-                keyframe_request = Some((p.source, p.source_mid, Some(l)));
+            let s = t.selector.on_packet(layer, p.desc.keyframe, p.arrival);
+            if let Some(l) = s.request_keyframe {
+                d.keyframe_request = Some((p.source, p.source_mid, Some(l)));
             }
-            if !d.forward {
-                return Some(Delivery {
-                    target,
-                    mid,
-                    out: None,
-                    keyframe_request,
-                });
+            if !s.forward {
+                // Another simulcast stream: not part of what the target sees, nothing to skip.
+                return Some(d);
             }
         }
-        let rw = self
+        let mut marker = p.marker;
+        let mut pass = t.temporal.on_packet(&p.desc);
+        if p.desc.spatial.is_some() {
+            let s = t.spatial.on_packet(&p.desc, p.marker, p.arrival);
+            if s.request_keyframe {
+                d.keyframe_request = Some((p.source, p.source_mid, None));
+            }
+            pass &= s.forward;
+            marker = s.marker;
+        }
+        let stream = self
             .rewriters
-            .entry((target, mid))
-            .or_insert_with(|| Rewriter::new(seed));
-        let out = rw.rewrite(RtpIn {
+            .entry((d.target, d.mid))
+            .or_insert_with(|| StreamOut {
+                seq: Rewriter::new(seed),
+                vp8: PictureIdRewriter::default(),
+            });
+        let vp8 = p.desc.vp8.map(|v| {
+            (
+                v,
+                PictureIds {
+                    picture_id: v.picture_id,
+                    wide: v.picture_id_wide,
+                    tl0_pic_idx: v.tl0_pic_idx,
+                },
+            )
+        });
+        if !pass {
+            // Dropped by layer filtering: close the gap in the target's numbering.
+            stream.seq.skip(p.key, p.seq);
+            if let Some((_, ids)) = vp8 {
+                stream.vp8.skip(p.key, ids);
+            }
+            return Some(d);
+        }
+        let Some(mut out) = stream.seq.rewrite(RtpIn {
             source: p.key,
             seq: p.seq,
             timestamp: p.timestamp,
             clock_rate: p.codec.clock_rate,
             arrival: p.arrival,
-        });
-        Some(Delivery {
-            target,
-            mid,
-            out,
-            keyframe_request,
-        })
+        }) else {
+            return Some(d);
+        };
+        out.marker = marker;
+        if let Some((fields, ids)) = vp8 {
+            let ids = stream.vp8.rewrite(p.key, ids);
+            if let Some(desc) = fields.patchable {
+                let mut b = desc.patch();
+                if let Some(pid) = ids.picture_id {
+                    b = b.picture_id(pid);
+                }
+                if let Some(tl0) = ids.tl0_pic_idx {
+                    b = b.tl0_pic_idx(tl0);
+                }
+                out.vp8 = b.build().ok();
+            }
+        }
+        d.out = Some(out);
+        let forwarded = LayerChoice {
+            substream: if p.layer.is_some() {
+                t.selector.current()
+            } else if p.desc.spatial.is_some() {
+                t.spatial.current()
+            } else {
+                None
+            },
+            temporal: t.temporal.current(),
+        };
+        if forwarded != t.reported {
+            t.reported = forwarded;
+            d.layer_changed = Some(forwarded);
+        }
+        Some(d)
     }
 
     /// Target side: the sources of routes feeding (target, mid), for keyframe requests.
@@ -284,7 +368,11 @@ mod tests {
                 channels: None,
                 h264: None,
             },
-            keyframe,
+            desc: PayloadDesc {
+                keyframe,
+                begins_picture: true,
+                ..Default::default()
+            },
             payload: Arc::from(&[1u8, 2, 3][..]),
             ext: ExtensionValues::default(),
             arrival: Instant::now(),
@@ -353,6 +441,158 @@ mod tests {
         r.forget_handle(10);
         assert!(!r.has_routes(10, &Mid::from("0")));
         assert!(r.deliver(1, &packet(10, "0", 2, None, false), 0).is_none());
+    }
+
+    /// A VP8 packet: 15-bit picture id, TL0PICIDX, TID/Y; `key` = keyframe start.
+    fn vp8_packet(
+        src: HandleId,
+        layer: u8,
+        seq: u64,
+        pid: u16,
+        tl0: u8,
+        tid: u8,
+        key: bool,
+    ) -> ForwardPacket {
+        let payload = [
+            0x90,
+            0xe0,
+            0x80 | (pid >> 8) as u8,
+            pid as u8,
+            tl0,
+            tid << 6,
+            if key { 0x00 } else { 0x01 },
+        ];
+        let mut p = packet(src, "1", seq, Some(layer), key);
+        p.desc = keyframe::describe(keyframe::VideoCodec::Vp8, &payload);
+        p.payload = Arc::from(&payload[..]);
+        p.marker = true;
+        p
+    }
+
+    #[test]
+    fn temporal_filtering_keeps_numbering_continuous() {
+        let mut r = RouterShard::default();
+        let mut rt = route(10, "1", 30, "1");
+        rt.layer.temporal = Some(0);
+        r.add_target(1, rt);
+        let mut seqs = Vec::new();
+        let mut pids = Vec::new();
+        let mut changes = Vec::new();
+        // L1T2 pattern: tid 0,1,0,1,... one packet per frame.
+        for i in 0..8u16 {
+            let tid = (i % 2) as u8;
+            let p = vp8_packet(
+                10,
+                0,
+                100 + u64::from(i),
+                7000 + i,
+                (i / 2) as u8,
+                tid,
+                i == 0,
+            );
+            let d = r.deliver(1, &p, 0).unwrap();
+            changes.extend(d.layer_changed);
+            if let Some(out) = d.out {
+                assert!(out.marker);
+                assert!(out.vp8.is_some());
+                seqs.push(out.seq);
+                let rt = rewrite_vp8_for_test(&p, &out);
+                pids.push(rt);
+            }
+        }
+        assert_eq!(seqs, vec![0, 1, 2, 3]);
+        assert_eq!(
+            pids,
+            vec![(7000, 0), (7001, 1), (7002, 2), (7003, 3)],
+            "picture ids continuous across dropped tid-1 frames"
+        );
+        assert_eq!(
+            changes,
+            vec![LayerChoice {
+                substream: Some(0),
+                temporal: Some(0)
+            }]
+        );
+    }
+
+    /// The picture id and TL0PICIDX a delivery's VP8 patch writes, among the candidates.
+    fn rewrite_vp8_for_test(p: &ForwardPacket, out: &RtpOut) -> (u16, u8) {
+        let desc = str0m::rtp::Vp8Descriptor::parse(&p.payload).unwrap();
+        let patch = out.vp8.unwrap();
+        (0..0x8000u16)
+            .flat_map(|pid| (0..8u8).map(move |tl0| (pid, tl0)))
+            .find(|&(pid, tl0)| desc.patch().picture_id(pid).tl0_pic_idx(tl0).build() == Ok(patch))
+            .unwrap()
+    }
+
+    #[test]
+    fn simulcast_switch_continues_vp8_picture_ids_and_reports_the_layer() {
+        let mut r = RouterShard::default();
+        r.add_target(1, route(10, "1", 30, "1"));
+        let a = r
+            .deliver(1, &vp8_packet(10, 0, 50, 300, 3, 0, true), 0)
+            .unwrap();
+        assert_eq!(
+            a.layer_changed,
+            Some(LayerChoice {
+                substream: Some(0),
+                temporal: Some(0)
+            })
+        );
+        let a2 = r
+            .deliver(1, &vp8_packet(10, 0, 51, 301, 4, 0, false), 0)
+            .unwrap();
+        assert_eq!(a2.layer_changed, None);
+        // Layer 1 appears and switches at its keyframe.
+        let b = r
+            .deliver(1, &vp8_packet(10, 1, 9000, 20, 200, 0, true), 0)
+            .unwrap();
+        let out = b.out.unwrap();
+        assert_eq!(out.seq, a2.out.unwrap().seq + 1);
+        assert_eq!(
+            rewrite_vp8_for_test(&vp8_packet(10, 1, 9000, 20, 200, 0, true), &out),
+            (302, 5)
+        );
+        assert_eq!(
+            b.layer_changed,
+            Some(LayerChoice {
+                substream: Some(1),
+                temporal: Some(0)
+            })
+        );
+    }
+
+    #[test]
+    fn vp9_svc_forwards_spatial_layers_up_to_the_choice() {
+        let mut r = RouterShard::default();
+        let mut rt = route(10, "1", 30, "1");
+        rt.layer.substream = Some(0);
+        r.add_target(1, rt);
+        let vp9 = |seq: u64, payload: &[u8], marker: bool| {
+            let mut p = packet(10, "1", seq, None, false);
+            p.desc = keyframe::describe(keyframe::VideoCodec::Vp9, payload);
+            p.payload = Arc::from(payload);
+            p.marker = marker;
+            p
+        };
+        // Keyframe picture: SID 0 (B E, SS with 2 layers), SID 1 (B E, marker).
+        let s0 = vp9(1, &[0xae, 0x01, 0x00, 0x00, 0x20, 0xaa], false);
+        let s1 = vp9(2, &[0xac, 0x01, 0x03, 0x00, 0xaa], true);
+        let d0 = r.deliver(1, &s0, 0).unwrap();
+        let d1 = r.deliver(1, &s1, 0).unwrap();
+        let o0 = d0.out.unwrap();
+        assert!(o0.marker, "marker moved to the top forwarded layer");
+        assert_eq!(d1.out, None);
+        assert_eq!(
+            d0.layer_changed,
+            Some(LayerChoice {
+                substream: Some(0),
+                temporal: Some(0)
+            })
+        );
+        // Next picture: numbering continues over the dropped SID 1 packet.
+        let n0 = vp9(3, &[0xec, 0x02, 0x00, 0x01, 0xaa], false);
+        assert_eq!(r.deliver(1, &n0, 0).unwrap().out.unwrap().seq, o0.seq + 1);
     }
 
     #[test]

@@ -26,12 +26,16 @@ pub struct RtpIn {
     pub arrival: Instant,
 }
 
-/// Where to write the packet in the target's numbering.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Where to write the packet in the target's numbering, and what else to change in it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct RtpOut {
     /// Extended outgoing sequence number.
     pub seq: u64,
     pub timestamp: u32,
+    /// The RTP marker to write (moved to the highest forwarded VP9 spatial layer).
+    pub marker: bool,
+    /// VP8 picture id / TL0PICIDX rewrite, applied by str0m while it serializes the packet.
+    pub vp8: Option<str0m::rtp::Vp8Patch>,
 }
 
 #[derive(Debug, Clone)]
@@ -42,6 +46,11 @@ struct Current {
     first_in_seq: u64,
     seq_offset: u64,
     ts_offset: u32,
+    /// Highest source sequence number seen (forwarded or skipped).
+    max_in_seq: u64,
+    /// Last skipped source sequence number: older packets arriving late are dropped, since
+    /// the numbers after them moved down by the skip.
+    skip_floor: u64,
 }
 
 /// Continuity state for one target stream.
@@ -82,20 +91,39 @@ impl Rewriter {
                 first_in_seq: p.seq,
                 seq_offset: next_seq.wrapping_sub(p.seq),
                 ts_offset: next_ts.wrapping_sub(p.timestamp),
+                max_in_seq: p.seq,
+                skip_floor: 0,
             });
         }
-        let cur = self.current.as_ref()?;
-        if p.seq < cur.first_in_seq {
+        let cur = self.current.as_mut()?;
+        if p.seq < cur.first_in_seq || p.seq < cur.skip_floor {
             return None;
         }
+        cur.max_in_seq = cur.max_in_seq.max(p.seq);
         let out = RtpOut {
             seq: p.seq.wrapping_add(cur.seq_offset),
             timestamp: p.timestamp.wrapping_add(cur.ts_offset),
+            ..Default::default()
         };
         if self.last.is_none_or(|(seq, _, _)| out.seq > seq) {
             self.last = Some((out.seq, out.timestamp, p.arrival));
         }
         Some(out)
+    }
+
+    /// A packet of `source` is dropped on purpose (layer filtering): the packets after it
+    /// move down one number so the target sees no gap to NACK. Packets of a source not
+    /// mapped now, and late ones, change nothing.
+    pub fn skip(&mut self, source: SourceKey, seq: u64) {
+        let Some(cur) = self.current.as_mut() else {
+            return;
+        };
+        if cur.source != source || seq <= cur.max_in_seq {
+            return;
+        }
+        cur.seq_offset = cur.seq_offset.wrapping_sub(1);
+        cur.max_in_seq = seq;
+        cur.skip_floor = seq;
     }
 
     /// The source currently mapped, if any.
@@ -129,7 +157,8 @@ mod tests {
             out,
             RtpOut {
                 seq: 100,
-                timestamp: 1234
+                timestamp: 1234,
+                ..Default::default()
             }
         );
         let out = r.rewrite(pkt(1, 5001, 4234, t0)).unwrap();
@@ -137,7 +166,8 @@ mod tests {
             out,
             RtpOut {
                 seq: 101,
-                timestamp: 4234
+                timestamp: 4234,
+                ..Default::default()
             }
         );
     }
@@ -169,7 +199,8 @@ mod tests {
             out,
             RtpOut {
                 seq: 13,
-                timestamp: 105_000
+                timestamp: 105_000,
+                ..Default::default()
             }
         );
         // And back to the first source.
@@ -218,6 +249,26 @@ mod tests {
             last = Some(out);
         }
         assert!(last.unwrap().seq > 65_535);
+    }
+
+    #[test]
+    fn skipped_packets_leave_no_gap() {
+        let t0 = Instant::now();
+        let mut r = Rewriter::new(0);
+        assert_eq!(r.rewrite(pkt(1, 10, 0, t0)).unwrap().seq, 0);
+        r.skip(1, 11);
+        r.skip(1, 12);
+        r.skip(1, 12); // a duplicate changes nothing
+        r.skip(9, 13); // another source changes nothing
+        assert_eq!(r.rewrite(pkt(1, 13, 0, t0)).unwrap().seq, 1);
+        // A late packet from before the skip would collide: dropped.
+        assert_eq!(r.rewrite(pkt(1, 11, 0, t0)), None);
+        // Reordering after the skip is kept.
+        assert_eq!(r.rewrite(pkt(1, 15, 0, t0)).unwrap().seq, 3);
+        assert_eq!(r.rewrite(pkt(1, 14, 0, t0)).unwrap().seq, 2);
+        // A skip older than the newest packet is a late drop: no shift.
+        r.skip(1, 12);
+        assert_eq!(r.rewrite(pkt(1, 16, 0, t0)).unwrap().seq, 4);
     }
 
     #[test]

@@ -363,9 +363,7 @@ impl Shard {
             self.keyframe_upstream(now, source, mid, layer, true);
         }
         if let Some(out) = d.out {
-            self.with_peer(d.target, |peer, io| {
-                peer.write_rtp(now, d.mid, p, out.seq, out.timestamp, io)
-            });
+            self.with_peer(d.target, |peer, io| peer.write_rtp(now, d.mid, p, &out, io));
         }
     }
 
