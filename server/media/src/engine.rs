@@ -324,13 +324,17 @@ impl MediaEngine {
         config: Option<TalkDetection>,
     ) -> Result<(), MediaError> {
         let _ = (source, config);
-        Err(MediaError::WrongState("talk detection: not implemented yet".into()))
+        Err(MediaError::WrongState(
+            "talk detection: not implemented yet".into(),
+        ))
     }
 
     /// Starts a plain-RTP forwarder of `forward.source` to `forward.dest`.
     pub fn rtp_forward_add(&self, forward: RtpForward) -> Result<ForwarderId, MediaError> {
         let _ = forward;
-        Err(MediaError::WrongState("rtp forwarders: not implemented yet".into()))
+        Err(MediaError::WrongState(
+            "rtp forwarders: not implemented yet".into(),
+        ))
     }
 
     /// Stops a forwarder; unknown ids are ignored.

@@ -15,7 +15,7 @@ use str0m::crypto::dtls::SrtpProfile;
 use str0m::format::{Codec, PayloadParams};
 use str0m::media::{KeyframeRequestKind, MediaKind as StrKind, Mid, Rid, Rids};
 use str0m::net::{Protocol, Receive};
-use str0m::rtp::{ExtensionValues, RtpPacket, RtpWrite, SeqNo};
+use str0m::rtp::{ExtensionValues, RtpPacket, RtpWrite, SeqNo, Ssrc};
 use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc, RtcConfig};
 use tokio::sync::mpsc::UnboundedSender;
 use tracing::{debug, warn};
@@ -23,8 +23,8 @@ use tracing::{debug, warn};
 use crate::demux::{Demux, PacketClass, classify};
 use crate::error::MediaError;
 use crate::router::keyframe::{PayloadDesc, VideoCodec, describe};
-use crate::router::rewrite::RtpOut;
 use crate::router::layer::substream_index;
+use crate::router::rewrite::RtpOut;
 use crate::router::{CodecInfo, ForwardPacket, RouterShard, source_key};
 use crate::sdp;
 use crate::srtp;
@@ -64,6 +64,8 @@ struct MidState {
     receiving: bool,
     last_rx: Option<Instant>,
     rids: Vec<String>,
+    /// SSRC-signalled simulcast (`a=ssrc-group:SIM`) of the client: main SSRCs, lowest first.
+    sim_ssrcs: Vec<u32>,
 }
 
 /// Why a peer has ended; the shard turns it into a `Hangup` event.
@@ -120,6 +122,17 @@ fn kind_of(k: StrKind) -> MediaKind {
     match k {
         StrKind::Audio => MediaKind::Audio,
         StrKind::Video => MediaKind::Video,
+    }
+}
+
+/// The kind of media a codec is for; `None` for auxiliary ones (RTX, RED, ...).
+fn kind_of_codec(c: Codec) -> Option<MediaKind> {
+    if c.is_audio() {
+        Some(MediaKind::Audio)
+    } else if c.is_video() {
+        Some(MediaKind::Video)
+    } else {
+        None
     }
 }
 
@@ -298,27 +311,76 @@ impl Peer {
         self.drain(now, io);
         let answer = answer?;
         self.has_remote = true;
-        self.learn_mids(&offer);
+        self.learn_mids(&offer, true);
         Ok(sdp::add_end_of_candidates(&answer.to_sdp_string()))
     }
 
+    /// A server offer as the spec says: `mid: Some` keeps that m-line (its direction set),
+    /// `None` adds one; existing m-lines the spec does not list become inactive; each
+    /// listed m-line offers only its `codecs` (in that order) when some are given.
     pub fn offer(
         &mut self,
         now: Instant,
         spec: &OfferSpec,
         io: &mut PeerIo,
     ) -> Result<LocalOffer, MediaError> {
+        // Check the whole spec before touching the Rtc: str0m applies direction changes to
+        // the session at once, so a half-applied bad spec would leak into the next offer.
+        let mut kept: Vec<Mid> = Vec::new();
+        for m in &spec.media {
+            let Some(mid) = &m.mid else { continue };
+            let mid = Mid::from(mid.as_str());
+            let Some(media) = self.rtc.media(mid) else {
+                return Err(MediaError::WrongState(format!("no m-line {mid} to keep")));
+            };
+            if kind_of(media.kind()) != m.kind {
+                return Err(MediaError::WrongState(format!(
+                    "m-line {mid} is {}, not {}",
+                    kind_of(media.kind()).as_str(),
+                    m.kind.as_str()
+                )));
+            }
+            if kept.contains(&mid) {
+                return Err(MediaError::WrongState(format!("m-line {mid} listed twice")));
+            }
+            kept.push(mid);
+        }
+        for m in &spec.media {
+            if !m.codecs.is_empty() && !self.can_offer(m, m.mid.as_deref().map(Mid::from)) {
+                return Err(MediaError::WrongState(format!(
+                    "cannot offer any of the codecs {:?} for {}",
+                    m.codecs,
+                    m.kind.as_str()
+                )));
+            }
+        }
+        let unlisted: Vec<Mid> = self
+            .mids
+            .iter()
+            .map(|m| m.mid)
+            .filter(|m| !kept.contains(m))
+            .collect();
         let mut api = self.rtc.sdp_api();
         let mut mids = Vec::with_capacity(spec.media.len());
         for m in &spec.media {
-            let mid = api.add_media(
-                str_kind(m.kind),
-                str_dir(m.direction),
-                m.stream_id.clone(),
-                None,
-                None,
-            );
+            let mid = match &m.mid {
+                Some(mid) => {
+                    let mid = Mid::from(mid.as_str());
+                    api.set_direction(mid, str_dir(m.direction));
+                    mid
+                }
+                None => api.add_media(
+                    str_kind(m.kind),
+                    str_dir(m.direction),
+                    Some(m.stream_id.clone().unwrap_or_else(|| "janus".into())),
+                    None,
+                    None,
+                ),
+            };
             mids.push(mid.to_string());
+        }
+        for mid in unlisted {
+            api.set_direction(mid, str0m::media::Direction::Inactive);
         }
         if spec.data_channels && self.channels.is_empty() && !self.data_offered {
             // str0m opens the SCTP m-line with the first channel; later ones reuse it.
@@ -337,13 +399,40 @@ impl Peer {
                 "nothing to offer: no change to negotiate".into(),
             ));
         };
-        self.pending_local_offer = Some(pending);
         let offer = offer.to_sdp_string();
-        self.learn_mids(&offer);
+        let wanted: Vec<(String, Vec<String>)> = spec
+            .media
+            .iter()
+            .zip(&mids)
+            .filter(|(m, _)| !m.codecs.is_empty())
+            .map(|(m, mid)| (mid.clone(), m.codecs.clone()))
+            .collect();
+        // On error the pending offer is dropped: str0m changes nothing before the answer.
+        let offer = sdp::restrict_codecs(&offer, &wanted)?;
+        self.pending_local_offer = Some(pending);
+        self.learn_mids(&offer, false);
         Ok(LocalOffer {
             sdp: sdp::add_end_of_candidates(&offer),
             mids,
         })
+    }
+
+    /// Whether an m-line (new, or `kept`) can offer one of `m.codecs`: a new one offers
+    /// every configured codec of its kind, a kept one what was negotiated for it.
+    fn can_offer(&self, m: &MediaOffer, kept: Option<Mid>) -> bool {
+        let negotiated = kept
+            .and_then(|mid| self.rtc.media(mid))
+            .map(|media| media.remote_pts());
+        self.rtc
+            .codec_config()
+            .params()
+            .iter()
+            .filter(|p| kind_of_codec(p.spec().codec) == Some(m.kind))
+            .filter(|p| negotiated.is_none_or(|pts| pts.is_empty() || pts.contains(&p.pt())))
+            .any(|p| {
+                let name = p.spec().codec.to_string();
+                m.codecs.iter().any(|c| c.eq_ignore_ascii_case(&name))
+            })
     }
 
     pub fn remote_answer(
@@ -369,7 +458,7 @@ impl Peer {
         self.drain(now, io);
         r?;
         self.has_remote = true;
-        self.learn_mids(answer);
+        self.learn_mids(answer, true);
         Ok(())
     }
 
@@ -392,11 +481,25 @@ impl Peer {
         self.drain(now, io);
     }
 
-    /// Learns the kinds and simulcast RIDs of the m-lines an SDP named.
-    fn learn_mids(&mut self, sdp_text: &str) {
+    /// Learns the kinds and simulcast RIDs of the m-lines an SDP named, and from a client
+    /// (`remote`) SDP its SSRC-signalled simulcast groups.
+    fn learn_mids(&mut self, sdp_text: &str, remote: bool) {
         let summary = sdp::summarize(sdp_text, false);
+        let sims = if remote {
+            sdp::simulcast_ssrcs(sdp_text)
+        } else {
+            Vec::new()
+        };
         for m in summary.media {
-            self.learn_mid(Mid::from(m.mid.as_str()));
+            let mid = Mid::from(m.mid.as_str());
+            self.learn_mid(mid);
+            if remote && let Some(state) = self.mids.iter_mut().find(|s| s.mid == mid) {
+                state.sim_ssrcs = sims
+                    .iter()
+                    .find(|(s, _)| *s == m.mid)
+                    .map(|(_, v)| v.clone())
+                    .unwrap_or_default();
+            }
         }
     }
 
@@ -419,6 +522,7 @@ impl Peer {
                 receiving: false,
                 last_rx: None,
                 rids,
+                sim_ssrcs: Vec::new(),
             });
         }
     }
@@ -454,28 +558,46 @@ impl Peer {
 
     /// Sends PLI on the receive stream(s) of `mid` (one layer or all).
     pub fn request_keyframe(&mut self, now: Instant, mid: Mid, layer: Option<u8>, io: &mut PeerIo) {
-        let rids: Vec<String> = self
-            .mids
-            .iter()
-            .find(|m| m.mid == mid)
-            .map(|m| m.rids.clone())
-            .unwrap_or_default();
-        let mut api = self.rtc.direct_api();
-        if rids.is_empty() {
-            if let Some(rx) = api.stream_rx_by_mid(mid, None) {
+        for ssrc in self.rx_ssrcs(mid, layer) {
+            if let Some(rx) = self.rtc.direct_api().stream_rx(&ssrc) {
                 rx.request_keyframe(KeyframeRequestKind::Pli);
-            }
-        } else {
-            for r in &rids {
-                if layer.is_some() && substream_index(&rids, r) != layer {
-                    continue;
-                }
-                if let Some(rx) = api.stream_rx_by_mid(mid, Some(r.as_str().into())) {
-                    rx.request_keyframe(KeyframeRequestKind::Pli);
-                }
             }
         }
         self.drain(now, io);
+    }
+
+    /// The receive streams of `mid`: every simulcast layer (RIDs or SIM SSRCs) or only
+    /// `layer`, or the one stream of a plain m-line.
+    fn rx_ssrcs(&mut self, mid: Mid, layer: Option<u8>) -> Vec<Ssrc> {
+        let Some(state) = self.mids.iter().find(|m| m.mid == mid) else {
+            return Vec::new();
+        };
+        let wanted = |i: Option<u8>| layer.is_none() || i == layer;
+        if !state.sim_ssrcs.is_empty() {
+            return state
+                .sim_ssrcs
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| wanted(u8::try_from(*i).ok()))
+                .map(|(_, s)| Ssrc::from(*s))
+                .collect();
+        }
+        let rids = state.rids.clone();
+        let mut api = self.rtc.direct_api();
+        if rids.is_empty() {
+            return api
+                .stream_rx_by_mid(mid, None)
+                .map(|rx| rx.ssrc())
+                .into_iter()
+                .collect();
+        }
+        rids.iter()
+            .filter(|r| wanted(substream_index(&rids, r)))
+            .filter_map(|r| {
+                api.stream_rx_by_mid(mid, Some(r.as_str().into()))
+                    .map(|rx| rx.ssrc())
+            })
+            .collect()
     }
 
     /// Caps what the client sends with REMB; 0 removes the cap.
@@ -490,22 +612,16 @@ impl Peer {
     }
 
     fn send_remb(&mut self, bitrate: u32) {
-        let video: Vec<(Mid, Vec<String>)> = self
+        let video: Vec<Mid> = self
             .mids
             .iter()
             .filter(|m| m.kind == MediaKind::Video)
-            .map(|m| (m.mid, m.rids.clone()))
+            .map(|m| m.mid)
             .collect();
-        let mut api = self.rtc.direct_api();
         let rate = str0m::bwe::Bitrate::bps(u64::from(bitrate));
-        for (mid, rids) in video {
-            if rids.is_empty()
-                && let Some(rx) = api.stream_rx_by_mid(mid, None)
-            {
-                rx.request_remb(rate);
-            }
-            for r in rids {
-                if let Some(rx) = api.stream_rx_by_mid(mid, Some(r.as_str().into())) {
+        for mid in video {
+            for ssrc in self.rx_ssrcs(mid, None) {
+                if let Some(rx) = self.rtc.direct_api().stream_rx(&ssrc) {
                     rx.request_remb(rate);
                 }
             }
@@ -804,6 +920,15 @@ impl Peer {
         let layer = match &rid {
             Some(r) if !state.rids.is_empty() => substream_index(&state.rids, r),
             Some(_) => Some(0),
+            None if !state.sim_ssrcs.is_empty() => {
+                // SSRC-signalled simulcast: the layer is the SSRC's place in the SIM group.
+                let ssrc = *p.header.ssrc;
+                let Some(i) = state.sim_ssrcs.iter().position(|s| *s == ssrc) else {
+                    debug!(handle = self.handle, %mid, "RTP from SSRC {ssrc} outside the SIM group");
+                    return;
+                };
+                u8::try_from(i).ok()
+            }
             None => None,
         };
         let desc = if state.kind == MediaKind::Video {

@@ -158,8 +158,11 @@ pub fn summarize(sdp: &str, update: bool) -> SdpSummary {
         let mut direction = Direction::SendRecv;
         let mut names: Vec<(&str, String)> = Vec::new();
         let mut rids = Vec::new();
+        let mut audio_level = false;
         for a in &s.attrs {
-            if let Some(m) = attr_value(a, "mid") {
+            if let Some(e) = attr_value(a, "extmap") {
+                audio_level |= e.split_whitespace().nth(1) == Some(AUDIO_LEVEL_URI);
+            } else if let Some(m) = attr_value(a, "mid") {
                 mid = m.trim().to_string();
             } else if let Some(d) = a.strip_prefix("a=").and_then(parse_direction) {
                 direction = d;
@@ -189,18 +192,54 @@ pub fn summarize(sdp: &str, update: bool) -> SdpSummary {
                 codecs.push(n);
             }
         }
+        let layers = if rids.is_empty() {
+            sim_group(&s.attrs).len()
+        } else {
+            rids.len()
+        };
         summary.media.push(MediaLine {
             index: index as u32,
             mid,
             kind,
             direction,
             codecs,
-            simulcast_layers: rids.len().min(usize::from(u8::MAX)) as u8,
+            simulcast_layers: layers.min(usize::from(u8::MAX)) as u8,
             rids,
-            audio_level: false,
+            audio_level,
         });
     }
     summary
+}
+
+/// RFC 6464 client-to-mixer audio level header extension.
+pub const AUDIO_LEVEL_URI: &str = "urn:ietf:params:rtp-hdrext:ssrc-audio-level";
+
+/// The SSRCs of an `a=ssrc-group:SIM` (SSRC-signalled simulcast, lowest layer first as
+/// Chromium lists them); empty when there is none or it is malformed.
+fn sim_group(attrs: &[&str]) -> Vec<u32> {
+    attrs
+        .iter()
+        .filter_map(|a| attr_value(a, "ssrc-group"))
+        .find_map(|g| {
+            let mut it = g.split_whitespace();
+            (it.next() == Some("SIM"))
+                .then(|| it.map(str::parse::<u32>).collect::<Result<Vec<_>, _>>())
+        })
+        .and_then(Result::ok)
+        .unwrap_or_default()
+}
+
+/// Per m-line (by mid), the SSRCs of its `a=ssrc-group:SIM`, lowest layer first; only
+/// m-lines that have one.
+pub fn simulcast_ssrcs(sdp: &str) -> Vec<(String, Vec<u32>)> {
+    let (_, secs) = sections(sdp);
+    secs.iter()
+        .filter_map(|s| {
+            let mid = s.attrs.iter().find_map(|a| attr_value(a, "mid"))?.trim();
+            let ssrcs = sim_group(&s.attrs);
+            (!ssrcs.is_empty()).then(|| (mid.to_string(), ssrcs))
+        })
+        .collect()
 }
 
 /// The mid of the first m-line, whatever its kind (the BUNDLE transport's candidates
@@ -266,7 +305,8 @@ pub fn shape_offer(sdp: &str, spec: &AnswerSpec) -> String {
                 attrs.push(format!("a={wanted}"));
             }
             if let Some(codec) = &c.codec
-                && let Some((m, a)) = keep_codec(s.m_line, &fmts, &attrs, codec)
+                && let Some((m, a)) =
+                    keep_codecs(s.m_line, &fmts, &attrs, std::slice::from_ref(codec))
             {
                 m_line = m;
                 attrs = a;
@@ -309,32 +349,35 @@ fn replace_port(m_line: &str, port: &str) -> String {
     parts.join(" ")
 }
 
-/// Keeps only `codec`'s payload types (and the RTX that repairs them); `None` when the
-/// m-line does not offer that codec, so the offer stays as it was.
-fn keep_codec(
+/// Keeps only the payload types of `codecs` (names, in preference order; the m-line is
+/// reordered to it) and the RTX that repairs them; `None` when the m-line offers none of
+/// them, so the caller decides what that means.
+fn keep_codecs(
     m_line: &str,
     fmts: &[&str],
     attrs: &[String],
-    codec: &str,
+    codecs: &[String],
 ) -> Option<(String, Vec<String>)> {
-    let codec = codec.to_ascii_lowercase();
-    let mut keep: Vec<String> = attrs
-        .iter()
-        .filter_map(|a| rtpmap(a))
-        .filter(|(_, n)| *n == codec)
-        .map(|(pt, _)| pt.to_string())
-        .collect();
-    if keep.is_empty() {
-        keep.extend(
-            fmts.iter()
-                .filter(|pt| static_codec(pt) == Some(codec.as_str()))
-                .map(|pt| pt.to_string()),
-        );
+    let maps: Vec<(&str, String)> = attrs.iter().filter_map(|a| rtpmap(a)).collect();
+    let name_of = |pt: &str| -> Option<String> {
+        maps.iter()
+            .find(|(p, _)| *p == pt)
+            .map(|(_, n)| n.clone())
+            .or_else(|| static_codec(pt).map(str::to_string))
+    };
+    let mut keep: Vec<String> = Vec::new();
+    for codec in codecs {
+        let codec = codec.to_ascii_lowercase();
+        for pt in fmts {
+            if name_of(pt).as_deref() == Some(codec.as_str()) && !keep.iter().any(|k| k == pt) {
+                keep.push(pt.to_string());
+            }
+        }
     }
     if keep.is_empty() {
         return None;
     }
-    // RTX payload types whose apt is a kept one.
+    // RTX payload types whose apt is a kept one, after the media ones.
     let rtx: Vec<String> = attrs
         .iter()
         .filter_map(|a| {
@@ -345,21 +388,11 @@ fn keep_codec(
                 .find_map(|p| p.trim().strip_prefix("apt="))?;
             keep.iter().any(|k| k == apt).then(|| pt.to_string())
         })
-        .filter(|pt| {
-            attrs
-                .iter()
-                .filter_map(|a| rtpmap(a))
-                .any(|(p, n)| p == pt && n == "rtx")
-        })
+        .filter(|pt| name_of(pt).as_deref() == Some("rtx") && fmts.contains(&pt.as_str()))
         .collect();
     keep.extend(rtx);
     let head: Vec<&str> = m_line.split(' ').take(3).collect();
-    let kept_fmts: Vec<&str> = fmts
-        .iter()
-        .copied()
-        .filter(|pt| keep.iter().any(|k| k == pt))
-        .collect();
-    let m = format!("{} {}", head.join(" "), kept_fmts.join(" "));
+    let m = format!("{} {}", head.join(" "), keep.join(" "));
     let pt_of = |a: &str| -> Option<String> {
         ["rtpmap", "fmtp", "rtcp-fb"].iter().find_map(|name| {
             attr_value(a, name).map(|v| v.split(' ').next().unwrap_or("").to_string())
@@ -374,6 +407,53 @@ fn keep_codec(
         .cloned()
         .collect();
     Some((m, attrs))
+}
+
+/// Restricts the codecs of some m-lines of an SDP we wrote (a server offer): for each
+/// `(mid, codecs)`, only those codecs, in that order (see [`keep_codecs`]). str0m has no
+/// per-m-line codec setting, and it takes the payload types of the client's answer, which
+/// can only pick among what the offer listed. An m-line offering none of its codecs is an
+/// error naming it.
+pub fn restrict_codecs(sdp: &str, wanted: &[(String, Vec<String>)]) -> Result<String, MediaError> {
+    let (session, secs) = sections(sdp);
+    let mut out = String::with_capacity(sdp.len());
+    for l in session {
+        out.push_str(l);
+        out.push_str("\r\n");
+    }
+    for s in &secs {
+        let mid = s
+            .attrs
+            .iter()
+            .find_map(|a| attr_value(a, "mid"))
+            .map(str::trim);
+        let codecs = mid.and_then(|mid| {
+            wanted
+                .iter()
+                .find(|(m, c)| m == mid && !c.is_empty())
+                .map(|(_, c)| c)
+        });
+        let mut m_line = s.m_line.to_string();
+        let mut attrs: Vec<String> = s.attrs.iter().map(|a| a.to_string()).collect();
+        if let Some(codecs) = codecs {
+            let (_, _, fmts) = m_parts(s.m_line);
+            let Some((m, a)) = keep_codecs(s.m_line, &fmts, &attrs, codecs) else {
+                return Err(MediaError::WrongState(format!(
+                    "m-line {} cannot offer any of the codecs {codecs:?}",
+                    mid.unwrap_or("?")
+                )));
+            };
+            m_line = m;
+            attrs = a;
+        }
+        out.push_str(&m_line);
+        out.push_str("\r\n");
+        for a in attrs {
+            out.push_str(&a);
+            out.push_str("\r\n");
+        }
+    }
+    Ok(out)
 }
 
 /// Adds `a=end-of-candidates` after the candidates of every m-section that has some, so
@@ -474,6 +554,54 @@ a=sctp-port:5000\r\n";
         assert_eq!(v.codecs, vec!["vp8", "h264"]);
         assert_eq!(v.rids, vec!["h", "l"]);
         assert!(summarize(CHROME_LIKE, true).update);
+    }
+
+    /// Chromium's SSRC-signalled simulcast (no rids), with the audio-level extension.
+    const SIM_LIKE: &str = "v=0\r\n\
+o=- 1 2 IN IP4 127.0.0.1\r\n\
+s=-\r\n\
+t=0 0\r\n\
+m=audio 9 UDP/TLS/RTP/SAVPF 111\r\n\
+a=mid:a\r\n\
+a=extmap:1 urn:ietf:params:rtp-hdrext:ssrc-audio-level\r\n\
+a=sendonly\r\n\
+a=rtpmap:111 opus/48000/2\r\n\
+m=video 9 UDP/TLS/RTP/SAVPF 96 97\r\n\
+a=mid:v\r\n\
+a=extmap:2/sendonly urn:ietf:params:rtp-hdrext:ssrc-audio-level vad=on\r\n\
+a=sendonly\r\n\
+a=rtpmap:96 VP8/90000\r\n\
+a=rtpmap:97 rtx/90000\r\n\
+a=fmtp:97 apt=96\r\n\
+a=ssrc-group:FID 11 12\r\n\
+a=ssrc-group:SIM 11 21 31\r\n\
+a=ssrc-group:FID 21 22\r\n\
+a=ssrc-group:FID 31 32\r\n\
+a=ssrc:11 cname:x\r\n\
+m=video 9 UDP/TLS/RTP/SAVPF 96\r\n\
+a=mid:bad\r\n\
+a=ssrc-group:SIM 1 two 3\r\n\
+a=rtpmap:96 VP8/90000\r\n";
+
+    #[test]
+    fn summary_reports_audio_level_and_ssrc_simulcast() {
+        let s = summarize(SIM_LIKE, false);
+        assert!(s.media[0].audio_level);
+        assert_eq!(s.media[0].simulcast_layers, 0);
+        assert!(s.media[1].audio_level);
+        assert_eq!(s.media[1].simulcast_layers, 3);
+        assert!(s.media[1].rids.is_empty());
+        assert!(!s.media[2].audio_level);
+        assert_eq!(s.media[2].simulcast_layers, 0);
+        // RIDs count as layers too; no extmap means no audio level.
+        let c = summarize(CHROME_LIKE, false);
+        assert_eq!(c.media[1].simulcast_layers, 2);
+        assert!(!c.media[0].audio_level);
+        assert_eq!(
+            simulcast_ssrcs(SIM_LIKE),
+            vec![("v".to_string(), vec![11, 21, 31])]
+        );
+        assert!(simulcast_ssrcs(CHROME_LIKE).is_empty());
     }
 
     #[test]

@@ -1,0 +1,364 @@
+//! Media-core features the VideoRoom needs, each against a real str0m client on loopback:
+//! server offers that keep, add and deactivate m-lines with chosen codecs; SSRC-signalled
+//! simulcast.
+
+use std::time::Duration;
+
+use portunus_media::*;
+use str0m::Event;
+use str0m::change::{SdpAnswer, SdpOffer};
+use str0m::format::Codec;
+use str0m::media::{Direction as StrDir, MediaKind as StrKind, Mid};
+
+mod common;
+use common::*;
+
+fn line(mid: Option<&str>, kind: MediaKind, direction: Direction, codecs: &[&str]) -> MediaOffer {
+    MediaOffer {
+        mid: mid.map(str::to_string),
+        kind,
+        direction,
+        codecs: codecs.iter().map(|c| c.to_string()).collect(),
+        stream_id: None,
+    }
+}
+
+fn spec(media: Vec<MediaOffer>) -> OfferSpec {
+    OfferSpec {
+        media,
+        data_channels: false,
+        ice_restart: false,
+    }
+}
+
+/// The client accepts a server offer; the engine takes its answer.
+fn client_accepts(
+    engine: &MediaEngine,
+    client: &mut Client,
+    handle: HandleId,
+    offer: &str,
+) -> SdpSummary {
+    let answer = client
+        .rtc
+        .sdp_api()
+        .accept_offer(SdpOffer::from_sdp_string(offer).expect("offer parses"))
+        .expect("client accepts the offer");
+    engine
+        .remote_answer(handle, &answer.to_sdp_string())
+        .expect("engine takes the answer")
+}
+
+#[test]
+fn server_offer_keeps_adds_deactivates_and_restricts_codecs() {
+    let (engine, mut ev) = start(2);
+    let mut seen = Vec::new();
+    let handle: HandleId = 31;
+    let mut client = Client::new();
+
+    let first = engine
+        .offer(
+            handle,
+            &spec(vec![
+                line(None, MediaKind::Audio, Direction::SendOnly, &[]),
+                line(None, MediaKind::Video, Direction::SendOnly, &["VP9", "vp8"]),
+            ]),
+        )
+        .unwrap();
+    let offered = sdp::summarize(&first.sdp, false);
+    let offered_mids: Vec<&str> = offered.media.iter().map(|m| m.mid.as_str()).collect();
+    assert_eq!(offered_mids, first.mids, "{}", first.sdp);
+    let (audio, video) = (first.mids[0].clone(), first.mids[1].clone());
+    assert!(
+        offered.media[0].codecs.contains(&"opus".to_string()),
+        "{}",
+        first.sdp
+    );
+    // Only the asked codecs, in the asked order (and their RTX, which the summary hides).
+    assert_eq!(offered.media[1].codecs, ["vp9", "vp8"], "{}", first.sdp);
+    assert!(first.sdp.contains("apt="), "RTX kept: {}", first.sdp);
+    assert!(first.sdp.contains("a=msid:janus "), "{}", first.sdp);
+    let answered = client_accepts(&engine, &mut client, handle, &first.sdp);
+    assert!(
+        answered.media[1]
+            .codecs
+            .iter()
+            .all(|c| c == "vp9" || c == "vp8"),
+        "{answered:?}"
+    );
+    client.wait(&mut ev, &mut seen, |_, s| {
+        s.contains(&MediaEvent::WebrtcUp { handle }).then_some(())
+    });
+
+    // Bad specs are refused before anything changes.
+    let bad = [
+        spec(vec![line(
+            Some("zz"),
+            MediaKind::Video,
+            Direction::SendOnly,
+            &[],
+        )]),
+        spec(vec![line(
+            Some(&audio),
+            MediaKind::Video,
+            Direction::SendOnly,
+            &[],
+        )]),
+        spec(vec![
+            line(Some(&video), MediaKind::Video, Direction::SendOnly, &[]),
+            line(Some(&video), MediaKind::Video, Direction::SendOnly, &[]),
+        ]),
+        spec(vec![line(
+            None,
+            MediaKind::Video,
+            Direction::SendOnly,
+            &["nope"],
+        )]),
+        spec(vec![line(
+            None,
+            MediaKind::Audio,
+            Direction::SendOnly,
+            &["vp8"],
+        )]),
+    ];
+    for b in &bad {
+        assert!(
+            matches!(engine.offer(handle, b), Err(MediaError::WrongState(_))),
+            "{b:?}"
+        );
+    }
+
+    // Renegotiation: keep the video line (now sendrecv), add an H.264 line, leave audio out.
+    let second = engine
+        .offer(
+            handle,
+            &spec(vec![
+                line(Some(&video), MediaKind::Video, Direction::SendRecv, &[]),
+                line(None, MediaKind::Video, Direction::SendOnly, &["h264"]),
+            ]),
+        )
+        .unwrap();
+    assert_eq!(second.mids[0], video);
+    let added = second.mids[1].clone();
+    assert!(added != audio && added != video, "{second:?}");
+    let offered = sdp::summarize(&second.sdp, true);
+    let offered_mids: Vec<&str> = offered.media.iter().map(|m| m.mid.as_str()).collect();
+    assert_eq!(offered_mids, [&audio, &video, &added], "{}", second.sdp);
+    assert_eq!(
+        offered.media[0].direction,
+        Direction::Inactive,
+        "{}",
+        second.sdp
+    );
+    assert_eq!(
+        offered.media[1].direction,
+        Direction::SendRecv,
+        "{}",
+        second.sdp
+    );
+    assert_eq!(
+        offered.media[2].direction,
+        Direction::SendOnly,
+        "{}",
+        second.sdp
+    );
+    assert_eq!(offered.media[2].codecs, ["h264"], "{}", second.sdp);
+    let answered = client_accepts(&engine, &mut client, handle, &second.sdp);
+    assert_eq!(answered.media.len(), 3);
+    assert_eq!(answered.media[2].codecs, ["h264"], "{answered:?}");
+    assert_eq!(
+        answered.media[0].direction,
+        Direction::Inactive,
+        "{answered:?}"
+    );
+
+    // The PeerConnection lived through it.
+    let start = std::time::Instant::now();
+    while start.elapsed() < Duration::from_millis(500) {
+        client.step();
+    }
+    while let Ok(e) = ev.try_recv() {
+        seen.push(e);
+    }
+    assert!(
+        !seen.iter().any(|e| matches!(e, MediaEvent::Hangup { .. })),
+        "{seen:?}"
+    );
+    engine.destroy(handle);
+}
+
+/// Adds SSRC-signalled simulcast to the m-line `mid` of a client offer, as Chromium writes
+/// it without RIDs: `a=ssrc-group:SIM` (lowest first) plus an FID group per layer.
+fn add_sim_group(offer: &str, mid: &str, layers: &[(u32, u32)]) -> String {
+    let mut out = String::new();
+    let mut in_mid = false;
+    let mut pending = false;
+    let flush = |out: &mut String| {
+        let main: Vec<String> = layers.iter().map(|(m, _)| m.to_string()).collect();
+        out.push_str(&format!("a=ssrc-group:SIM {}\r\n", main.join(" ")));
+        for (m, r) in layers {
+            out.push_str(&format!(
+                "a=ssrc-group:FID {m} {r}\r\na=ssrc:{m} cname:sim\r\na=ssrc:{r} cname:sim\r\n"
+            ));
+        }
+    };
+    for l in offer.lines() {
+        let l = l.trim_end_matches('\r');
+        if l.starts_with("m=") {
+            if pending {
+                flush(&mut out);
+                pending = false;
+            }
+            in_mid = false;
+        }
+        if l == format!("a=mid:{mid}") {
+            in_mid = true;
+            pending = true;
+        }
+        out.push_str(l);
+        out.push_str("\r\n");
+    }
+    if pending && in_mid {
+        flush(&mut out);
+    }
+    out
+}
+
+/// The layer byte of payloads the client received on `mid` since event `from`.
+fn received_layers(client: &mut Client, mid: Mid, from: usize) -> Vec<u8> {
+    let packets: Vec<(str0m::rtp::Ssrc, Vec<u8>)> = client.events[from..]
+        .iter()
+        .filter_map(|e| match e {
+            Event::RtpPacket(p) => Some((p.header.ssrc, p.payload.to_vec())),
+            _ => None,
+        })
+        .collect();
+    packets
+        .into_iter()
+        .filter(|(ssrc, _)| client.rtc.direct_api().stream_rx(ssrc).map(|s| s.mid()) == Some(mid))
+        .filter_map(|(_, p)| p.get(5).copied())
+        .collect()
+}
+
+#[test]
+fn ssrc_simulcast_layers_are_selected_by_sim_group_order() {
+    let (engine, mut ev) = start(1);
+    let mut seen = Vec::new();
+    let handle: HandleId = 41;
+    let mut client = Client::new();
+    let mut api = client.rtc.sdp_api();
+    let video = api.add_media(StrKind::Video, StrDir::SendOnly, None, None, None);
+    let view = api.add_media(StrKind::Video, StrDir::RecvOnly, None, None, None);
+    let (offer, pending) = api.apply().unwrap();
+    let offer = offer.to_sdp_string();
+    // Three layers declared by hand (the client's own send stream stays unused).
+    let layers = [
+        (0x1111_0001, 0x1111_0002),
+        (0x2222_0001, 0x2222_0002),
+        (0x3333_0001, 0x3333_0002),
+    ];
+    let munged = add_sim_group(&offer, &video.to_string(), &layers);
+    let summary = engine.remote_offer(handle, &munged).unwrap();
+    let v = summary
+        .media
+        .iter()
+        .find(|m| m.mid == video.to_string())
+        .unwrap();
+    assert_eq!(v.simulcast_layers, 3, "{munged}");
+    assert!(v.rids.is_empty());
+    let answer = engine.answer(handle, &AnswerSpec::default()).unwrap();
+    client
+        .rtc
+        .sdp_api()
+        .accept_answer(pending, SdpAnswer::from_sdp_string(&answer).unwrap())
+        .unwrap();
+    // str0m's pacer sends one stream per (mid, rid), so the client's layers get RIDs of
+    // their own; the server knows them by SSRC (the SIM group), which wins.
+    for (i, (m, r)) in layers.iter().enumerate() {
+        let rid = ["a", "b", "c"][i];
+        client.rtc.direct_api().declare_stream_tx(
+            (*m).into(),
+            Some((*r).into()),
+            video,
+            Some(rid.into()),
+        );
+    }
+    let route = engine
+        .route_add(Route {
+            source: MediaRef {
+                handle,
+                mid: video.to_string(),
+            },
+            target: MediaRef {
+                handle,
+                mid: view.to_string(),
+            },
+            layer: LayerChoice {
+                substream: Some(1),
+                temporal: None,
+            },
+            paused: false,
+            auto_layer: false,
+        })
+        .unwrap();
+    client.wait(&mut ev, &mut seen, |_, s| {
+        s.contains(&MediaEvent::WebrtcUp { handle }).then_some(())
+    });
+    let pt = client.pt_for(Codec::Vp8);
+    let mut seq = 1u64;
+    let send_round = |client: &mut Client, seq: &mut u64| {
+        for (layer, (ssrc, _)) in layers.iter().enumerate() {
+            // VP8 keyframes; byte 5 names the layer.
+            let payload = vec![0x10, 0x00, 0x9d, 0x01, 0x2a, layer as u8, 0, 0, 0, 0];
+            let mut api = client.rtc.direct_api();
+            let tx = api.stream_tx(&(*ssrc).into()).expect("declared stream");
+            tx.write_rtp(str0m::rtp::RtpWrite::new(
+                pt,
+                str0m::rtp::SeqNo::from(*seq),
+                (*seq as u32) * 3000,
+                std::time::Instant::now(),
+                payload,
+            ));
+        }
+        *seq += 1;
+        client.step();
+    };
+    let from = client.events.len();
+    let got = loop {
+        send_round(&mut client, &mut seq);
+        let got = received_layers(&mut client, view, from);
+        if got.iter().filter(|l| **l == 1).count() >= 10 {
+            break got;
+        }
+        assert!(
+            seq < 500,
+            "layer 1 not forwarded: {got:?}; engine events {seen:?}"
+        );
+    };
+    // Until layer 1 shows up the router forwards what there is; then only layer 1.
+    let first1 = got.iter().position(|l| *l == 1).unwrap();
+    assert!(got[first1..].iter().all(|l| *l == 1), "{got:?}");
+
+    engine
+        .route_update(
+            route,
+            LayerChoice {
+                substream: Some(0),
+                temporal: None,
+            },
+            false,
+        )
+        .unwrap();
+    let from = client.events.len();
+    let got = loop {
+        send_round(&mut client, &mut seq);
+        let got = received_layers(&mut client, view, from);
+        if got.iter().filter(|l| **l == 0).count() >= 10 {
+            break got;
+        }
+        assert!(seq < 1000, "no switch to layer 0: {got:?}");
+    };
+    // After the switch only layer 0 arrives (a layer-1 packet may precede it).
+    let first0 = got.iter().position(|l| *l == 0).unwrap();
+    assert!(got[first0..].iter().all(|l| *l == 0), "{got:?}");
+    engine.destroy(handle);
+}
