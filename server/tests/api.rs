@@ -1089,3 +1089,320 @@ async fn plugin_sync_replies_errors_and_crashes() {
     assert_eq!(e["plugindata"]["data"]["result"], "ok");
     server.shutdown().await;
 }
+
+// ---------------------------------------------------------------- host calls of the VideoRoom
+
+/// A message to the trap plugin answered synchronously: its `plugindata.data`.
+async fn trap_call(http: &Http, s: u64, h: u64, body: Value) -> Value {
+    let v = http
+        .post(
+            &format!("/{s}/{h}"),
+            json!({"janus": "message", "body": body, "transaction": tx()}),
+        )
+        .await;
+    assert_eq!(v["janus"], "success", "{v}");
+    v["plugindata"]["data"].clone()
+}
+
+fn call_error(v: &Value) -> &str {
+    v["error"]
+        .as_str()
+        .unwrap_or_else(|| panic!("not an error: {v}"))
+}
+
+#[tokio::test]
+async fn rtp_forwards_and_talk_detection_are_checked_by_the_core() {
+    let dir = trap_plugin_dir();
+    let mut config = test_config();
+    config.plugins.dir = Some(dir.path().to_path_buf());
+    let server = start(config).await;
+    let http = Http::new(&server);
+    let s = http.create().await;
+    let h = http.attach(s, "portunus.test.trap").await;
+    let echo = http.attach(s, ECHOTEST).await;
+    let forward = |handle: u64, host: &str, port: u16| json!({"request": "rtp_forward", "handle": handle, "mid": "0", "host": host, "port": port});
+
+    // Another plugin's handle, or none at all.
+    let v = trap_call(&http, s, h, forward(echo, "127.0.0.1", 5004)).await;
+    assert!(call_error(&v).contains("does not belong"), "{v}");
+    let v = trap_call(&http, s, h, forward(987_654, "127.0.0.1", 5004)).await;
+    assert!(call_error(&v).contains("no such handle"), "{v}");
+    // Bad destinations: empty, not resolvable, port 0.
+    let v = trap_call(&http, s, h, forward(h, "", 5004)).await;
+    assert!(call_error(&v).contains("empty host"), "{v}");
+    let v = trap_call(&http, s, h, forward(h, "no-such-host.invalid", 5004)).await;
+    assert!(call_error(&v).contains("cannot resolve"), "{v}");
+    let v = trap_call(&http, s, h, forward(h, "127.0.0.1", 0)).await;
+    assert!(call_error(&v).contains("port 0"), "{v}");
+    // Own handle, good address, but no such m-line (no PeerConnection): the media core says so.
+    let v = trap_call(&http, s, h, forward(h, "127.0.0.1", 5004)).await;
+    assert!(v["error"].is_string(), "{v}");
+    // Removing a forwarder nobody has is harmless.
+    let v = trap_call(
+        &http,
+        s,
+        h,
+        json!({"request": "rtp_forward_remove", "id": 424242}),
+    )
+    .await;
+    assert_eq!(v, json!({"ok": true}));
+
+    let talk = |handle: u64| json!({"request": "talk_detect", "handle": handle, "mid": "0"});
+    let v = trap_call(&http, s, h, talk(echo)).await;
+    assert!(call_error(&v).contains("does not belong"), "{v}");
+    let v = trap_call(&http, s, h, talk(987_654)).await;
+    assert!(call_error(&v).contains("no such handle"), "{v}");
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn layer_and_talk_events_go_to_the_plugin_owning_the_handle() {
+    use portunus_media::{MediaEvent, MediaRef};
+
+    let dir = trap_plugin_dir();
+    let mut config = test_config();
+    config.plugins.dir = Some(dir.path().to_path_buf());
+    let server = start(config).await;
+    let http = Http::new(&server);
+    let s = http.create().await;
+    let h = http.attach(s, "portunus.test.trap").await;
+    let echo = http.attach(s, ECHOTEST).await;
+    let at = |handle: u64, mid: &str| MediaRef {
+        handle,
+        mid: mid.into(),
+    };
+    let core = server.core();
+    core.on_media_event(MediaEvent::LayerChanged {
+        route: 1,
+        target: at(echo, "1"),
+        substream: Some(0),
+        temporal: None,
+    });
+    core.on_media_event(MediaEvent::LayerChanged {
+        route: 2,
+        target: at(h, "1"),
+        substream: Some(1),
+        temporal: Some(2),
+    });
+    core.on_media_event(MediaEvent::TalkChanged {
+        source: at(h, "0"),
+        talking: false,
+        level_dbov_avg: -60.0,
+    });
+    // For a handle that does not exist: dropped.
+    core.on_media_event(MediaEvent::TalkChanged {
+        source: at(987_654, "0"),
+        talking: true,
+        level_dbov_avg: -10.0,
+    });
+    let v = trap_call(&http, s, h, json!({"request": "media_events"})).await;
+    assert_eq!(
+        v["events"],
+        json!([
+            {"layer_changed": {"route": 2, "handle": h, "mid": "1", "substream": 1, "temporal": 2}},
+            {"talk_changed": {"handle": h, "mid": "0", "talking": false, "level": -60.0}},
+        ])
+    );
+    // They are not client events: nothing but keepalives reach the session.
+    let r = http.get(&format!("/{s}?maxev=10")).await;
+    assert_eq!(r.json(), json!([{"janus": "keepalive"}]), "{}", r.body);
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn prepared_offers_carry_the_mids_create_offer_returned() {
+    let dir = trap_plugin_dir();
+    let mut config = test_config();
+    config.plugins.dir = Some(dir.path().to_path_buf());
+    let server = start(config).await;
+    let http = Http::new(&server);
+    let s = http.create().await;
+    let h = http.attach(s, "portunus.test.trap").await;
+
+    let v = trap_call(&http, s, h, json!({"request": "push_prepared_offer"})).await;
+    assert!(call_error(&v).contains("no offer prepared"), "{v}");
+
+    let v = trap_call(
+        &http,
+        s,
+        h,
+        json!({"request": "create_offer", "audio": 1, "video": 1}),
+    )
+    .await;
+    let mids: Vec<String> = serde_json::from_value(v["ok"].clone()).expect("mids");
+    assert_eq!(mids.len(), 2, "{v}");
+    let v = trap_call(&http, s, h, json!({"request": "push_prepared_offer"})).await;
+    assert_eq!(v, json!({"ok": []}));
+    let e = http
+        .wait_event(s, |e| e["plugindata"]["data"]["offer"] == "prepared")
+        .await;
+    assert_eq!(e["jsep"]["type"], "offer", "{e}");
+    let sdp = e["jsep"]["sdp"].as_str().expect("offer sdp");
+    for mid in &mids {
+        assert!(sdp.contains(&format!("a=mid:{mid}\r\n")), "{mid} in {sdp}");
+    }
+    // The prepared offer is used up.
+    let v = trap_call(&http, s, h, json!({"request": "push_prepared_offer"})).await;
+    assert!(call_error(&v).contains("no offer prepared"), "{v}");
+    server.shutdown().await;
+}
+
+const SAVED_CONFIG: &str = r#"# portunus test configuration
+[general]
+server_name = "saved" # kept
+
+[plugins]
+# the test plugins
+dir = "plugins"
+
+# The trap plugin's own section.
+[plugins."portunus.test.trap"]
+admin_key = "old"
+
+[[plugins."portunus.test.trap".rooms]]
+room = 1234
+description = "Demo"
+
+[[plugins."portunus.test.trap".rooms]]
+room = 5678
+is_private = true
+"#;
+
+/// A config loaded from `SAVED_CONFIG` in `dir`, on test ports.
+fn load_saved(path: &std::path::Path) -> portunus::Config {
+    let mut config = portunus::Config::load(path).expect("config loads");
+    let t = test_config();
+    config.http = t.http;
+    config.websocket = t.websocket;
+    config.media = t.media;
+    config
+}
+
+#[tokio::test]
+async fn save_config_round_trips_through_the_file() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let plugins = dir.path().join("plugins");
+    std::fs::create_dir(&plugins).expect("mkdir");
+    std::fs::copy(
+        trap_plugin_dir().path().join("test_plugin_trap.wasm"),
+        plugins.join("test_plugin_trap.wasm"),
+    )
+    .expect("copy plugin");
+    let path = dir.path().join("portunus.toml");
+    std::fs::write(&path, SAVED_CONFIG).expect("write");
+
+    let server = start(load_saved(&path)).await;
+    let http = Http::new(&server);
+    let s = http.create().await;
+    let h = http.attach(s, "portunus.test.trap").await;
+    // init got the whole section, arrays of tables included.
+    let v = trap_call(&http, s, h, json!({"request": "config"})).await;
+    assert_eq!(
+        v["config"],
+        json!({"admin_key": "old", "rooms": [
+            {"room": 1234, "description": "Demo"},
+            {"room": 5678, "is_private": true},
+        ]})
+    );
+
+    let saved = json!({
+        "admin_key": "new",
+        "rooms": [
+            {"room": 1234, "description": "Demo", "bitrate": 128000, "pin": null},
+            {"room": 42, "description": "Permanent", "videocodec": "vp8,h264",
+             "allowed": ["a", "b"], "audio_level_average": 25.5},
+        ],
+        "gone": null,
+    });
+    let v = trap_call(
+        &http,
+        s,
+        h,
+        json!({"request": "save_config", "config": saved}),
+    )
+    .await;
+    assert_eq!(v, json!({"ok": true}));
+    // Non-objects are refused, and the file keeps the last good save.
+    let v = trap_call(
+        &http,
+        s,
+        h,
+        json!({"request": "save_config", "config": [1, 2]}),
+    )
+    .await;
+    assert!(call_error(&v).contains("JSON object"), "{v}");
+
+    let text = std::fs::read_to_string(&path).expect("read back");
+    assert!(
+        text.starts_with("# portunus test configuration\n[general]\nserver_name = \"saved\" # kept\n\n[plugins]\n# the test plugins\ndir = \"plugins\"\n\n# The trap plugin's own section.\n[plugins.\"portunus.test.trap\"]\n"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("gone") && !text.contains("pin"),
+        "nulls dropped: {text}"
+    );
+    // No temporary file left behind.
+    let names: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(names.len(), 2, "{names:?}");
+    server.shutdown().await;
+
+    // The next start's init gets exactly what was saved (nulls aside).
+    let expected = json!({
+        "admin_key": "new",
+        "rooms": [
+            {"room": 1234, "description": "Demo", "bitrate": 128000},
+            {"room": 42, "description": "Permanent", "videocodec": "vp8,h264",
+             "allowed": ["a", "b"], "audio_level_average": 25.5},
+        ],
+    });
+    let config = load_saved(&path);
+    assert_eq!(config.general.server_name, "saved");
+    assert_eq!(config.plugins.settings["portunus.test.trap"], expected);
+    let server = start(config).await;
+    let http = Http::new(&server);
+    let s = http.create().await;
+    let h = http.attach(s, "portunus.test.trap").await;
+    let v = trap_call(&http, s, h, json!({"request": "config"})).await;
+    assert_eq!(v["config"], expected);
+
+    // The file is gone: a clear error, not a new file.
+    std::fs::remove_file(&path).expect("remove");
+    let v = trap_call(&http, s, h, json!({"request": "save_config", "config": {}})).await;
+    assert!(call_error(&v).contains("cannot read"), "{v}");
+    assert!(!path.exists());
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn save_config_without_a_file_is_an_error() {
+    let dir = trap_plugin_dir();
+    let mut config = test_config();
+    config.plugins.dir = Some(dir.path().to_path_buf());
+    let server = start(config).await;
+    let http = Http::new(&server);
+    let s = http.create().await;
+    let h = http.attach(s, "portunus.test.trap").await;
+    let v = trap_call(
+        &http,
+        s,
+        h,
+        json!({"request": "save_config", "config": {"a": 1}}),
+    )
+    .await;
+    assert!(
+        call_error(&v).contains("started without a configuration file"),
+        "{v}"
+    );
+    let v = trap_call(
+        &http,
+        s,
+        h,
+        json!({"request": "save_config", "text": "nope"}),
+    )
+    .await;
+    assert!(call_error(&v).contains("not valid JSON"), "{v}");
+    server.shutdown().await;
+}

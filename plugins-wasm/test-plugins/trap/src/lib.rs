@@ -87,19 +87,27 @@ impl Plugin for Trap {
                 use portunus_plugin_sdk::bindings::portunus::plugin::host::save_config;
                 let text = match body.get("text").and_then(Value::as_str) {
                     Some(t) => t.to_owned(),
-                    None => body.get("config").cloned().unwrap_or(Value::Null).to_string(),
+                    None => body
+                        .get("config")
+                        .cloned()
+                        .unwrap_or(Value::Null)
+                        .to_string(),
                 };
                 outcome(save_config(&text).map(|()| true))
             }
             Some("talk_detect") => {
-                let config = (!body.get("off").is_some_and(|v| v == true))
-                    .then(TalkDetection::default);
+                let config =
+                    (!body.get("off").is_some_and(|v| v == true)).then(TalkDetection::default);
                 outcome(host::talk_detect(&media_ref(body), config).map(|()| true))
             }
             Some("rtp_forward") => {
                 let forward = RtpForward {
                     source: media_ref(body),
-                    host: body.get("host").and_then(Value::as_str).unwrap_or("").into(),
+                    host: body
+                        .get("host")
+                        .and_then(Value::as_str)
+                        .unwrap_or("")
+                        .into(),
                     port: body
                         .get("port")
                         .and_then(Value::as_u64)

@@ -100,6 +100,8 @@ pub struct Recorder {
     next_route: AtomicU64,
     /// When set, push_event with a JSEP fails (the core could not build the SDP).
     pub fail_jsep: AtomicBool,
+    /// When set, save_config fails (no file, cannot write).
+    pub fail_save: AtomicBool,
 }
 
 impl Recorder {
@@ -214,6 +216,9 @@ impl Gateway for Recorder {
         _plugin: &str,
         forward: RtpForwardRequest,
     ) -> Result<ForwarderId, String> {
+        if forward.host == "unresolvable" {
+            return Err(format!("cannot resolve host {:?}", forward.host));
+        }
         self.record(Call::RtpForwardAdd(forward));
         Ok(7)
     }
@@ -223,6 +228,9 @@ impl Gateway for Recorder {
     }
 
     fn save_config(&self, plugin: &str, config: serde_json::Value) -> Result<(), String> {
+        if self.fail_save.load(Ordering::Relaxed) {
+            return Err("cannot write the configuration file".into());
+        }
         self.record(Call::SaveConfig {
             plugin: plugin.into(),
             config,

@@ -3,6 +3,7 @@
 
 mod common;
 mod echotest;
+mod host_calls;
 mod isolation;
 mod loading;
 mod timers;
