@@ -4,12 +4,13 @@
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU8, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 use str0m::media::MediaKind;
 
+pub use super::live::{Live, Phase};
 use super::payload::{self, Kind, MediaProfile};
 use super::procfs::{self, Pid, ProcError, ProcSample, ProcUsage};
 use super::report::{EchotestReport, SessionResult, StreamResult, Totals};
@@ -67,49 +68,6 @@ pub enum BenchError {
     Options(String),
     #[error("server process: {0}")]
     Proc(#[from] ProcError),
-}
-
-/// Where the run is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[repr(u8)]
-pub enum Phase {
-    Setup = 0,
-    Media = 1,
-    Drain = 2,
-    Teardown = 3,
-    Done = 4,
-}
-
-/// Counters a progress display can poll while the run goes on.
-#[derive(Debug, Default)]
-pub struct Live {
-    phase: AtomicU8,
-    pub sessions_up: AtomicUsize,
-    pub sessions_failed: AtomicUsize,
-    pub sent_packets: AtomicU64,
-    pub received_packets: AtomicU64,
-    media_started: Mutex<Option<Instant>>,
-}
-
-impl Live {
-    pub fn phase(&self) -> Phase {
-        match self.phase.load(Ordering::Relaxed) {
-            0 => Phase::Setup,
-            1 => Phase::Media,
-            2 => Phase::Drain,
-            3 => Phase::Teardown,
-            _ => Phase::Done,
-        }
-    }
-
-    fn set_phase(&self, p: Phase) {
-        self.phase.store(p as u8, Ordering::Relaxed);
-    }
-
-    /// When the media window began, once it has.
-    pub fn media_started(&self) -> Option<Instant> {
-        *self.media_started.lock()
-    }
 }
 
 /// Measurements of one session, written by its sender task and its peer's RTP tap.
@@ -202,7 +160,7 @@ pub async fn run(opts: EchotestOptions, live: Arc<Live>) -> Result<EchotestRepor
     let server_media_start = sample_server()?;
     let client_media_start = procfs::sample(Pid::Current)?;
     let media_start = Instant::now();
-    *live.media_started.lock() = Some(media_start);
+    live.set_media_started(media_start);
     live.set_phase(Phase::Media);
     let deadline = tokio::time::Instant::from_std(media_start + opts.duration);
     let mut senders = Vec::new();

@@ -6,10 +6,16 @@
 //! - [`payload`]: the measured payload (kind, sequence, send time) and media frame shapes.
 //! - [`procfs`]: CPU time and RSS of a process from `/proc`.
 //! - [`echotest`]: the EchoTest scenario (N parallel echo sessions).
+//! - [`videoroom`]: the VideoRoom scenario (P publishers of real VP8 + Opus, N subscribers).
+//! - [`ledger`]: send instants of every published packet, found by content at subscribers.
+//! - [`live`]: the run's phase and counters for the progress bar.
 //! - [`report`]: the results table and JSON.
 
 pub mod echotest;
+pub mod ledger;
+pub mod live;
 pub mod payload;
 pub mod procfs;
 pub mod report;
 pub mod stats;
+pub mod videoroom;

@@ -13,6 +13,7 @@ use portunus_integration::bench::echotest::{
     self, EchotestOptions, Live, MAX_DURATION, MAX_SESSIONS, Phase,
 };
 use portunus_integration::bench::payload::MediaProfile;
+use portunus_integration::bench::videoroom::{self, VideoroomOptions};
 
 #[derive(Parser)]
 #[command(version, about = "Load generator for Janus-API WebRTC gateways")]
@@ -25,6 +26,77 @@ struct Cli {
 enum Scenario {
     /// N parallel EchoTest sessions sending audio and video at real rates.
     Echotest(EchotestArgs),
+    /// P publishers (real VP8 + Opus made by ffmpeg) × N subscribers in a VideoRoom.
+    Videoroom(VideoroomArgs),
+}
+
+#[derive(clap::Args, Clone)]
+struct VideoroomArgs {
+    /// Janus-API WebSocket URL.
+    #[arg(long, default_value = "ws://127.0.0.1:8188")]
+    server: String,
+    /// Publishers.
+    #[arg(short = 'p', long, default_value_t = 1,
+          value_parser = clap::value_parser!(u32).range(1..=videoroom::MAX_PUBLISHERS as i64))]
+    publishers: u32,
+    /// Subscribers (each receives every publisher on one PeerConnection).
+    #[arg(short = 'n', long, default_value_t = 1,
+          value_parser = clap::value_parser!(u32).range(0..=videoroom::MAX_SUBSCRIBERS as i64))]
+    subscribers: u32,
+    /// Seconds of the measurement window (after every subscriber is up).
+    #[arg(long, default_value_t = 10,
+          value_parser = clap::value_parser!(u64).range(1..=videoroom::MAX_DURATION.as_secs()))]
+    duration: u64,
+    /// Publishers send three simulcast layers (h = the video size and bitrate, m = half
+    /// size at 30%, l = quarter size at 10%).
+    #[arg(long)]
+    simulcast: bool,
+    /// Use this existing room instead of creating one for the run.
+    #[arg(long)]
+    room: Option<u64>,
+    /// The VideoRoom's admin_key, if room creation needs one.
+    #[arg(long)]
+    admin_key: Option<String>,
+    /// The server's pid: report its CPU time and memory from /proc.
+    #[arg(long)]
+    pid: Option<u32>,
+    /// Video size, WIDTHxHEIGHT.
+    #[arg(long, default_value = "1280x720", value_parser = parse_size)]
+    size: (u32, u32),
+    /// Video bitrate (the top layer with simulcast), kbit/s.
+    #[arg(long, default_value_t = 1500,
+          value_parser = clap::value_parser!(u32).range(50..=20_000))]
+    video_kbps: u32,
+    /// Frames between keyframes in the clip (keyframe requests are honoured at once too).
+    #[arg(long, default_value_t = 150,
+          value_parser = clap::value_parser!(u32).range(1..=3000))]
+    gop: u32,
+    /// Seconds a participant may take from `join` to `webrtcup`.
+    #[arg(long, default_value_t = 20,
+          value_parser = clap::value_parser!(u64).range(1..=120u64))]
+    setup_timeout: u64,
+    /// Subscribers set up at once.
+    #[arg(long, default_value_t = 16,
+          value_parser = clap::value_parser!(u32).range(1..=512))]
+    setup_concurrency: u32,
+    /// Local address for the peers' UDP sockets (their ICE candidate).
+    #[arg(long, default_value = "127.0.0.1")]
+    bind: std::net::IpAddr,
+    /// Where the ffmpeg clips are cached (default: target/bench-media).
+    #[arg(long)]
+    media_dir: Option<std::path::PathBuf>,
+    /// Print the report as JSON on stdout (progress still goes to stderr).
+    #[arg(long)]
+    json: bool,
+    /// Subscribers listed one by one in the table (all are in the JSON).
+    #[arg(long, default_value_t = 10)]
+    rows: usize,
+}
+
+fn parse_size(s: &str) -> Result<(u32, u32), String> {
+    let (w, h) = s.split_once('x').ok_or("expected WIDTHxHEIGHT")?;
+    let n = |v: &str| v.parse::<u32>().map_err(|e| format!("{v:?}: {e}"));
+    Ok((n(w)?, n(h)?))
 }
 
 #[derive(clap::Args)]
@@ -77,6 +149,7 @@ fn main() -> anyhow::Result<()> {
         .context("tokio runtime")?;
     match cli.scenario {
         Scenario::Echotest(args) => runtime.block_on(run_echotest(args)),
+        Scenario::Videoroom(args) => runtime.block_on(run_videoroom(args)),
     }
 }
 
@@ -112,6 +185,60 @@ async fn run_echotest(args: EchotestArgs) -> anyhow::Result<()> {
             .find_map(|s| s.error.clone())
             .unwrap_or_default();
         anyhow::bail!("no session came up: {why}");
+    }
+    Ok(())
+}
+
+fn videoroom_options(args: &VideoroomArgs) -> VideoroomOptions {
+    let mut opts = VideoroomOptions::new(
+        &args.server,
+        args.subscribers as usize,
+        Duration::from_secs(args.duration),
+    );
+    opts.publishers = args.publishers as usize;
+    opts.simulcast = args.simulcast;
+    opts.room = args.room;
+    opts.admin_key = args.admin_key.clone();
+    opts.server_pid = args.pid;
+    opts.bind = args.bind;
+    opts.setup_timeout = Duration::from_secs(args.setup_timeout);
+    opts.setup_concurrency = args.setup_concurrency as usize;
+    opts.video.width = args.size.0;
+    opts.video.height = args.size.1;
+    opts.video.kbps = args.video_kbps;
+    opts.video.gop = args.gop;
+    if let Some(d) = &args.media_dir {
+        opts.media_dir = d.clone();
+    }
+    opts
+}
+
+async fn run_videoroom(args: VideoroomArgs) -> anyhow::Result<()> {
+    let opts = videoroom_options(&args);
+    let live = Arc::new(Live::default());
+    let (stop, stopped) = tokio::sync::oneshot::channel();
+    let bar = progress(
+        live.clone(),
+        opts.publishers + opts.subscribers,
+        opts.duration,
+        stopped,
+    );
+    let result = videoroom::run(opts, live).await;
+    let _ = stop.send(());
+    let _ = bar.await;
+    let report = result.context("videoroom")?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", report.to_table(args.rows));
+    }
+    if args.subscribers > 0 && report.totals.subscribers_up == 0 {
+        let why = report
+            .subscribers
+            .iter()
+            .find_map(|s| s.error.clone())
+            .unwrap_or_default();
+        anyhow::bail!("no subscriber came up: {why}");
     }
     Ok(())
 }

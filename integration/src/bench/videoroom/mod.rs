@@ -1,0 +1,506 @@
+//! The VideoRoom scenario: P publishers send real VP8 (optionally three simulcast layers)
+//! and Opus, made by ffmpeg and packetized at real rate; N subscribers each receive every
+//! publisher on one multistream PeerConnection. Publishers start first and keep sending;
+//! subscribers join while media flows (so join → first keyframe is what a user sees); then
+//! a measurement window of `duration` begins.
+//!
+//! Per subscriber: packets and bytes received, loss, one-way latency (the send instant is
+//! found by content in the [`Ledger`]: nothing is added to the payload), jitter, join → first
+//! keyframe. Overall: forwarded packets per server CPU-second, server CPU per forwarded
+//! packet, server memory per PeerConnection, and the tool's own CPU.
+
+pub mod flow;
+pub mod report;
+mod sender;
+
+pub use sender::RunningPublisher;
+
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+use tokio::sync::watch;
+
+use super::ledger::Ledger;
+use super::live::{Live, Phase};
+use super::payload::Kind;
+use super::procfs::{self, Pid, ProcUsage};
+use super::stats::{Histogram, Jitter};
+use crate::janus::{Endpoint, JanusClient};
+use crate::media::clip::{AudioClip, VideoClip};
+use crate::media::ffmpeg::{self, AudioSpec, VideoSpec};
+use crate::media::vp8;
+use crate::peer::{PeerConfig, RtpTap};
+pub use report::{SubscriberResult, VideoroomReport, VideoroomTotals};
+
+/// Longest media window accepted (the tool must stop by itself).
+pub const MAX_DURATION: Duration = Duration::from_secs(600);
+pub const MAX_PUBLISHERS: usize = 16;
+pub const MAX_SUBSCRIBERS: usize = 2000;
+/// Simulcast RIDs, highest first (the order browsers offer and Janus's default `hml`).
+pub const RIDS: [&str; 3] = ["h", "m", "l"];
+
+/// How to run the scenario.
+#[derive(Debug, Clone)]
+pub struct VideoroomOptions {
+    /// Janus-API WebSocket URL.
+    pub server: String,
+    pub publishers: usize,
+    pub subscribers: usize,
+    /// Measurement window, after every subscriber is up.
+    pub duration: Duration,
+    /// Publishers send three layers (h = the video spec, m = half size at 30%, l = quarter
+    /// size at 10% of the bitrate).
+    pub simulcast: bool,
+    /// An existing room; `None` creates one for the run (and destroys it afterwards).
+    pub room: Option<u64>,
+    pub admin_key: Option<String>,
+    pub server_pid: Option<u32>,
+    pub setup_timeout: Duration,
+    /// Subscribers set up at once.
+    pub setup_concurrency: usize,
+    pub drain: Duration,
+    /// Local address of the peers' sockets (their only ICE candidate).
+    pub bind: IpAddr,
+    pub video: VideoSpec,
+    pub audio: AudioSpec,
+    /// Where the ffmpeg clips are cached.
+    pub media_dir: PathBuf,
+    /// Largest RTP payload.
+    pub max_payload: usize,
+}
+
+impl VideoroomOptions {
+    pub fn new(server: impl Into<String>, subscribers: usize, duration: Duration) -> Self {
+        VideoroomOptions {
+            server: server.into(),
+            publishers: 1,
+            subscribers,
+            duration,
+            simulcast: false,
+            room: None,
+            admin_key: None,
+            server_pid: None,
+            setup_timeout: Duration::from_secs(20),
+            setup_concurrency: 16,
+            drain: Duration::from_secs(1),
+            bind: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            video: VideoSpec::default(),
+            audio: AudioSpec::default(),
+            media_dir: ffmpeg::default_dir(),
+            max_payload: 1200,
+        }
+    }
+
+    /// The video clips to send, lowest layer first (one without simulcast).
+    pub fn layer_specs(&self) -> Vec<VideoSpec> {
+        let v = self.video;
+        if !self.simulcast {
+            return vec![v];
+        }
+        let scaled = |div: u32, pct: u32| VideoSpec {
+            width: (v.width / div) & !1,
+            height: (v.height / div) & !1,
+            kbps: (v.kbps * pct / 100).max(30),
+            ..v
+        };
+        vec![scaled(4, 10), scaled(2, 30), v]
+    }
+}
+
+/// Failures that stop the whole run (a failing participant is only reported).
+#[derive(Debug, thiserror::Error)]
+pub enum VideoroomError {
+    #[error("invalid options: {0}")]
+    Options(String),
+    #[error("media: {0}")]
+    Media(#[from] crate::media::MediaError),
+    #[error("server process: {0}")]
+    Proc(#[from] procfs::ProcError),
+    #[error("room: {0}")]
+    Room(String),
+    #[error("no publisher came up: {0}")]
+    NoPublisher(String),
+}
+
+/// The measurement window in microseconds since the run's epoch (0 = not yet / open).
+#[derive(Debug, Default)]
+pub(crate) struct Window {
+    start_us: AtomicU64,
+    end_us: AtomicU64,
+}
+
+impl Window {
+    pub(crate) fn contains(&self, at_us: u64) -> bool {
+        let start = self.start_us.load(Ordering::Relaxed);
+        let end = self.end_us.load(Ordering::Relaxed);
+        start != 0 && at_us >= start && (end == 0 || at_us < end)
+    }
+}
+
+/// Packets a publisher sent inside the window: audio, then video layers 0..=2.
+#[derive(Debug, Default)]
+pub(crate) struct SentCounts {
+    pub(crate) packets: [AtomicU64; 4],
+    pub(crate) keyframe_requests: AtomicU64,
+}
+
+/// One received stream (a subscriber m-line) as measured.
+#[derive(Debug, Default, Clone)]
+struct StreamMeasure {
+    publisher: u16,
+    video: bool,
+    packets: u64,
+    bytes: u64,
+    latency_us: Histogram,
+    jitter: Jitter,
+    /// Packets per simulcast layer.
+    layers: [u64; 3],
+}
+
+#[derive(Debug, Default)]
+struct SubscriberMeasure {
+    streams: HashMap<String, StreamMeasure>,
+    /// Packets not found in the ledger (not sent by a bench publisher) or on an unknown mid.
+    unmatched: u64,
+    /// Packets sent outside the window (before it, during setup).
+    outside: u64,
+    first_keyframe: Option<Instant>,
+}
+
+/// Runs the scenario to the end (bounded by setup timeouts, the duration and the drain).
+pub async fn run(
+    opts: VideoroomOptions,
+    live: Arc<Live>,
+) -> Result<VideoroomReport, VideoroomError> {
+    check(&opts)?;
+    let specs = opts.layer_specs();
+    let (videos, audio) = {
+        let (dir, specs, audio) = (opts.media_dir.clone(), specs.clone(), opts.audio);
+        tokio::task::spawn_blocking(move || load_media(&dir, &specs, &audio))
+            .await
+            .map_err(|e| VideoroomError::Room(format!("media task: {e}")))??
+    };
+    let server_pid = opts.server_pid.map(Pid::Other);
+    let sample_server = || server_pid.map(procfs::sample).transpose();
+    let server_start = sample_server()?;
+    let client_start = procfs::sample(Pid::Current)?;
+    let epoch = Instant::now();
+    let ledger = Arc::new(Ledger::default());
+    let window = Arc::new(Window::default());
+    live.set_phase(Phase::Setup);
+
+    let control = JanusClient::connect(&Endpoint::WebSocket(opts.server.clone()))
+        .await
+        .map_err(|e| VideoroomError::Room(format!("connect {}: {e}", opts.server)))?;
+    let created = match opts.room {
+        Some(_) => None,
+        None => Some(
+            flow::create_room(
+                &control,
+                opts.publishers,
+                opts.admin_key.as_deref(),
+                opts.setup_timeout,
+            )
+            .await
+            .map_err(VideoroomError::Room)?,
+        ),
+    };
+    let room = opts.room.or(created.map(|c| c.0)).unwrap_or_default();
+
+    // Publishers: set up, then send until told to stop.
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let mut pubs = Vec::new();
+    let mut pub_errors = Vec::new();
+    let pub_tasks: Vec<_> = (0..opts.publishers)
+        .map(|i| {
+            let ctx = sender::SenderContext {
+                index: i as u16,
+                videos: videos.clone(),
+                audio: audio.clone(),
+                ledger: ledger.clone(),
+                window: window.clone(),
+                counts: Arc::new(SentCounts::default()),
+                live: live.clone(),
+                epoch,
+                max_payload: opts.max_payload,
+                simulcast: opts.simulcast,
+            };
+            let opts = opts.clone();
+            let stop = stop_rx.clone();
+            tokio::spawn(async move { sender::start(&opts, room, ctx, stop).await })
+        })
+        .collect();
+    for t in pub_tasks {
+        match t.await {
+            Ok(Ok(p)) => {
+                live.sessions_up.fetch_add(1, Ordering::Relaxed);
+                pubs.push(p);
+            }
+            Ok(Err(e)) => {
+                live.sessions_failed.fetch_add(1, Ordering::Relaxed);
+                pub_errors.push(e);
+            }
+            Err(e) => pub_errors.push(format!("publisher task: {e}")),
+        }
+    }
+    if pubs.is_empty() {
+        let _ = stop_tx.send(true);
+        cleanup_room(&control, created, opts.admin_key.as_deref()).await;
+        return Err(VideoroomError::NoPublisher(pub_errors.join("; ")));
+    }
+    let feeds: Vec<u64> = pubs.iter().map(|p| p.id).collect();
+    let feed_index: Arc<HashMap<u64, u16>> = Arc::new(
+        feeds
+            .iter()
+            .enumerate()
+            .map(|(i, f)| (*f, i as u16))
+            .collect(),
+    );
+
+    // Subscribers, a bounded number at a time.
+    let gate = Arc::new(tokio::sync::Semaphore::new(opts.setup_concurrency.max(1)));
+    let sub_tasks: Vec<_> = (0..opts.subscribers)
+        .map(|i| {
+            let opts = opts.clone();
+            let (gate, feeds, feed_index) = (gate.clone(), feeds.clone(), feed_index.clone());
+            let (ledger, window, live) = (ledger.clone(), window.clone(), live.clone());
+            tokio::spawn(async move {
+                let _permit = gate.acquire_owned().await;
+                let measure = Arc::new(Mutex::new(SubscriberMeasure::default()));
+                let r = subscribe_one(
+                    &opts, room, &feeds, feed_index, ledger, window, &live, epoch, &measure,
+                )
+                .await;
+                match &r {
+                    Ok(_) => live.sessions_up.fetch_add(1, Ordering::Relaxed),
+                    Err(e) => {
+                        tracing::warn!(subscriber = i, "setup failed: {e}");
+                        live.sessions_failed.fetch_add(1, Ordering::Relaxed)
+                    }
+                };
+                (i, r, measure)
+            })
+        })
+        .collect();
+    let mut subs = Vec::with_capacity(opts.subscribers);
+    for t in sub_tasks {
+        match t.await {
+            Ok(s) => subs.push(s),
+            Err(e) => pub_errors.push(format!("subscriber task: {e}")),
+        }
+    }
+
+    // The measurement window.
+    let server_window_start = sample_server()?;
+    let client_window_start = procfs::sample(Pid::Current)?;
+    let start = Instant::now();
+    window
+        .start_us
+        .store((start - epoch).as_micros().max(1) as u64, Ordering::Relaxed);
+    live.set_media_started(start);
+    live.set_phase(Phase::Media);
+    tokio::time::sleep(opts.duration).await;
+    let end = Instant::now();
+    window
+        .end_us
+        .store((end - epoch).as_micros() as u64, Ordering::Relaxed);
+    let server_window_end = sample_server()?;
+    let client_window_end = procfs::sample(Pid::Current)?;
+    live.set_phase(Phase::Drain);
+    let _ = stop_tx.send(true);
+    tokio::time::sleep(opts.drain).await;
+    let server_end = sample_server()?;
+    let client_end = procfs::sample(Pid::Current)?;
+
+    let window_s = (end - start).as_secs_f64();
+    let report = report::build(report::Inputs {
+        opts: &opts,
+        room,
+        window_s,
+        publishers: &pubs,
+        publisher_errors: &pub_errors,
+        subscribers: &subs,
+        server_total: usage(server_start, server_end),
+        server_setup: usage(server_start, server_window_start),
+        server_window: usage(server_window_start, server_window_end),
+        client_window: ProcUsage::between(&client_window_start, &client_window_end),
+        client_total: ProcUsage::between(&client_start, &client_end),
+        ledger_entries: ledger.len(),
+    });
+
+    // Teardown: subscribers, then publishers, then the room.
+    live.set_phase(Phase::Teardown);
+    let downs: Vec<_> = subs
+        .into_iter()
+        .filter_map(|(_, r, _)| r.ok())
+        .map(|(client, s)| {
+            tokio::spawn(async move {
+                let bye = async {
+                    let _ = client.destroy(s.session).await;
+                    s.peer.close().await;
+                    let _ = client.close().await;
+                };
+                let _ = tokio::time::timeout(Duration::from_secs(5), bye).await;
+            })
+        })
+        .collect();
+    for d in downs {
+        let _ = d.await;
+    }
+    for p in pubs {
+        p.shutdown().await;
+    }
+    cleanup_room(&control, created, opts.admin_key.as_deref()).await;
+    let _ = control.close().await;
+    live.set_phase(Phase::Done);
+    Ok(report)
+}
+
+fn check(opts: &VideoroomOptions) -> Result<(), VideoroomError> {
+    let bad = |m: String| Err(VideoroomError::Options(m));
+    if opts.publishers == 0 || opts.publishers > MAX_PUBLISHERS {
+        return bad(format!("publishers must be 1..={MAX_PUBLISHERS}"));
+    }
+    if opts.subscribers > MAX_SUBSCRIBERS {
+        return bad(format!("subscribers must be 0..={MAX_SUBSCRIBERS}"));
+    }
+    if opts.duration.is_zero() || opts.duration > MAX_DURATION {
+        return bad(format!("duration must be 1..={} s", MAX_DURATION.as_secs()));
+    }
+    if !(200..=1400).contains(&opts.max_payload) {
+        return bad("max payload must be 200..=1400 bytes".into());
+    }
+    let v = opts.video;
+    if v.width < 64
+        || v.height < 64
+        || v.width > 3840
+        || v.height > 2160
+        || v.fps == 0
+        || v.fps > 60
+    {
+        return bad(format!("video {}x{} @ {} fps", v.width, v.height, v.fps));
+    }
+    if v.seconds == 0 || v.seconds > 120 || opts.audio.seconds == 0 || opts.audio.seconds > 120 {
+        return bad("clip length must be 1..=120 s".into());
+    }
+    Ok(())
+}
+
+fn load_media(
+    dir: &std::path::Path,
+    specs: &[VideoSpec],
+    audio: &AudioSpec,
+) -> Result<(Arc<Vec<Arc<VideoClip>>>, Arc<AudioClip>), crate::media::MediaError> {
+    let videos = specs
+        .iter()
+        .map(|s| Ok(Arc::new(VideoClip::load(&ffmpeg::ensure_video(dir, s)?)?)))
+        .collect::<Result<Vec<_>, crate::media::MediaError>>()?;
+    let audio = AudioClip::load(&ffmpeg::ensure_audio(dir, audio)?)?;
+    Ok((Arc::new(videos), Arc::new(audio)))
+}
+
+fn usage(start: Option<procfs::ProcSample>, end: Option<procfs::ProcSample>) -> Option<ProcUsage> {
+    Some(ProcUsage::between(&start?, &end?))
+}
+
+async fn cleanup_room(control: &JanusClient, created: Option<(u64, u64, u64)>, key: Option<&str>) {
+    let Some((room, session, handle)) = created else {
+        return;
+    };
+    let mut body = serde_json::json!({"request": "destroy", "room": room});
+    if let Some(k) = key {
+        body["admin_key"] = serde_json::json!(k);
+    }
+    let _ = flow::request(control, session, handle, body, None, Duration::from_secs(5)).await;
+    let _ = control.destroy(session).await;
+}
+
+type Subscribed = (JanusClient, flow::Subscriber);
+
+/// Connects one subscriber with a tap measuring every packet against the ledger.
+#[allow(clippy::too_many_arguments)]
+async fn subscribe_one(
+    opts: &VideoroomOptions,
+    room: u64,
+    feeds: &[u64],
+    feed_index: Arc<HashMap<u64, u16>>,
+    ledger: Arc<Ledger>,
+    window: Arc<Window>,
+    live: &Arc<Live>,
+    epoch: Instant,
+    measure: &Arc<Mutex<SubscriberMeasure>>,
+) -> Result<Subscribed, String> {
+    let client = JanusClient::connect(&Endpoint::WebSocket(opts.server.clone()))
+        .await
+        .map_err(|e| format!("connect {}: {e}", opts.server))?;
+    let m = measure.clone();
+    let live_tap = live.clone();
+    let tap = RtpTap(Arc::new(move |mid: &str, payload: &[u8], at: Instant| {
+        let mut m = m.lock();
+        let Some(stream) = m.streams.get(mid) else {
+            m.unmatched += 1;
+            return;
+        };
+        let (publisher, video) = (stream.publisher, stream.video);
+        let kind = if video { Kind::Video } else { Kind::Audio };
+        if video
+            && m.first_keyframe.is_none()
+            && vp8::descriptor(payload).is_some_and(|d| d.keyframe)
+        {
+            m.first_keyframe = Some(at);
+        }
+        let Some(sent) = ledger.lookup(publisher, kind, payload) else {
+            m.unmatched += 1;
+            return;
+        };
+        if !window.contains(sent.at_us) {
+            m.outside += 1;
+            return;
+        }
+        let arrived_us = at.saturating_duration_since(epoch).as_micros() as u64;
+        let Some(s) = m.streams.get_mut(mid) else {
+            return;
+        };
+        s.packets += 1;
+        s.bytes += payload.len() as u64;
+        s.latency_us.record(arrived_us.saturating_sub(sent.at_us));
+        s.jitter.record(sent.at_us, arrived_us);
+        s.layers[usize::from(sent.layer.min(2))] += 1;
+        live_tap.received_packets.fetch_add(1, Ordering::Relaxed);
+    }));
+    let config = PeerConfig {
+        bind: SocketAddr::new(opts.bind, 0),
+        data_channel: None,
+        keep_payloads: 0,
+        rtp_tap: Some(tap),
+        ..PeerConfig::default()
+    };
+    let m = measure.clone();
+    let on_streams = move |streams: HashMap<String, flow::SubStream>| {
+        let mut m = m.lock();
+        for (mid, s) in streams {
+            if let Some(p) = feed_index.get(&s.feed) {
+                m.streams.insert(
+                    mid,
+                    StreamMeasure {
+                        publisher: *p,
+                        video: s.video,
+                        ..StreamMeasure::default()
+                    },
+                );
+            }
+        }
+    };
+    let sub = tokio::time::timeout(
+        opts.setup_timeout,
+        flow::subscribe(&client, room, feeds, config, on_streams, opts.setup_timeout),
+    )
+    .await
+    .map_err(|_| format!("not up within {} s", opts.setup_timeout.as_secs()))??;
+    Ok((client, sub))
+}
