@@ -4,7 +4,8 @@
 //! - [`janus`]: a Janus API client over WebSocket or HTTP long-poll, one type for both.
 //! - [`peer`]: a client PeerConnection on str0m, driven by its own task and UDP socket.
 //!
-//! [`echo`] glues them into the EchoTest call flow used by the end-to-end tests; [`bench`] is
+//! [`echo`] glues them into the EchoTest call flow used by the end-to-end tests, [`videoroom`]
+//! into the VideoRoom's publisher and subscriber flows; [`bench`] is
 //! the load tool built on both (binary `portunus-bench`).
 
 pub mod bench;
@@ -12,6 +13,7 @@ pub mod echo;
 pub mod janus;
 pub mod media;
 pub mod peer;
+pub mod videoroom;
 
 pub use janus::{Endpoint, JanusClient, JanusError, JanusEvent, Jsep, MessageReply};
 pub use peer::{

@@ -42,6 +42,8 @@ pub struct MediaSource {
     pub max_payload: usize,
     /// RFC 6464 audio level to start with: 0 = 0 dBov (loudest) .. 127 = silence.
     pub audio_level: u8,
+    /// Written into every payload's tag, so a receiver can tell senders apart.
+    pub source_id: u16,
 }
 
 impl Default for MediaSource {
@@ -55,6 +57,7 @@ impl Default for MediaSource {
             keyframe_interval: Duration::from_secs(2),
             max_payload: 1100,
             audio_level: SILENCE,
+            source_id: 0,
         }
     }
 }
@@ -62,6 +65,8 @@ impl Default for MediaSource {
 /// What a generated payload says about itself.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PayloadTag {
+    /// [`MediaSource::source_id`] of the sender.
+    pub source: u16,
     /// Video layer (0 = lowest); 255 for audio.
     pub layer: u8,
     /// Frame number on that layer.
@@ -139,9 +144,14 @@ pub fn parse_tag(p: &[u8]) -> Option<PayloadTag> {
         p.get(at..)?
     };
     let rest = body.strip_prefix(MAGIC.as_slice())?;
-    let layer = *rest.first()?;
-    let frame = u32::from_be_bytes(rest.get(1..5)?.try_into().ok()?);
-    Some(PayloadTag { layer, frame })
+    let source = u16::from_be_bytes(rest.get(0..2)?.try_into().ok()?);
+    let layer = *rest.get(2)?;
+    let frame = u32::from_be_bytes(rest.get(3..7)?.try_into().ok()?);
+    Some(PayloadTag {
+        source,
+        layer,
+        frame,
+    })
 }
 
 /// One frame to write on one stream: consecutive packets sharing one RTP timestamp.
@@ -281,6 +291,7 @@ impl SourceState {
         let mut p = Vec::with_capacity(AUDIO_BYTES);
         p.push(OPUS_TOC);
         p.extend_from_slice(MAGIC);
+        p.extend_from_slice(&self.config.source_id.to_be_bytes());
         p.push(255);
         p.extend_from_slice(&self.audio_frame.to_be_bytes());
         p.resize(AUDIO_BYTES, 0);
@@ -297,6 +308,7 @@ impl SourceState {
 
     fn video_frame_on(&mut self, i: usize, tid: u8, interval: Duration, step: u32) -> FrameOut {
         let max = self.config.max_payload.max(64);
+        let source_id = self.config.source_id;
         let l = &mut self.layers[i];
         let key = std::mem::take(&mut l.keyframe_due);
         // A keyframe restarts the temporal pattern's base: TID 0.
@@ -316,8 +328,9 @@ impl SourceState {
                 tid << 6 | 0x20,
             ]
         };
-        let mut tag = Vec::with_capacity(8);
+        let mut tag = Vec::with_capacity(10);
         tag.extend_from_slice(MAGIC);
+        tag.extend_from_slice(&source_id.to_be_bytes());
         tag.push(i as u8);
         tag.extend_from_slice(&l.frame.to_be_bytes());
         let mut packets = Vec::new();
@@ -391,6 +404,7 @@ mod tests {
                 assert_eq!(
                     tag,
                     PayloadTag {
+                        source: 0,
                         layer: f.layer as u8,
                         frame: 0
                     }
@@ -402,6 +416,7 @@ mod tests {
         assert_eq!(
             parse_tag(&audio.packets[0]),
             Some(PayloadTag {
+                source: 0,
                 layer: 255,
                 frame: 0
             })

@@ -50,6 +50,8 @@ pub struct SsrcStats {
     pub layers: [u64; 4],
     /// The tag of the last packet that carried one.
     pub last_tag: Option<PayloadTag>,
+    /// Tagged packets per sender ([`super::MediaSource::source_id`]).
+    pub sources: BTreeMap<u16, u64>,
     /// VP8: packets per temporal layer id (0..=2, 3 = none or higher).
     pub tids: [u64; 4],
     /// VP8: frames whose picture id did not follow the previous frame's by 1 (the first
@@ -80,6 +82,7 @@ impl SsrcStats {
         self.last_at = Some(at);
         if let Some(tag) = parse_tag(payload) {
             self.layers[usize::from(tag.layer.min(3))] += 1;
+            *self.sources.entry(tag.source).or_default() += 1;
             self.last_tag = Some(tag);
         }
         if audio_level.is_some() {

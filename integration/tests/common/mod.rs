@@ -6,6 +6,10 @@ use std::time::Duration;
 use portunus::{Config, Server};
 use portunus_integration::Endpoint;
 
+/// VideoRoom fixtures (unused by the other test binaries).
+#[allow(dead_code)]
+pub mod videoroom;
+
 /// How long any one step may take.
 pub const WAIT: Duration = Duration::from_secs(10);
 
