@@ -6,10 +6,12 @@
 //! the payload. The target side selects the layer and rewrites numbering so the target
 //! sees one continuous stream whatever feeds it.
 
+pub mod auto_layer;
 pub mod h264;
 pub mod keyframe;
 pub mod layer;
 pub mod picture_id;
+pub mod rate;
 pub mod rewrite;
 pub mod spatial;
 pub mod temporal;
@@ -24,15 +26,23 @@ use str0m::media::Mid;
 use str0m::rtp::ExtensionValues;
 
 use crate::types::{HandleId, LayerChoice, Route, RouteId};
+use auto_layer::AutoLayer;
 use keyframe::PayloadDesc;
 use layer::LayerSelector;
 use picture_id::{PictureIdRewriter, PictureIds};
+use rate::RateMeter;
 use rewrite::{Rewriter, RtpIn, RtpOut, SourceKey};
 use spatial::SpatialFilter;
 use temporal::TemporalFilter;
 
 /// Keyframe requests forwarded to one source are limited to one per this interval.
 pub const KEYFRAME_THROTTLE: Duration = Duration::from_millis(500);
+/// Auto-layer routes reconsider their layer at most this often.
+const AUTO_LAYER_PERIOD: Duration = Duration::from_millis(250);
+/// Layers (simulcast substreams or SVC spatial layers) whose bitrate auto-layer measures.
+const RATE_LAYERS: usize = 4;
+/// Bytes an RTP packet takes beyond its payload (header, SRTP tag), for bitrates.
+const PACKET_OVERHEAD: usize = 12 + 16;
 
 /// What the target needs to know about the codec of a forwarded packet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -85,6 +95,20 @@ struct TargetRoute {
     paused: bool,
     /// The (substream, temporal) last reported as forwarded.
     reported: LayerChoice,
+    /// What this route forwards, for the target's bandwidth share.
+    forwarded: RateMeter,
+    /// Auto-layer state, when the route has it on.
+    auto: Option<AutoRoute>,
+}
+
+/// Auto-layer state of one route: the source's layer bitrates as this route sees them.
+#[derive(Debug, Default)]
+struct AutoRoute {
+    layers: [RateMeter; RATE_LAYERS],
+    /// The source is SVC: forwarding a spatial layer takes all the layers below it too.
+    svc: bool,
+    decider: AutoLayer,
+    last_decision: Option<Instant>,
 }
 
 /// Numbering state of one outgoing stream (a target m-line), whatever route feeds it.
@@ -115,6 +139,8 @@ pub struct RouterShard {
     targets: HashMap<RouteId, TargetRoute>,
     rewriters: HashMap<(HandleId, Mid), StreamOut>,
     keyframe_sent: HashMap<(HandleId, Mid), Instant>,
+    /// Bandwidth estimates of the target handles on this shard (bits per second).
+    estimates: HashMap<HandleId, u64>,
 }
 
 impl RouterShard {
@@ -145,6 +171,7 @@ impl RouterShard {
         let temporal = TemporalFilter::new(route.layer.temporal);
         let spatial = SpatialFilter::new(route.layer.substream);
         let paused = route.paused;
+        let auto = route.auto_layer.then(AutoRoute::default);
         self.targets.insert(
             id,
             TargetRoute {
@@ -155,6 +182,8 @@ impl RouterShard {
                 spatial,
                 paused,
                 reported: LayerChoice::default(),
+                forwarded: RateMeter::default(),
+                auto,
             },
         );
     }
@@ -192,6 +221,63 @@ impl RouterShard {
         });
         self.rewriters.retain(|(h, _), _| *h != handle);
         self.keyframe_sent.retain(|(h, _), _| *h != handle);
+        self.estimates.remove(&handle);
+    }
+
+    /// Target side: the bandwidth estimate of a target handle (bits per second), from its
+    /// congestion controller; auto-layer routes to it fit their layers under it.
+    pub fn set_estimate(&mut self, target: HandleId, bps: u64) {
+        self.estimates.insert(target, bps);
+    }
+
+    /// Auto-layer: measures the packet's layer and, now and then, caps the route's layer
+    /// at what the target's estimate (less its other routes) can carry.
+    fn auto_layer(&mut self, id: RouteId, p: &ForwardPacket) {
+        let Some(t) = self.targets.get_mut(&id) else {
+            return;
+        };
+        let target = t.route.target.handle;
+        let Some(auto) = t.auto.as_mut() else { return };
+        let layer = p.layer.or(p.desc.spatial);
+        let Some(layer) = layer.filter(|l| usize::from(*l) < RATE_LAYERS) else {
+            return;
+        };
+        auto.svc |= p.desc.spatial.is_some();
+        auto.layers[usize::from(layer)].add(p.payload.len() + PACKET_OVERHEAD, p.arrival);
+        let now = p.arrival;
+        if auto
+            .last_decision
+            .is_some_and(|at| now.saturating_duration_since(at) < AUTO_LAYER_PERIOD)
+        {
+            return;
+        }
+        auto.last_decision = Some(now);
+        let Some(&estimate) = self.estimates.get(&target) else {
+            return;
+        };
+        let others: u64 = self
+            .targets
+            .iter_mut()
+            .filter(|(rid, o)| **rid != id && o.route.target.handle == target && !o.paused)
+            .filter_map(|(_, o)| o.forwarded.bps(now))
+            .sum();
+        let Some(t) = self.targets.get_mut(&id) else {
+            return;
+        };
+        let Some(auto) = t.auto.as_mut() else { return };
+        let mut needs = [None; RATE_LAYERS];
+        let mut below = 0;
+        for (l, m) in auto.layers.iter_mut().enumerate() {
+            if let Some(bps) = m.bps(now) {
+                needs[l] = Some(if auto.svc { below + bps } else { bps });
+                below += bps;
+            }
+        }
+        let cap = auto
+            .decider
+            .decide(&needs, estimate.saturating_sub(others), now);
+        t.selector.set_cap(cap);
+        t.spatial.set_cap(cap);
     }
 
     /// Drops the numbering state of a target (its PeerConnection is new).
@@ -201,10 +287,14 @@ impl RouterShard {
 
     /// Target side: decides and rewrites one forwarded packet.
     pub fn deliver(&mut self, id: RouteId, p: &ForwardPacket, seed: u64) -> Option<Delivery> {
-        let t = self.targets.get_mut(&id)?;
+        let t = self.targets.get(&id)?;
         if t.paused {
             return None;
         }
+        if t.auto.is_some() {
+            self.auto_layer(id, p);
+        }
+        let t = self.targets.get_mut(&id)?;
         let mut d = Delivery {
             target: t.route.target.handle,
             mid: t.target_mid,
@@ -281,6 +371,8 @@ impl RouterShard {
             }
         }
         d.out = Some(out);
+        t.forwarded
+            .add(p.payload.len() + PACKET_OVERHEAD, p.arrival);
         let forwarded = LayerChoice {
             substream: if p.layer.is_some() {
                 t.selector.current()
@@ -593,6 +685,58 @@ mod tests {
         // Next picture: numbering continues over the dropped SID 1 packet.
         let n0 = vp9(3, &[0xec, 0x02, 0x00, 0x01, 0xaa], false);
         assert_eq!(r.deliver(1, &n0, 0).unwrap().out.unwrap().seq, o0.seq + 1);
+    }
+
+    #[test]
+    fn auto_layer_follows_the_target_estimate() {
+        let mut r = RouterShard::default();
+        let mut rt = route(10, "1", 30, "1");
+        rt.auto_layer = true;
+        r.add_target(1, rt);
+        let t0 = Instant::now();
+        // Three simulcast layers of ~100 kbps, ~400 kbps and ~1.6 Mbps (1000-byte packets).
+        let per_20ms = [1usize, 1, 4];
+        let sizes = [250usize, 1000, 1000];
+        let mut seq = [0u64; 3];
+        let mut forwarded = Vec::new();
+        let mut run = |r: &mut RouterShard, from_ms: u64, to_ms: u64, key: bool| {
+            let mut layers_out = [0usize; 3];
+            for ms in (from_ms..to_ms).step_by(20) {
+                for l in 0..3 {
+                    for k in 0..per_20ms[l] {
+                        let mut p = packet(10, "1", seq[l], Some(l as u8), key && k == 0);
+                        seq[l] += 1;
+                        p.payload = Arc::from(vec![0u8; sizes[l] - PACKET_OVERHEAD]);
+                        p.arrival = t0 + Duration::from_millis(ms);
+                        if r.deliver(1, &p, 0).is_some_and(|d| d.out.is_some()) {
+                            layers_out[l] += 1;
+                        }
+                    }
+                }
+            }
+            layers_out
+        };
+        // No estimate yet: the highest layer.
+        forwarded.push(run(&mut r, 0, 2000, true));
+        assert!(
+            forwarded[0][2] > 0 && forwarded[0][0] <= 1,
+            "{:?}",
+            forwarded[0]
+        );
+        // The estimate drops below the top layer: down at once (at the next keyframe).
+        r.set_estimate(30, 700_000);
+        let o = run(&mut r, 2000, 3000, true);
+        assert!(o[1] > 0 && o[2] < 20, "{o:?}");
+        // Way down: the lowest layer.
+        r.set_estimate(30, 50_000);
+        let o = run(&mut r, 3000, 4000, true);
+        assert!(o[0] > 0 && o[1] < 20, "{o:?}");
+        // Recovery: not before the hold, then layer by layer.
+        r.set_estimate(30, 5_000_000);
+        let o = run(&mut r, 4000, 5000, true);
+        assert_eq!((o[1], o[2]), (0, 0), "{o:?}");
+        let o = run(&mut r, 5000, 10_000, true);
+        assert!(o[2] > 0, "{o:?}");
     }
 
     #[test]
