@@ -323,10 +323,27 @@ impl MediaEngine {
         source: &MediaRef,
         config: Option<TalkDetection>,
     ) -> Result<(), MediaError> {
-        let _ = (source, config);
-        Err(MediaError::WrongState(
-            "talk detection: not implemented yet".into(),
-        ))
+        if let Some(c) = config {
+            if c.active_packets == 0 {
+                return Err(MediaError::WrongState(
+                    "talk detection needs at least 1 packet per window".into(),
+                ));
+            }
+            if c.level_average > 127 {
+                return Err(MediaError::WrongState(format!(
+                    "talk detection level {} is beyond 127 (-dBov)",
+                    c.level_average
+                )));
+            }
+        }
+        let handle = source.handle;
+        let mid = Mid::from(source.mid.as_str());
+        self.call(handle, |reply| Cmd::TalkDetect {
+            handle,
+            mid,
+            config,
+            reply,
+        })?
     }
 
     /// Starts a plain-RTP forwarder of `forward.source` to `forward.dest`.

@@ -9,6 +9,7 @@
 //! peer of a datagram, `sdp` shapes and summarises SDP, `srtp` observes the negotiated
 //! SRTP profile, `router` holds routes, layer choice, keyframe detection and rewriting.
 
+pub mod audio_level;
 pub mod demux;
 pub mod engine;
 pub mod error;

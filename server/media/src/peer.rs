@@ -20,6 +20,7 @@ use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc, RtcConfig}
 use tokio::sync::mpsc::UnboundedSender;
 use tracing::{debug, warn};
 
+use crate::audio_level::TalkDetector;
 use crate::demux::{Demux, PacketClass, classify};
 use crate::error::MediaError;
 use crate::router::keyframe::{PayloadDesc, VideoCodec, describe};
@@ -66,6 +67,8 @@ struct MidState {
     rids: Vec<String>,
     /// SSRC-signalled simulcast (`a=ssrc-group:SIM`) of the client: main SSRCs, lowest first.
     sim_ssrcs: Vec<u32>,
+    /// Talk detection on this (audio) m-line, when a plugin asked for it.
+    talk: Option<TalkDetector>,
 }
 
 /// Why a peer has ended; the shard turns it into a `Hangup` event.
@@ -523,6 +526,7 @@ impl Peer {
                 last_rx: None,
                 rids,
                 sim_ssrcs: Vec::new(),
+                talk: None,
             });
         }
     }
@@ -598,6 +602,27 @@ impl Peer {
                     .map(|rx| rx.ssrc())
             })
             .collect()
+    }
+
+    /// Starts (`Some`) or stops talk detection on an audio m-line of this peer. The same
+    /// settings again keep the current state (a renegotiation re-asks).
+    pub fn set_talk_detection(
+        &mut self,
+        mid: Mid,
+        config: Option<TalkDetection>,
+    ) -> Result<(), MediaError> {
+        let Some(state) = self.mids.iter_mut().find(|m| m.mid == mid) else {
+            return Err(MediaError::WrongState(format!("no m-line {mid}")));
+        };
+        if state.kind != MediaKind::Audio {
+            return Err(MediaError::WrongState(format!("m-line {mid} is not audio")));
+        }
+        match config {
+            None => state.talk = None,
+            Some(c) if state.talk.as_ref().is_some_and(|t| t.config() == c) => {}
+            Some(c) => state.talk = Some(TalkDetector::new(c)),
+        }
+        Ok(())
     }
 
     /// Caps what the client sends with REMB; 0 removes the cap.
@@ -898,6 +923,19 @@ impl Peer {
                 mid: mid.to_string(),
                 kind: state.kind,
                 receiving: true,
+            });
+        }
+        if let Some(talk) = state.talk.as_mut()
+            && let Some(level) = p.header.ext_vals.audio_level
+            && let Some(change) = talk.on_level(level.unsigned_abs())
+        {
+            let _ = io.events.send(MediaEvent::TalkChanged {
+                source: MediaRef {
+                    handle: self.handle,
+                    mid: mid.to_string(),
+                },
+                talking: change.talking,
+                level_dbov_avg: change.level_dbov_avg,
             });
         }
         if !io.router.has_routes(self.handle, &mid) {

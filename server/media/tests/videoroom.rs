@@ -362,3 +362,147 @@ fn ssrc_simulcast_layers_are_selected_by_sim_group_order() {
     assert!(got[first0..].iter().all(|l| *l == 0), "{got:?}");
     engine.destroy(handle);
 }
+
+/// Sends `n` Opus packets on `mid` carrying the audio level `level` (-dBov).
+fn send_audio_levels(client: &mut Client, mid: Mid, seq: &mut u64, n: usize, level: i8) {
+    let pt = client.pt_for(Codec::Opus);
+    for _ in 0..n {
+        let ext = str0m::rtp::ExtensionValues {
+            audio_level: Some(-level),
+            voice_activity: Some(true),
+            ..Default::default()
+        };
+        let mut api = client.rtc.direct_api();
+        let tx = api.stream_tx_by_mid(mid, None).expect("client send stream");
+        tx.write_rtp(
+            str0m::rtp::RtpWrite::new(
+                pt,
+                str0m::rtp::SeqNo::from(*seq),
+                (*seq as u32) * 960,
+                std::time::Instant::now(),
+                vec![0xfc, 1, 2, 3],
+            )
+            .ext_vals(ext),
+        );
+        *seq += 1;
+        client.step();
+    }
+}
+
+fn talk_events(seen: &[MediaEvent]) -> Vec<(bool, f32)> {
+    seen.iter()
+        .filter_map(|e| match e {
+            MediaEvent::TalkChanged {
+                talking,
+                level_dbov_avg,
+                ..
+            } => Some((*talking, *level_dbov_avg)),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn talk_detection_reports_changes_from_audio_levels() {
+    let (engine, mut ev) = start(2);
+    let mut seen = Vec::new();
+    let handle: HandleId = 51;
+    let mut client = Client::new();
+    let mut api = client.rtc.sdp_api();
+    let audio = api.add_media(StrKind::Audio, StrDir::SendOnly, None, None, None);
+    let video = api.add_media(StrKind::Video, StrDir::SendOnly, None, None, None);
+    let (offer, pending) = api.apply().unwrap();
+    let summary = engine.remote_offer(handle, &offer.to_sdp_string()).unwrap();
+    assert!(summary.media[0].audio_level, "{}", offer.to_sdp_string());
+    let answer = engine.answer(handle, &AnswerSpec::default()).unwrap();
+    client
+        .rtc
+        .sdp_api()
+        .accept_answer(pending, SdpAnswer::from_sdp_string(&answer).unwrap())
+        .unwrap();
+    client.wait(&mut ev, &mut seen, |_, s| {
+        s.contains(&MediaEvent::WebrtcUp { handle }).then_some(())
+    });
+    let source = MediaRef {
+        handle,
+        mid: audio.to_string(),
+    };
+    let config = TalkDetection {
+        active_packets: 10,
+        level_average: 25,
+    };
+    // Bad requests.
+    let video_ref = MediaRef {
+        handle,
+        mid: video.to_string(),
+    };
+    assert!(matches!(
+        engine.talk_detect(&video_ref, Some(config)),
+        Err(MediaError::WrongState(_))
+    ));
+    let nowhere = MediaRef {
+        handle,
+        mid: "nope".into(),
+    };
+    assert!(matches!(
+        engine.talk_detect(&nowhere, Some(config)),
+        Err(MediaError::WrongState(_))
+    ));
+    let stranger = MediaRef {
+        handle: 999,
+        mid: audio.to_string(),
+    };
+    assert_eq!(
+        engine.talk_detect(&stranger, Some(config)),
+        Err(MediaError::NoPeer(999))
+    );
+    for bad in [
+        TalkDetection {
+            active_packets: 0,
+            level_average: 25,
+        },
+        TalkDetection {
+            active_packets: 10,
+            level_average: 128,
+        },
+    ] {
+        assert!(matches!(
+            engine.talk_detect(&source, Some(bad)),
+            Err(MediaError::WrongState(_))
+        ));
+    }
+
+    engine.talk_detect(&source, Some(config)).unwrap();
+    let mut seq = 1;
+    send_audio_levels(&mut client, audio, &mut seq, 30, 10);
+    let loud = client.wait(&mut ev, &mut seen, |_, s| {
+        let t = talk_events(s);
+        (!t.is_empty()).then_some(t)
+    });
+    assert_eq!(loud, [(true, -10.0)]);
+    // Silence: one "stopped talking".
+    send_audio_levels(&mut client, audio, &mut seq, 30, 90);
+    let quiet = client.wait(&mut ev, &mut seen, |_, s| {
+        let t = talk_events(s);
+        (t.len() >= 2).then_some(t)
+    });
+    assert_eq!(quiet, [(true, -10.0), (false, -90.0)]);
+    let source_in_event = seen.iter().find_map(|e| match e {
+        MediaEvent::TalkChanged { source, .. } => Some(source.clone()),
+        _ => None,
+    });
+    assert_eq!(source_in_event, Some(source.clone()));
+
+    // Stopped: loud packets report nothing more.
+    engine.talk_detect(&source, None).unwrap();
+    send_audio_levels(&mut client, audio, &mut seq, 30, 5);
+    let start = std::time::Instant::now();
+    while start.elapsed() < Duration::from_millis(300) {
+        client.step();
+    }
+    while let Ok(e) = ev.try_recv() {
+        seen.push(e);
+    }
+    assert_eq!(talk_events(&seen).len(), 2, "{seen:?}");
+    engine.destroy(handle);
+}

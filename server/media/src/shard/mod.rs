@@ -493,6 +493,18 @@ impl Shard {
                 self.router.update(id, layer, paused);
             }
             Cmd::RemoveRoute { id } => self.router.remove(id),
+            Cmd::TalkDetect {
+                handle,
+                mid,
+                config,
+                reply,
+            } => {
+                let r = match self.handles.get_mut(&handle).and_then(|s| s.peer.as_mut()) {
+                    Some(p) => p.set_talk_detection(mid, config),
+                    None => Err(MediaError::NoPeer(handle)),
+                };
+                let _ = reply.send(r);
+            }
             Cmd::SrtpProfile { handle, reply } => {
                 let p = self
                     .handles

@@ -100,6 +100,12 @@ pub enum Cmd {
     RemoveRoute {
         id: RouteId,
     },
+    TalkDetect {
+        handle: HandleId,
+        mid: Mid,
+        config: Option<TalkDetection>,
+        reply: Reply<Result<(), MediaError>>,
+    },
     SrtpProfile {
         handle: HandleId,
         reply: Reply<Option<&'static str>>,
