@@ -1031,6 +1031,10 @@ impl<H: Host> VideoRoom<H> {
         let sub = self
             .subscriber_mut(req.handle)
             .ok_or_else(|| err(UNKNOWN_ERROR, "subscriber gone"))?;
+        // New streams first: they may take slots that were already inactive, not the ones
+        // this request frees (an m-line that stays sendonly would be no change to offer).
+        changed |= !wanted.is_empty() || !data.is_empty();
+        add_streams(sub, wanted, data);
         for i in hit {
             let ss = &mut sub.streams[i];
             if ss.kind == StreamKind::Data {
@@ -1057,8 +1061,6 @@ impl<H: Host> VideoRoom<H> {
                 }
             }
         }
-        changed |= !wanted.is_empty() || !data.is_empty();
-        add_streams(sub, wanted, data);
         if !changed {
             let ev = events::room_event("updated", &room, json!({}));
             self.push(req.handle, Some(req.transaction), &ev, None);
