@@ -159,6 +159,14 @@ impl Plugin for EchoTest {
         }
     }
 
+    fn on_media_event(&mut self, event: MediaEvent) {
+        if let MediaEvent::LayerChanged(change) = event
+            && let Some(s) = self.sessions.get_mut(&change.target.handle)
+        {
+            s.layer_changed(&change);
+        }
+    }
+
     fn handle_admin_message(&mut self, body: Value) -> Value {
         // Janus's EchoTest returns the request unchanged.
         body

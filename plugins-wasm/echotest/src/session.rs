@@ -22,6 +22,10 @@ pub struct Session {
     bitrate: u32,
     substream: Option<u8>,
     temporal: Option<u8>,
+    /// The layers the core forwards now (told by `layer-changed`), for Janus's simulcast
+    /// events.
+    current_substream: Option<u8>,
+    current_temporal: Option<u8>,
     record: bool,
     filename: Option<String>,
     audio_codec: Option<String>,
@@ -43,6 +47,8 @@ impl Session {
             bitrate: 0,
             substream: None,
             temporal: None,
+            current_substream: None,
+            current_temporal: None,
             record: false,
             filename: None,
             audio_codec: None,
@@ -119,8 +125,48 @@ impl Session {
         if temporal.is_some() {
             self.temporal = temporal;
         }
-        // route-update waits for a keyframe of the new layer and asks for one.
+        // route-update waits for a keyframe of the new layer and asks for one; the switch
+        // is told by `layer-changed`.
         self.update_routes(MediaKind::Video);
+        // As Janus: asking for the layer already forwarded is answered at once.
+        if substream.is_some() && substream == self.current_substream {
+            self.layer_event("substream", substream);
+        }
+        if temporal.is_some() && temporal == self.current_temporal {
+            self.layer_event("temporal", temporal);
+        }
+    }
+
+    /// The core switched the layer forwarded on one of our routes: tell the client, as
+    /// Janus does (`{"echotest":"event","videocodec":"vp8","substream":1}`, and `temporal`).
+    pub fn layer_changed(&mut self, change: &LayerChange) {
+        let ours = self.tracks.iter().any(|t| {
+            t.kind == MediaKind::Video
+                && t.route == Some(change.route)
+                && t.mid == change.target.mid
+        });
+        if !ours {
+            return;
+        }
+        if change.substream != self.current_substream {
+            self.current_substream = change.substream;
+            self.layer_event("substream", change.substream);
+        }
+        if change.temporal != self.current_temporal {
+            self.current_temporal = change.temporal;
+            self.layer_event("temporal", change.temporal);
+        }
+    }
+
+    fn layer_event(&self, name: &str, layer: Option<u8>) {
+        let Some(layer) = layer else { return };
+        let data = janus::event(
+            super::KEY,
+            json!({ "videocodec": self.video_codec, name: layer }),
+        );
+        if let Err(e) = host::push_event(self.handle, None, &data, None) {
+            host::debug(&format!("handle {}: no {name} event: {e}", self.handle));
+        }
     }
 
     pub fn set_record(&mut self, record: bool, filename: Option<&str>) {
@@ -268,9 +314,17 @@ impl Session {
             "hangingup": 0,
             "destroyed": 0,
         });
-        if self.substream.is_some() || self.temporal.is_some() {
-            v["simulcast"] =
-                json!({ "substream": self.substream, "temporal-layer": self.temporal });
+        if self.substream.is_some()
+            || self.temporal.is_some()
+            || self.current_substream.is_some()
+            || self.current_temporal.is_some()
+        {
+            v["simulcast"] = json!({
+                "substream": self.current_substream,
+                "substream-target": self.substream,
+                "temporal-layer": self.current_temporal,
+                "temporal-layer-target": self.temporal,
+            });
         }
         if self.record {
             v["recording"] = json!({

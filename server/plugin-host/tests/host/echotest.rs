@@ -1,6 +1,6 @@
 use portunus_media::types::{
-    DataMessage, Direction, JsepIn, JsepOut, JsepType, LayerChoice, MediaKind, MediaLine, MediaRef,
-    SdpSummary,
+    DataMessage, Direction, JsepIn, JsepOut, JsepType, LayerChoice, MediaEvent, MediaKind,
+    MediaLine, MediaRef, SdpSummary,
 };
 use portunus_plugin_host::{MessageReply, PluginConfig, PluginHandle};
 use serde_json::{Value, json};
@@ -267,6 +267,79 @@ async fn substream_and_temporal_update_the_video_route() {
     assert_error(&event, 413, "Invalid value (substream should be 0, 1 or 2)");
     let (event, _) = request(&p, &rec, json!({"temporal": 7}), None).await;
     assert_error(&event, 413, "Invalid value (temporal should be 0, 1 or 2)");
+}
+
+/// The unsolicited events the plugin pushed (no transaction).
+fn unsolicited(rec: &Recorder) -> Vec<Value> {
+    rec.take()
+        .into_iter()
+        .filter_map(|c| match c {
+            Call::PushEvent {
+                transaction: None,
+                data,
+                ..
+            } => Some(data),
+            _ => None,
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn layer_changes_are_told_to_the_client_as_janus_does() {
+    let (p, rec) = echotest().await;
+    let (audio, video) = with_media(&p, &rec).await;
+    let changed = |route, mid: &str, substream, temporal| MediaEvent::LayerChanged {
+        route,
+        target: MediaRef {
+            handle: H,
+            mid: mid.into(),
+        },
+        substream,
+        temporal,
+    };
+    p.media_event(changed(video, "1", Some(2), Some(1)));
+    flush(&p).await;
+    assert_eq!(
+        unsolicited(&rec),
+        vec![
+            json!({"echotest": "event", "videocodec": "vp8", "substream": 2}),
+            json!({"echotest": "event", "videocodec": "vp8", "temporal": 1}),
+        ]
+    );
+    // Only what changed is told.
+    p.media_event(changed(video, "1", Some(0), Some(1)));
+    let q = flush(&p).await;
+    assert_eq!(
+        unsolicited(&rec),
+        vec![json!({"echotest": "event", "videocodec": "vp8", "substream": 0})]
+    );
+    assert_eq!(q["simulcast"]["substream"], 0, "{q}");
+    assert_eq!(q["simulcast"]["temporal-layer"], 1, "{q}");
+    // Not one of its video routes, or another handle: nothing.
+    p.media_event(changed(audio, "0", Some(1), None));
+    p.media_event(changed(video + 100, "1", Some(1), None));
+    flush(&p).await;
+    assert_eq!(unsolicited(&rec), Vec::<Value>::new());
+
+    // Asking for the layer already forwarded is answered at once, before the result.
+    p.handle_message(H, "tx-1".into(), json!({"substream": 0}), None)
+        .await
+        .unwrap();
+    let events: Vec<Value> = rec
+        .take()
+        .into_iter()
+        .filter_map(|c| match c {
+            Call::PushEvent { data, .. } => Some(data),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        events,
+        vec![
+            json!({"echotest": "event", "videocodec": "vp8", "substream": 0}),
+            json!({"echotest": "event", "result": "ok"}),
+        ]
+    );
 }
 
 #[tokio::test]

@@ -16,8 +16,18 @@ async fn stock_echotest_is_embedded_and_reported() {
     assert_eq!(echo.version, 7);
     assert_eq!(echo.version_string, "0.0.7");
     assert_eq!(echo.source, "stock:portunus_echotest.wasm");
-    // The faulty test plugins and the template are not stock.
-    assert_eq!(infos.len(), 1, "{infos:?}");
+    // Every stock plugin comes from the binary; the test plugins and the template are not
+    // stock.
+    assert!(
+        infos.iter().all(|i| i.source.starts_with("stock:")),
+        "{infos:?}"
+    );
+    assert!(
+        !infos
+            .iter()
+            .any(|i| i.package == "portunus.test.trap" || i.package.contains("template")),
+        "{infos:?}"
+    );
     assert!(host.load_errors().is_empty());
     assert_eq!(host.plugin("janus.plugin.echotest").unwrap().info(), echo);
     assert!(host.plugin("janus.plugin.nope").is_none());
@@ -37,11 +47,14 @@ async fn configured_dir_adds_and_replaces_plugins_and_disable_skips() {
         ..PluginConfig::default()
     };
     let host = PluginHost::load(&config, Arc::new(crate::common::Recorder::default())).unwrap();
+    // The other stock plugins (not replaced) are left out.
     let packages: Vec<_> = host
         .infos()
         .into_iter()
+        .filter(|i| !i.source.starts_with("stock:"))
         .map(|i| (i.package, i.source))
         .collect();
+    assert!(host.plugin("portunus.test.trap").is_none());
     assert_eq!(
         packages,
         vec![
@@ -101,9 +114,16 @@ async fn bad_plugins_are_skipped_with_a_clear_error_and_the_rest_runs() {
         .insert("portunus.plugin.template".into(), json!({"greeting": 5}));
     let host = PluginHost::load(&config, Arc::new(crate::common::Recorder::default())).unwrap();
 
-    let mut packages: Vec<_> = host.infos().into_iter().map(|i| i.package).collect();
+    // The stock plugins, and of the directory's only the good one.
+    let mut packages: Vec<_> = host
+        .infos()
+        .into_iter()
+        .filter(|i| !i.source.starts_with("stock:"))
+        .map(|i| i.package)
+        .collect();
     packages.sort();
-    assert_eq!(packages, ["janus.plugin.echotest", "portunus.test.trap"]);
+    assert_eq!(packages, ["portunus.test.trap"]);
+    assert!(host.plugin("janus.plugin.echotest").is_some());
 
     let errors = host.load_errors();
     assert_eq!(errors.len(), 4, "{errors:?}");
