@@ -11,6 +11,7 @@
 //! - [`live`]: the run's phase and counters for the progress bar.
 //! - [`report`]: the results table and JSON.
 
+pub mod compare;
 pub mod echotest;
 pub mod ledger;
 pub mod live;

@@ -9,6 +9,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
+use portunus_integration::bench::compare;
 use portunus_integration::bench::echotest::{
     self, EchotestOptions, Live, MAX_DURATION, MAX_SESSIONS, Phase,
 };
@@ -28,6 +29,38 @@ enum Scenario {
     Echotest(EchotestArgs),
     /// P publishers (real VP8 + Opus made by ffmpeg) × N subscribers in a VideoRoom.
     Videoroom(VideoroomArgs),
+    /// The videoroom scenario against portunus and Janus 1.1.2, alternating, over a list of
+    /// subscriber counts, in network namespaces the tool creates (needs root); writes the
+    /// configurations, results, a ratio table and an SVG plot.
+    Compare(CompareArgs),
+}
+
+#[derive(clap::Args)]
+struct CompareArgs {
+    /// The portunus binary (build it with `cargo build --release -p portunus`).
+    #[arg(long, default_value = "target/release/portunus")]
+    portunus: std::path::PathBuf,
+    /// The Janus binary (Debian `janus` 1.1.2).
+    #[arg(long, default_value = "/usr/bin/janus")]
+    janus: std::path::PathBuf,
+    /// Subscriber counts, comma-separated.
+    #[arg(short = 'n', long, value_delimiter = ',', default_values_t = [1u32, 5, 10, 20])]
+    subscribers: Vec<u32>,
+    #[arg(short = 'p', long, default_value_t = 1,
+          value_parser = clap::value_parser!(u32).range(1..=videoroom::MAX_PUBLISHERS as i64))]
+    publishers: u32,
+    /// Seconds of each measurement window.
+    #[arg(long, default_value_t = 10,
+          value_parser = clap::value_parser!(u64).range(1..=600u64))]
+    duration: u64,
+    #[arg(long)]
+    simulcast: bool,
+    /// Output folder (configurations, logs, JSON, comparison.md, comparison.svg).
+    #[arg(long, default_value = "target/bench-compare")]
+    out: std::path::PathBuf,
+    /// Extra arguments passed to every videoroom run (after `--`).
+    #[arg(last = true)]
+    extra: Vec<String>,
 }
 
 #[derive(clap::Args, Clone)]
@@ -150,6 +183,7 @@ fn main() -> anyhow::Result<()> {
     match cli.scenario {
         Scenario::Echotest(args) => runtime.block_on(run_echotest(args)),
         Scenario::Videoroom(args) => runtime.block_on(run_videoroom(args)),
+        Scenario::Compare(args) => run_compare(args),
     }
 }
 
@@ -186,6 +220,37 @@ async fn run_echotest(args: EchotestArgs) -> anyhow::Result<()> {
             .unwrap_or_default();
         anyhow::bail!("no session came up: {why}");
     }
+    Ok(())
+}
+
+fn run_compare(args: CompareArgs) -> anyhow::Result<()> {
+    if args.subscribers.is_empty() || args.subscribers.iter().any(|n| *n > 2000) {
+        anyhow::bail!("subscriber counts must be 0..=2000");
+    }
+    let abs = |p: &std::path::Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
+    for (what, p) in [("portunus", &args.portunus), ("janus", &args.janus)] {
+        if !p.is_file() {
+            anyhow::bail!("{what} binary not found at {}", p.display());
+        }
+    }
+    let opts = compare::CompareOptions {
+        portunus: abs(&args.portunus),
+        janus: abs(&args.janus),
+        subscribers: args.subscribers,
+        publishers: args.publishers,
+        duration_s: args.duration,
+        simulcast: args.simulcast,
+        out: abs(&args.out),
+        bench: std::env::current_exe().context("own path")?,
+        extra: args.extra,
+    };
+    let rows = compare::run(&opts).map_err(anyhow::Error::msg)?;
+    print!("{}", compare::table(&rows));
+    println!(
+        "\nconfigurations, logs and per-run JSON in {}; plot: {}",
+        opts.out.display(),
+        opts.out.join("comparison.svg").display()
+    );
     Ok(())
 }
 

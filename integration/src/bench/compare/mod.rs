@@ -1,0 +1,349 @@
+//! `portunus-bench compare`: the same VideoRoom scenario against portunus and Janus 1.1.2,
+//! alternating, over a list of subscriber counts. Servers run in one network namespace and
+//! the load tool (this binary, re-run as `videoroom --json`) in another, joined by a veth
+//! pair. Writes the configurations, every run's JSON, a table of ratios and an SVG plot.
+
+pub mod netns;
+pub mod plot;
+pub mod servers;
+
+use std::fmt::Write as _;
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use netns::NetnsPair;
+use servers::{Server, WS_PORT};
+
+/// How to compare.
+#[derive(Debug, Clone)]
+pub struct CompareOptions {
+    pub portunus: PathBuf,
+    pub janus: PathBuf,
+    /// Subscriber counts to run, in order.
+    pub subscribers: Vec<u32>,
+    pub publishers: u32,
+    pub duration_s: u64,
+    pub simulcast: bool,
+    /// Where configurations, logs, JSON, the table and the plot go.
+    pub out: PathBuf,
+    /// This binary (re-run inside the client namespace).
+    pub bench: PathBuf,
+    /// Extra arguments for every `videoroom` run (e.g. `--video-kbps 1500`).
+    pub extra: Vec<String>,
+}
+
+/// One scenario run against one server.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Row {
+    pub server: Server,
+    pub subscribers: u32,
+    pub ok: bool,
+    pub error: Option<String>,
+    pub forwarded_packets: u64,
+    pub forwarded_per_cpu_s: Option<f64>,
+    pub cpu_us_per_forwarded: Option<f64>,
+    pub loss_pct: Option<f64>,
+    pub latency_p50_ms: Option<f64>,
+    pub latency_p99_ms: Option<f64>,
+    pub kib_per_pc: Option<f64>,
+    pub client_cpu_pct: Option<f64>,
+}
+
+/// Runs everything; returns the rows (also written to `out/results.json`).
+pub fn run(opts: &CompareOptions) -> Result<Vec<Row>, String> {
+    std::fs::create_dir_all(&opts.out).map_err(|e| format!("{}: {e}", opts.out.display()))?;
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let ns = NetnsPair::create()?;
+    let (portunus_cfg, janus_cfg) =
+        servers::write_configs(&opts.out, ns.server_addr, &ns.server_if, cores)?;
+    eprintln!(
+        "configurations in {} (portunus.toml, janus/); servers in netns {} ({}), tool in {} ({})",
+        opts.out.display(),
+        ns.server_ns,
+        ns.server_addr,
+        ns.client_ns,
+        ns.client_addr
+    );
+    let mut rows = Vec::new();
+    for (i, n) in opts.subscribers.iter().enumerate() {
+        // Alternate which server goes first, so drift on the machine hits both alike.
+        let order = if i % 2 == 0 {
+            [Server::Portunus, Server::Janus]
+        } else {
+            [Server::Janus, Server::Portunus]
+        };
+        for server in order {
+            let row = run_one(opts, &ns, server, *n, &portunus_cfg, &janus_cfg);
+            eprintln!(
+                "{:>8} N={:<4} {}",
+                server.name(),
+                n,
+                match &row.error {
+                    Some(e) => format!("failed: {e}"),
+                    None => format!(
+                        "{} forwarded, {} pkt/CPU-s, loss {:.2}%",
+                        row.forwarded_packets,
+                        row.forwarded_per_cpu_s
+                            .map_or("-".into(), |v| format!("{v:.0}")),
+                        row.loss_pct.unwrap_or(0.0)
+                    ),
+                }
+            );
+            rows.push(row);
+        }
+    }
+    let json = serde_json::to_string_pretty(&rows).map_err(|e| e.to_string())?;
+    write(&opts.out.join("results.json"), &json)?;
+    write(&opts.out.join("comparison.md"), &table(&rows))?;
+    write(&opts.out.join("comparison.svg"), &plot_rows(&rows))?;
+    Ok(rows)
+}
+
+fn write(path: &Path, text: &str) -> Result<(), String> {
+    std::fs::write(path, text).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+fn run_one(
+    opts: &CompareOptions,
+    ns: &NetnsPair,
+    server: Server,
+    n: u32,
+    portunus_cfg: &Path,
+    janus_cfg: &Path,
+) -> Row {
+    let mut row = Row {
+        server,
+        subscribers: n,
+        ok: false,
+        error: None,
+        forwarded_packets: 0,
+        forwarded_per_cpu_s: None,
+        cpu_us_per_forwarded: None,
+        loss_pct: None,
+        latency_p50_ms: None,
+        latency_p99_ms: None,
+        kib_per_pc: None,
+        client_cpu_pct: None,
+    };
+    let (program, config) = match server {
+        Server::Portunus => (&opts.portunus, portunus_cfg),
+        Server::Janus => (&opts.janus, janus_cfg),
+    };
+    let log = opts.out.join(format!("{}-n{n}.log", server.name()));
+    let running = match servers::start(server, ns, program, config, &log) {
+        Ok(r) => r,
+        Err(e) => {
+            row.error = Some(e);
+            return row;
+        }
+    };
+    let result = wait_ready(ns, Duration::from_secs(60)).and_then(|()| {
+        let json_path = opts.out.join(format!("{}-n{n}.json", server.name()));
+        let out = NetnsPair::command(&ns.client_ns, &opts.bench.display().to_string())
+            .arg("videoroom")
+            .arg("--server")
+            .arg(format!("ws://{}:{WS_PORT}", ns.server_addr))
+            .arg("--bind")
+            .arg(ns.client_addr.to_string())
+            .arg("--pid")
+            .arg(running.pid().to_string())
+            .args(["-p", &opts.publishers.to_string(), "-n", &n.to_string()])
+            .args(["--duration", &opts.duration_s.to_string(), "--json"])
+            .args(opts.simulcast.then_some("--simulcast"))
+            .args(&opts.extra)
+            .stderr(std::process::Stdio::inherit())
+            .output()
+            .map_err(|e| format!("run {}: {e}", opts.bench.display()))?;
+        let text = String::from_utf8_lossy(&out.stdout).to_string();
+        let _ = write(&json_path, &text);
+        if !out.status.success() && text.trim().is_empty() {
+            return Err(format!("videoroom run failed ({})", out.status));
+        }
+        serde_json::from_str::<Value>(&text).map_err(|e| format!("report JSON: {e}"))
+    });
+    running.stop();
+    match result {
+        Ok(v) => fill(&mut row, &v),
+        Err(e) => row.error = Some(e),
+    }
+    row
+}
+
+fn fill(row: &mut Row, v: &Value) {
+    let f = |p: &str| v.pointer(p).and_then(Value::as_f64);
+    row.forwarded_packets = v
+        .pointer("/totals/forwarded_packets")
+        .and_then(Value::as_u64)
+        .unwrap_or(0);
+    row.forwarded_per_cpu_s = f("/forwarded_per_server_cpu_s");
+    row.cpu_us_per_forwarded = f("/server_cpu_us_per_forwarded_packet");
+    row.loss_pct = f("/totals/loss_pct");
+    row.latency_p50_ms = f("/totals/latency_p50_ms");
+    row.latency_p99_ms = f("/totals/latency_p99_ms");
+    row.kib_per_pc = f("/server_kib_per_peer_connection");
+    row.client_cpu_pct = f("/client_window/cpu_s")
+        .zip(f("/client_window/wall_s"))
+        .filter(|(_, w)| *w > 0.0)
+        .map(|(c, w)| c * 100.0 / w);
+    let up = v
+        .pointer("/totals/subscribers_up")
+        .and_then(Value::as_u64)
+        .unwrap_or(0);
+    row.ok = up == u64::from(row.subscribers) && row.forwarded_packets > 0;
+    if !row.ok {
+        row.error = Some(format!("{up} of {} subscribers up", row.subscribers));
+    }
+}
+
+/// Waits until the server's WebSocket port accepts a TCP connection from the client
+/// namespace (a thread joins that namespace for the probe).
+fn wait_ready(ns: &NetnsPair, timeout: Duration) -> Result<(), String> {
+    let path = format!("/run/netns/{}", ns.client_ns);
+    let addr = SocketAddr::from((ns.server_addr, WS_PORT));
+    std::thread::spawn(move || -> Result<(), String> {
+        let f = std::fs::File::open(&path).map_err(|e| format!("{path}: {e}"))?;
+        use std::os::fd::AsRawFd as _;
+        // SAFETY: setns on a valid namespace fd; affects only this thread.
+        if unsafe { libc::setns(f.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
+            return Err(format!("setns {path}: {}", std::io::Error::last_os_error()));
+        }
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if TcpStream::connect_timeout(&addr, Duration::from_millis(500)).is_ok() {
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        Err(format!(
+            "nothing listening on {addr} after {} s",
+            timeout.as_secs()
+        ))
+    })
+    .join()
+    .map_err(|_| "readiness probe panicked".to_string())?
+}
+
+/// The largest N whose run had every subscriber up and loss under 0.5%.
+fn max_n(rows: &[Row], server: Server) -> Option<u32> {
+    rows.iter()
+        .filter(|r| r.server == server && r.ok && r.loss_pct.is_some_and(|l| l < 0.5))
+        .map(|r| r.subscribers)
+        .max()
+}
+
+/// Per-N results and the ratios portunus / Janus, as Markdown.
+pub fn table(rows: &[Row]) -> String {
+    let mut o = String::new();
+    let _ = writeln!(
+        o,
+        "| N | server | forwarded pkt | pkt per CPU-s | CPU µs/pkt | loss % | latency p50 ms | p99 ms | KiB/PC | tool CPU % |"
+    );
+    let _ = writeln!(o, "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+    let opt = |v: Option<f64>, p: usize| v.map_or("-".into(), |x| format!("{x:.p$}"));
+    for r in rows {
+        let _ = writeln!(
+            o,
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            r.subscribers,
+            r.server.name(),
+            if r.error.is_some() {
+                format!(
+                    "{} ({})",
+                    r.forwarded_packets,
+                    r.error.as_deref().unwrap_or("")
+                )
+            } else {
+                r.forwarded_packets.to_string()
+            },
+            opt(r.forwarded_per_cpu_s, 0),
+            opt(r.cpu_us_per_forwarded, 2),
+            opt(r.loss_pct, 2),
+            opt(r.latency_p50_ms, 2),
+            opt(r.latency_p99_ms, 2),
+            opt(r.kib_per_pc, 0),
+            opt(r.client_cpu_pct, 0),
+        );
+    }
+    // Ratios over the N both servers completed.
+    let pair = |n: u32, f: &dyn Fn(&Row) -> Option<f64>| {
+        let get = |s| {
+            rows.iter()
+                .find(|r| r.server == s && r.subscribers == n && r.ok)
+                .and_then(f)
+        };
+        get(Server::Portunus)
+            .zip(get(Server::Janus))
+            .filter(|(_, j)| *j > 0.0)
+            .map(|(p, j)| p / j)
+    };
+    let mean = |f: &dyn Fn(&Row) -> Option<f64>| {
+        let mut ns: Vec<u32> = rows.iter().map(|r| r.subscribers).collect();
+        ns.dedup();
+        let v: Vec<f64> = ns.iter().filter_map(|n| pair(*n, f)).collect();
+        (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64)
+    };
+    let _ = writeln!(
+        o,
+        "\n| ratio portunus / Janus (mean over N both completed) | value |\n|---|---:|"
+    );
+    let _ = writeln!(
+        o,
+        "| CPU-seconds per forwarded packet | {} |",
+        opt(mean(&|r| r.cpu_us_per_forwarded), 3)
+    );
+    let _ = writeln!(
+        o,
+        "| latency p50 | {} |",
+        opt(mean(&|r| r.latency_p50_ms), 3)
+    );
+    let _ = writeln!(
+        o,
+        "| latency p99 | {} |",
+        opt(mean(&|r| r.latency_p99_ms), 3)
+    );
+    let _ = writeln!(
+        o,
+        "| memory per PeerConnection | {} |",
+        opt(mean(&|r| r.kib_per_pc), 3)
+    );
+    let (p, j) = (max_n(rows, Server::Portunus), max_n(rows, Server::Janus));
+    let _ = writeln!(
+        o,
+        "| largest N with loss < 0.5% | {} ({} / {}) |",
+        p.zip(j).map_or("-".into(), |(p, j)| format!(
+            "{:.2}",
+            f64::from(p) / f64::from(j)
+        )),
+        p.map_or("-".into(), |v| v.to_string()),
+        j.map_or("-".into(), |v| v.to_string())
+    );
+    o
+}
+
+fn plot_rows(rows: &[Row]) -> String {
+    let series = |f: &dyn Fn(&Row) -> Option<f64>| -> Vec<plot::Series<'static>> {
+        [(Server::Portunus, "#c0392b"), (Server::Janus, "#2c3e50")]
+            .into_iter()
+            .map(|(s, color)| plot::Series {
+                name: s.name(),
+                color,
+                points: rows
+                    .iter()
+                    .filter(|r| r.server == s && r.error.is_none())
+                    .filter_map(|r| f(r).map(|v| (f64::from(r.subscribers), v)))
+                    .collect(),
+            })
+            .collect()
+    };
+    plot::svg(
+        "VideoRoom fan-out: portunus vs Janus 1.1.2 (1 publisher, VP8 + Opus)",
+        (
+            "server CPU µs per forwarded packet",
+            &series(&|r| r.cpu_us_per_forwarded),
+        ),
+        ("loss %", &series(&|r| r.loss_pct)),
+    )
+}

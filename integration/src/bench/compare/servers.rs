@@ -1,0 +1,145 @@
+//! The two servers with equivalent configuration, written by the tool into a folder that is
+//! printed beside the results: API over WebSocket on port 8188, media on the veth address
+//! only, one media thread per core, no recording, warnings-only logging, the stock
+//! VideoRoom. SRTP: neither server can be told a profile; both offer their defaults and the
+//! negotiated one is reported (portunus: AEAD_AES_256_GCM, see docs/PERFORMANCE.md).
+
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+use super::netns::NetnsPair;
+
+pub const WS_PORT: u16 = 8188;
+
+/// Which server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Server {
+    Portunus,
+    Janus,
+}
+
+impl Server {
+    pub fn name(self) -> &'static str {
+        match self {
+            Server::Portunus => "portunus",
+            Server::Janus => "janus",
+        }
+    }
+}
+
+/// Writes both configurations under `dir`; returns their main files.
+pub fn write_configs(
+    dir: &Path,
+    addr: Ipv4Addr,
+    interface: &str,
+    cores: usize,
+) -> Result<(PathBuf, PathBuf), String> {
+    let janus_dir = dir.join("janus");
+    std::fs::create_dir_all(&janus_dir).map_err(|e| format!("{}: {e}", janus_dir.display()))?;
+    let write = |p: PathBuf, text: String| {
+        std::fs::write(&p, text).map_err(|e| format!("{}: {e}", p.display()))
+    };
+    let portunus = dir.join("portunus.toml");
+    write(
+        portunus.clone(),
+        format!(
+            "# portunus-bench compare: equivalent of janus/janus.jcfg\n\
+             [transports.http]\nenabled = false\n\n\
+             [transports.websocket]\nenabled = true\nbind = \"0.0.0.0\"\nport = {WS_PORT}\n\n\
+             [media]\n# One media thread per core (Janus: event_loops = {cores}).\nworkers = {cores}\n\
+             interfaces = [\"{addr}\"]\n"
+        ),
+    )?;
+    let plugins = "/usr/lib/x86_64-linux-gnu/janus";
+    write(
+        janus_dir.join("janus.jcfg"),
+        format!(
+            "# portunus-bench compare: equivalent of ../portunus.toml\n\
+             general: {{\n\
+             \tconfigs_folder = \"{d}\"\n\
+             \tplugins_folder = \"{plugins}/plugins\"\n\
+             \ttransports_folder = \"{plugins}/transports\"\n\
+             \tevents_folder = \"{plugins}/events\"\n\
+             \tloggers_folder = \"{plugins}/loggers\"\n\
+             \tdebug_level = 3\n\
+             \t# One event loop per core, as portunus has one media thread per core.\n\
+             \tevent_loops = {cores}\n\
+             }}\n\
+             media: {{\n\trtp_port_range = \"20000-40000\"\n}}\n\
+             nat: {{\n\tice_enforce_list = \"{interface}\"\n}}\n\
+             plugins: {{\n\tdisable = \"libjanus_audiobridge.so,libjanus_duktape.so,libjanus_lua.so,libjanus_nosip.so,libjanus_recordplay.so,libjanus_sip.so,libjanus_streaming.so,libjanus_textroom.so,libjanus_videocall.so,libjanus_voicemail.so,libjanus_echotest.so\"\n}}\n\
+             transports: {{\n\tdisable = \"libjanus_http.so,libjanus_mqtt.so,libjanus_nanomsg.so,libjanus_pfunix.so,libjanus_rabbitmq.so\"\n}}\n\
+             events: {{\n\tbroadcast = false\n}}\n",
+            d = janus_dir.display()
+        ),
+    )?;
+    write(
+        janus_dir.join("janus.plugin.videoroom.jcfg"),
+        "general: {\n}\n".into(),
+    )?;
+    write(
+        janus_dir.join("janus.transport.websockets.jcfg"),
+        format!("general: {{\n\tws = true\n\tws_port = {WS_PORT}\n}}\n"),
+    )?;
+    Ok((portunus, janus_dir.join("janus.jcfg")))
+}
+
+/// A server running in the server namespace.
+pub struct Running {
+    pub server: Server,
+    child: Child,
+}
+
+impl Running {
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// SIGTERM, then SIGKILL after 5 s.
+    pub fn stop(mut self) {
+        let pid = self.child.id() as libc::pid_t;
+        // SAFETY: signalling our own child by its pid.
+        unsafe { libc::kill(pid, libc::SIGTERM) };
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts `server` in the server namespace, logging to `log`.
+pub fn start(
+    server: Server,
+    ns: &NetnsPair,
+    program: &Path,
+    config: &Path,
+    log: &Path,
+) -> Result<Running, String> {
+    let out = std::fs::File::create(log).map_err(|e| format!("{}: {e}", log.display()))?;
+    let err = out.try_clone().map_err(|e| e.to_string())?;
+    let mut cmd = NetnsPair::command(&ns.server_ns, &program.display().to_string());
+    match server {
+        Server::Portunus => {
+            cmd.arg("--config").arg(config).env("RUST_LOG", "warn");
+        }
+        Server::Janus => {
+            let dir = config.parent().unwrap_or(Path::new("."));
+            cmd.arg("-F").arg(dir).arg("-C").arg(config);
+        }
+    }
+    let child = cmd
+        .stdin(Stdio::null())
+        .stdout(out)
+        .stderr(err)
+        .spawn()
+        .map_err(|e| format!("start {}: {e}", program.display()))?;
+    Ok(Running { server, child })
+}
