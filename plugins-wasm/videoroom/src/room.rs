@@ -38,9 +38,12 @@ impl Room {
         }
     }
 
-    /// The room as a config table (`rooms` entry), for `save_config`.
+    /// The room as a config table (`rooms` entry), for `save_config`: the settings that
+    /// differ from the defaults, so the written file stays as short as a hand-written one.
     pub fn to_config(&self) -> Value {
+        let defaults = RoomConfig::default().to_json();
         let mut m = self.cfg.to_json();
+        m.retain(|k, v| k == "description" || defaults.get(k) != Some(v));
         m.insert("room".into(), self.id.to_json());
         if self.check_allowed {
             m.insert(

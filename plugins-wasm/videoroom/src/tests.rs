@@ -34,6 +34,8 @@ pub struct Fake {
     pub next_id: u64,
     pub next_mid: u32,
     pub fail_save: bool,
+    /// push-event with an answer fails (the core could not build it).
+    pub fail_answer: bool,
 }
 
 impl Host for Fake {
@@ -44,6 +46,9 @@ impl Host for Fake {
         data: &Value,
         jsep: Option<&JsepOut>,
     ) -> Result<Vec<String>, String> {
+        if self.fail_answer && matches!(jsep, Some(JsepOut::Answer(_))) {
+            return Err("no pending offer".into());
+        }
         self.pushed.push(Pushed {
             handle,
             transaction: transaction.map(str::to_owned),
@@ -548,6 +553,10 @@ fn permanent_create_edit_destroy_save_the_whole_section() {
         .unwrap();
     assert_eq!(r1234["description"], "Edited");
     assert_eq!(r1234["bitrate"], 256000);
+    assert!(
+        r1234.get("opus_fec").is_none(),
+        "defaults are not written: {r1234}"
+    );
     sync(
         &mut v,
         1,
@@ -1371,7 +1380,7 @@ fn simulcast_layers_configure_and_events() {
         ev[0].data,
         json!({"videoroom": "event", "room": 1234, "configured": "ok"})
     );
-    let (id, layer, paused) = v.host.updates.last().unwrap().clone();
+    let (id, layer, paused) = *v.host.updates.last().unwrap();
     assert_eq!(
         (id, layer.substream, layer.temporal, paused),
         (rid, Some(0), Some(1), false)
@@ -1429,14 +1438,13 @@ fn svc_room_spatial_and_temporal_layers() {
         json!({"request": "configure", "spatial_layer": 1, "temporal_layer": 0}),
         None,
     );
-    let (_, layer, _) = v
+    let (_, layer, _) = *v
         .host
         .updates
         .iter()
         .rev()
         .find(|(id, _, _)| *id == rid)
-        .unwrap()
-        .clone();
+        .unwrap();
     assert_eq!((layer.substream, layer.temporal), (Some(1), Some(0)));
     clear(&mut v);
     v.on_media_event(MediaEvent::LayerChanged(LayerChange {
@@ -1799,4 +1807,66 @@ fn admin_api_runs_sync_requests() {
     assert_eq!(r["exists"], true);
     let r = v.admin_message(&json!({"request": "join"}));
     assert_eq!(error_of(&r).0, i64::from(INVALID_REQUEST));
+}
+
+#[test]
+fn answer_failure_is_437_and_keeps_the_publisher_unpublished() {
+    let mut v = demo();
+    join_pub(&mut v, 1, 1234, "alice");
+    v.host.fail_answer = true;
+    let e = async_error(&mut v, 1, json!({"request": "configure"}), Some(av_offer()));
+    assert_eq!(
+        e,
+        (
+            i64::from(INVALID_SDP),
+            "Error processing SDP: no pending offer".into()
+        )
+    );
+    let p = v.sessions[&1].publisher().unwrap();
+    assert!(!p.negotiated && p.streams.is_empty());
+    v.setup_media(1);
+    assert!(!v.sessions[&1].publisher().unwrap().publishing);
+}
+
+#[test]
+fn enable_recording_only_off() {
+    let mut v = demo();
+    let r = sync(
+        &mut v,
+        1,
+        json!({"request": "enable_recording", "room": 1234, "secret": "adminpwd", "record": false}),
+    );
+    assert_eq!(r, json!({"videoroom": "success", "record": false}));
+    let r = sync(
+        &mut v,
+        1,
+        json!({"request": "enable_recording", "room": 1234, "secret": "adminpwd", "record": true}),
+    );
+    assert_eq!(error_of(&r).0, i64::from(UNKNOWN_ERROR));
+    let r = sync(
+        &mut v,
+        1,
+        json!({"request": "enable_recording", "room": 1234, "secret": "adminpwd"}),
+    );
+    assert_eq!(
+        error_of(&r),
+        (
+            i64::from(MISSING_ELEMENT),
+            "Missing mandatory element (record)".into()
+        )
+    );
+    let r = sync(
+        &mut v,
+        1,
+        json!({"request": "publish_remotely", "room": 1234}),
+    );
+    assert_eq!(error_of(&r).0, i64::from(INVALID_REQUEST));
+}
+
+#[test]
+fn config_rooms_with_record_load_without_it() {
+    let mut v = VideoRoom::new(Fake::default());
+    v.init(json!({"rooms": [{"room": 1, "record": true, "rec_dir": "/tmp"}]}))
+        .unwrap();
+    assert!(!v.rooms[&crate::ids::Id::Num(1)].cfg.record);
 }
