@@ -69,6 +69,10 @@ fn trickle_events(sdp: &str) -> Vec<Value> {
         .collect()
 }
 
+/// Longest an RTP forwarder's host name may take to resolve (well inside a plugin call's
+/// default 2 s deadline).
+const RESOLVE_TIMEOUT: std::time::Duration = std::time::Duration::from_millis(1000);
+
 /// An RTP forwarder's destination: an IP literal (v4, v6, or v6 in brackets) is taken as is,
 /// without any lookup; anything else is resolved once here.
 fn resolve_dest(host: &str, port: u16) -> Result<SocketAddr, String> {
@@ -86,11 +90,30 @@ fn resolve_dest(host: &str, port: u16) -> Result<SocketAddr, String> {
     if let Ok(ip) = literal.parse::<IpAddr>() {
         return Ok(SocketAddr::new(ip, port));
     }
-    (host, port)
-        .to_socket_addrs()
-        .map_err(|e| format!("rtp forward: cannot resolve host {host:?}: {e}"))?
-        .next()
-        .ok_or_else(|| format!("rtp forward: host {host:?} has no address"))
+    // The lookup may wait on the network, and this runs on the plugin's thread inside its
+    // call deadline: bound it. A lookup still running after that ends on its own.
+    let (tx, rx) = std::sync::mpsc::channel();
+    let name = host.to_owned();
+    std::thread::Builder::new()
+        .name("rtp-forward resolve".into())
+        .spawn(move || {
+            let r = (name.as_str(), port)
+                .to_socket_addrs()
+                .map(|a| a.collect::<Vec<_>>());
+            let _ = tx.send(r);
+        })
+        .map_err(|e| format!("rtp forward: cannot resolve host {host:?}: {e}"))?;
+    match rx.recv_timeout(RESOLVE_TIMEOUT) {
+        Ok(Ok(addrs)) => addrs
+            .into_iter()
+            .next()
+            .ok_or_else(|| format!("rtp forward: host {host:?} has no address")),
+        Ok(Err(e)) => Err(format!("rtp forward: cannot resolve host {host:?}: {e}")),
+        Err(_) => Err(format!(
+            "rtp forward: cannot resolve host {host:?}: no answer within {} ms",
+            RESOLVE_TIMEOUT.as_millis()
+        )),
+    }
 }
 
 /// `janus.plugin.echotest` → `echotest` (the key Janus plugins put in their events).
