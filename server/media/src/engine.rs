@@ -61,6 +61,9 @@ struct Inner {
     local_addrs: Vec<SocketAddr>,
     routes: Mutex<HashMap<RouteId, Route>>,
     next_route: AtomicU64,
+    /// Forwarder id → its source handle (whose shard runs it).
+    forwarders: Mutex<HashMap<ForwarderId, HandleId>>,
+    next_forwarder: AtomicU64,
 }
 
 impl Drop for Inner {
@@ -131,6 +134,8 @@ impl MediaEngine {
                 local_addrs,
                 routes: Mutex::new(HashMap::new()),
                 next_route: AtomicU64::new(1),
+                forwarders: Mutex::new(HashMap::new()),
+                next_forwarder: AtomicU64::new(1),
             }),
         };
         Ok((engine, events_rx))
@@ -229,6 +234,8 @@ impl MediaEngine {
             .routes
             .lock()
             .retain(|_, r| r.source.handle != handle && r.target.handle != handle);
+        // The shard drops the handle's forwarders with its PeerConnection (ForgetHandle).
+        self.inner.forwarders.lock().retain(|_, h| *h != handle);
         for s in &self.inner.shared.shards {
             let _ = s.send(ShardMsg::Cmd(Cmd::ForgetHandle { handle }));
         }
@@ -347,16 +354,48 @@ impl MediaEngine {
     }
 
     /// Starts a plain-RTP forwarder of `forward.source` to `forward.dest`.
+    /// The packets go out of the media sockets (the shared port), unencrypted, with the
+    /// SSRC and payload type asked for and continuous numbering; the source is asked for a
+    /// keyframe. Bad destination, payload type, RTCP port or source → error.
     pub fn rtp_forward_add(&self, forward: RtpForward) -> Result<ForwarderId, MediaError> {
-        let _ = forward;
-        Err(MediaError::WrongState(
-            "rtp forwarders: not implemented yet".into(),
-        ))
+        let dest = forward.dest;
+        if dest.port() == 0 || dest.ip().is_unspecified() {
+            return Err(MediaError::Forward(format!("bad destination {dest}")));
+        }
+        if !self
+            .inner
+            .local_addrs
+            .iter()
+            .any(|a| a.is_ipv4() == dest.is_ipv4())
+        {
+            return Err(MediaError::Forward(format!(
+                "no local address of the family of {dest}"
+            )));
+        }
+        if forward.pt.is_some_and(|pt| pt > 127) {
+            return Err(MediaError::Forward(format!(
+                "payload type {} is beyond 127",
+                forward.pt.unwrap_or_default()
+            )));
+        }
+        if forward.rtcp_port == Some(0) {
+            return Err(MediaError::Forward("RTCP port 0".into()));
+        }
+        if forward.source.mid.is_empty() {
+            return Err(MediaError::Forward("no source mid".into()));
+        }
+        let handle = forward.source.handle;
+        let id = self.inner.next_forwarder.fetch_add(1, Ordering::Relaxed);
+        self.call(handle, |reply| Cmd::AddForwarder { id, forward, reply })??;
+        self.inner.forwarders.lock().insert(id, handle);
+        Ok(id)
     }
 
     /// Stops a forwarder; unknown ids are ignored.
     pub fn rtp_forward_remove(&self, id: ForwarderId) {
-        let _ = id;
+        if let Some(handle) = self.inner.forwarders.lock().remove(&id) {
+            self.send(handle, Cmd::RemoveForwarder { id });
+        }
     }
 
     /// The SRTP protection profile DTLS negotiated for the handle's PeerConnection, e.g.

@@ -26,6 +26,9 @@ pub enum MediaError {
     InvalidCandidate(String),
     #[error("Data channel error: {0}")]
     Data(String),
+    /// A plain-RTP forwarder that cannot be set up (bad destination, port or payload type).
+    #[error("RTP forwarder: {0}")]
+    Forward(String),
     #[error("I/O error: {0}")]
     Io(String),
     /// The media core is shutting down.

@@ -23,6 +23,7 @@ use tracing::{debug, warn};
 use crate::audio_level::TalkDetector;
 use crate::demux::{Demux, PacketClass, classify};
 use crate::error::MediaError;
+use crate::forwarder::Forwarders;
 use crate::router::keyframe::{PayloadDesc, VideoCodec, describe};
 use crate::router::layer::substream_index;
 use crate::router::rewrite::RtpOut;
@@ -56,6 +57,8 @@ pub struct PeerIo<'a> {
     /// Packets to route, and keyframe requests received from the remote (its mid).
     pub forward: &'a mut Vec<Arc<ForwardPacket>>,
     pub keyframe_requests: &'a mut Vec<(HandleId, Mid)>,
+    /// Plain-RTP forwarders of this shard (their sources' packets are routed too).
+    pub forwarders: &'a Forwarders,
 }
 
 #[derive(Debug)]
@@ -625,6 +628,21 @@ impl Peer {
         Ok(())
     }
 
+    /// Whether the PeerConnection has an m-line `mid`.
+    pub fn has_mid(&self, mid: Mid) -> bool {
+        self.mids.iter().any(|m| m.mid == mid)
+    }
+
+    /// The payload type a codec has on this peer (the one its packets carry).
+    pub fn source_pt(&self, codec: &CodecInfo) -> Option<u8> {
+        self.rtc
+            .codec_config()
+            .params()
+            .iter()
+            .find(|p| codec_info(p) == *codec)
+            .map(|p| *p.pt())
+    }
+
     /// Caps what the client sends with REMB; 0 removes the cap.
     pub fn set_bitrate_cap(&mut self, now: Instant, bitrate: u32, io: &mut PeerIo) {
         if bitrate == 0 {
@@ -938,7 +956,7 @@ impl Peer {
                 level_dbov_avg: change.level_dbov_avg,
             });
         }
-        if !io.router.has_routes(self.handle, &mid) {
+        if !io.router.has_routes(self.handle, &mid) && !io.forwarders.has(self.handle, &mid) {
             return;
         }
         let Some(params) = self

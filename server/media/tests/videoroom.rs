@@ -2,6 +2,7 @@
 //! server offers that keep, add and deactivate m-lines with chosen codecs; SSRC-signalled
 //! simulcast.
 
+use std::net::UdpSocket;
 use std::time::Duration;
 
 use portunus_media::*;
@@ -9,6 +10,7 @@ use str0m::Event;
 use str0m::change::{SdpAnswer, SdpOffer};
 use str0m::format::Codec;
 use str0m::media::{Direction as StrDir, MediaKind as StrKind, Mid};
+use tokio::sync::mpsc::UnboundedReceiver;
 
 mod common;
 use common::*;
@@ -360,6 +362,30 @@ fn ssrc_simulcast_layers_are_selected_by_sim_group_order() {
     // After the switch only layer 0 arrives (a layer-1 packet may precede it).
     let first0 = got.iter().position(|l| *l == 0).unwrap();
     assert!(got[first0..].iter().all(|l| *l == 0), "{got:?}");
+    // Each change of the forwarded layer was reported once, ending with layer 0.
+    while let Ok(e) = ev.try_recv() {
+        seen.push(e);
+    }
+    let changes: Vec<Option<u8>> = seen
+        .iter()
+        .filter_map(|e| match e {
+            MediaEvent::LayerChanged {
+                route: r,
+                target,
+                substream,
+                ..
+            } if *r == route && target.handle == handle && target.mid == view.to_string() => {
+                Some(*substream)
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(changes.last(), Some(&Some(0)), "{seen:?}");
+    assert!(changes.contains(&Some(1)), "{changes:?}");
+    assert!(
+        changes.windows(2).all(|w| w[0] != w[1]),
+        "repeated layer events: {changes:?}"
+    );
     engine.destroy(handle);
 }
 
@@ -505,4 +531,199 @@ fn talk_detection_reports_changes_from_audio_levels() {
     }
     assert_eq!(talk_events(&seen).len(), 2, "{seen:?}");
     engine.destroy(handle);
+}
+
+/// A client publishing one video m-line (sendonly), connected.
+fn video_publisher(
+    engine: &MediaEngine,
+    ev: &mut UnboundedReceiver<MediaEvent>,
+    seen: &mut Vec<MediaEvent>,
+    handle: HandleId,
+) -> (Client, Mid) {
+    let mut client = Client::new();
+    let mut api = client.rtc.sdp_api();
+    let video = api.add_media(StrKind::Video, StrDir::SendOnly, None, None, None);
+    let (offer, pending) = api.apply().unwrap();
+    engine.remote_offer(handle, &offer.to_sdp_string()).unwrap();
+    let answer = engine.answer(handle, &AnswerSpec::default()).unwrap();
+    client
+        .rtc
+        .sdp_api()
+        .accept_answer(pending, SdpAnswer::from_sdp_string(&answer).unwrap())
+        .unwrap();
+    client.wait(ev, seen, |_, s| {
+        s.contains(&MediaEvent::WebrtcUp { handle }).then_some(())
+    });
+    (client, video)
+}
+
+fn vp8_payload(i: u64) -> Vec<u8> {
+    let mut p = vec![0x10, 0x00, 0x9d, 0x01, 0x2a];
+    p.extend(std::iter::repeat_n(i as u8, 30 + (i % 7) as usize));
+    p
+}
+
+/// Plain RTP datagrams read from `sock` until none come for a while: (seq, ts, pt, ssrc, payload).
+fn read_rtp(sock: &UdpSocket, quiet: Duration) -> Vec<(u16, u32, u8, u32, Vec<u8>)> {
+    sock.set_read_timeout(Some(quiet)).unwrap();
+    let mut out = Vec::new();
+    let mut buf = [0u8; 2048];
+    while let Ok((n, _)) = sock.recv_from(&mut buf) {
+        let d = &buf[..n];
+        assert!(n >= 12 && d[0] >> 6 == 2, "not RTP: {d:?}");
+        out.push((
+            u16::from_be_bytes([d[2], d[3]]),
+            u32::from_be_bytes([d[4], d[5], d[6], d[7]]),
+            d[1] & 0x7f,
+            u32::from_be_bytes([d[8], d[9], d[10], d[11]]),
+            d[12..].to_vec(),
+        ));
+    }
+    out
+}
+
+#[test]
+fn rtp_forwarder_sends_plain_rtp_and_takes_keyframe_requests() {
+    let (engine, mut ev) = start(2);
+    let mut seen = Vec::new();
+    let handle: HandleId = 61;
+    let (mut client, video) = video_publisher(&engine, &mut ev, &mut seen, handle);
+    let receiver = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let rtcp_port = {
+        // A free local port for the forwarder's RTCP socket.
+        let s = UdpSocket::bind("127.0.0.1:0").unwrap();
+        s.local_addr().unwrap().port()
+    };
+    let source = MediaRef {
+        handle,
+        mid: video.to_string(),
+    };
+    let fw = |dest: std::net::SocketAddr| RtpForward {
+        source: source.clone(),
+        dest,
+        ssrc: Some(0x1234_5678),
+        pt: Some(100),
+        substream: None,
+        rtcp_port: None,
+    };
+    let dest = receiver.local_addr().unwrap();
+
+    // Bad requests.
+    for bad in [
+        fw("127.0.0.1:0".parse().unwrap()),
+        fw("0.0.0.0:5004".parse().unwrap()),
+        fw("[::1]:5004".parse().unwrap()),
+        RtpForward {
+            pt: Some(200),
+            ..fw(dest)
+        },
+        RtpForward {
+            rtcp_port: Some(0),
+            ..fw(dest)
+        },
+        RtpForward {
+            source: MediaRef {
+                handle,
+                mid: "nope".into(),
+            },
+            ..fw(dest)
+        },
+    ] {
+        assert!(
+            matches!(
+                engine.rtp_forward_add(bad.clone()),
+                Err(MediaError::Forward(_))
+            ),
+            "{bad:?}"
+        );
+    }
+    assert_eq!(
+        engine.rtp_forward_add(RtpForward {
+            source: MediaRef {
+                handle: 999,
+                mid: "0".into()
+            },
+            ..fw(dest)
+        }),
+        Err(MediaError::NoPeer(999))
+    );
+
+    let before = client.events.len();
+    let id = engine
+        .rtp_forward_add(RtpForward {
+            rtcp_port: Some(rtcp_port),
+            ..fw(dest)
+        })
+        .unwrap();
+    // A busy RTCP port is an error, not a panic.
+    assert!(matches!(
+        engine.rtp_forward_add(RtpForward {
+            rtcp_port: Some(rtcp_port),
+            ..fw(dest)
+        }),
+        Err(MediaError::Io(_))
+    ));
+    // Starting asks the publisher for a keyframe.
+    client.wait(&mut ev, &mut seen, |e, _| {
+        e[before..]
+            .iter()
+            .any(|e| matches!(e, Event::KeyframeRequest(r) if r.mid == video))
+            .then_some(())
+    });
+
+    let pt = client.pt_for(Codec::Vp8);
+    let sent: Vec<Vec<u8>> = (1..=40).map(vp8_payload).collect();
+    for (i, p) in sent.iter().enumerate() {
+        client.send_rtp(video, pt, 1000 + i as u64, p.clone());
+        client.step();
+    }
+    let got = read_rtp(&receiver, Duration::from_millis(300));
+    assert!(got.len() >= 35, "forwarded {} of 40", got.len());
+    for w in got.windows(2) {
+        assert_eq!(w[1].0, w[0].0.wrapping_add(1), "sequence gap");
+        assert_eq!(w[1].1.wrapping_sub(w[0].1), 960, "timestamp step");
+    }
+    for (_, _, pt, ssrc, payload) in &got {
+        assert_eq!((*pt, *ssrc), (100, 0x1234_5678));
+        assert!(sent.contains(payload), "payload changed");
+    }
+
+    // A PLI from the receiver to the RTCP port reaches the publisher (past the throttle).
+    std::thread::sleep(Duration::from_millis(600));
+    let before = client.events.len();
+    let pli = [0x81, 206, 0, 2, 0x12, 0x34, 0x56, 0x78, 0, 0, 0, 1];
+    let rtcp_dest: std::net::SocketAddr = format!("127.0.0.1:{rtcp_port}").parse().unwrap();
+    receiver.send_to(&pli, rtcp_dest).unwrap();
+    // The shard reads the RTCP socket when it wakes (its timers wake it regularly).
+    client.wait(&mut ev, &mut seen, |e, _| {
+        e[before..]
+            .iter()
+            .any(|e| matches!(e, Event::KeyframeRequest(r) if r.mid == video))
+            .then_some(())
+    });
+    let _ = read_rtp(&receiver, Duration::from_millis(50));
+
+    // Removed: nothing more arrives while the publisher keeps sending.
+    engine.rtp_forward_remove(id);
+    engine.rtp_forward_remove(id); // unknown ids are ignored
+    std::thread::sleep(Duration::from_millis(100));
+    let _ = read_rtp(&receiver, Duration::from_millis(100));
+    for i in 0..20 {
+        client.send_rtp(video, pt, 2000 + i, vp8_payload(i));
+        client.step();
+    }
+    assert!(read_rtp(&receiver, Duration::from_millis(300)).is_empty());
+
+    // Forwarders of a destroyed handle go away with it (the RTCP port is free again).
+    let id2 = engine.rtp_forward_add(RtpForward {
+        rtcp_port: Some(rtcp_port),
+        ..fw(dest)
+    });
+    assert!(id2.is_ok(), "{id2:?}");
+    engine.destroy(handle);
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(
+        UdpSocket::bind(rtcp_dest).is_ok(),
+        "RTCP socket still bound"
+    );
 }

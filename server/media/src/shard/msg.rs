@@ -106,6 +106,14 @@ pub enum Cmd {
         config: Option<TalkDetection>,
         reply: Reply<Result<(), MediaError>>,
     },
+    AddForwarder {
+        id: ForwarderId,
+        forward: RtpForward,
+        reply: Reply<Result<(), MediaError>>,
+    },
+    RemoveForwarder {
+        id: ForwarderId,
+    },
     SrtpProfile {
         handle: HandleId,
         reply: Reply<Option<&'static str>>,
