@@ -13,15 +13,16 @@ pub mod audio_level;
 pub mod demux;
 pub mod engine;
 pub mod error;
-mod forwarder;
 mod peer;
 pub mod router;
 pub mod sdp;
 mod shard;
 mod srtp;
 pub mod types;
-mod udp;
+pub mod udp;
 
 pub use engine::{MediaConfig, MediaEngine};
 pub use error::MediaError;
+/// Batched sends (sendmmsg, UDP GSO), public for the benchmarks.
+pub use shard::batch;
 pub use types::*;
