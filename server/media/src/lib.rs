@@ -13,6 +13,7 @@ pub mod audio_level;
 pub mod demux;
 pub mod engine;
 pub mod error;
+mod forwarder;
 mod peer;
 pub mod router;
 pub mod sdp;

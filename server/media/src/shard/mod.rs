@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::task::Poll;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use str0m::Candidate;
 use str0m::media::Mid;
@@ -20,6 +20,7 @@ use tracing::{debug, trace, warn};
 
 use crate::demux::{Demux, PacketClass, classify};
 use crate::error::MediaError;
+use crate::forwarder::{Forwarder, Forwarders};
 use crate::peer::{Peer, PeerConfig, PeerIo};
 use crate::router::{ForwardPacket, RouterShard};
 use crate::sdp;
@@ -64,9 +65,13 @@ pub struct Shard {
     deadlines: Deadlines,
     forward: Vec<Arc<ForwardPacket>>,
     keyframe_requests: Vec<(HandleId, Mid)>,
+    forwarders: Forwarders,
     /// Datagrams of this loop iteration, sent together at its end.
     batch: SendBatch,
 }
+
+/// How often the forwarders' RTCP sockets are read (they are not in the wake-up set).
+const RTCP_POLL: Duration = Duration::from_millis(20);
 
 /// Queues a datagram on the socket of `source` (or one of the destination's family).
 fn send_on(
@@ -114,6 +119,7 @@ impl Shard {
             deadlines: Deadlines::default(),
             forward: Vec::new(),
             keyframe_requests: Vec::new(),
+            forwarders: Forwarders::default(),
             batch: SendBatch::default(),
         }
     }
@@ -265,6 +271,7 @@ impl Shard {
             forward,
             keyframe_requests,
             deadlines,
+            forwarders,
             batch,
             ..
         } = self;
@@ -278,6 +285,7 @@ impl Shard {
             router,
             forward,
             keyframe_requests,
+            forwarders,
         };
         // A panic inside the WebRTC stack ends this peer only, not the whole shard.
         let r = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(peer, &mut io))) {
@@ -361,6 +369,9 @@ impl Shard {
                         });
                     }
                 }
+                if self.forwarders.has(p.source, &p.source_mid) {
+                    self.forward_plain(now, p);
+                }
             }
             // Keep the allocation for the next round.
             if self.forward.is_empty() {
@@ -375,6 +386,102 @@ impl Shard {
                 }
             }
         }
+        self.poll_forwarders_rtcp(now);
+    }
+
+    /// Sends one source packet to its plain-RTP forwarders.
+    fn forward_plain(&mut self, now: Instant, p: &ForwardPacket) {
+        let Some(pt) = self
+            .handles
+            .get(&p.source)
+            .and_then(|s| s.peer.as_ref())
+            .and_then(|peer| peer.source_pt(&p.codec))
+        else {
+            return;
+        };
+        let n = self.forwarders.of(p.source, &p.source_mid).len();
+        for i in 0..n {
+            let Some(&id) = self.forwarders.of(p.source, &p.source_mid).get(i) else {
+                break;
+            };
+            let Some(f) = self.forwarders.get_mut(id) else {
+                continue;
+            };
+            let step = f.on_packet(p, pt);
+            if step.send {
+                let any = SocketAddr::new(std::net::Ipv4Addr::UNSPECIFIED.into(), 0);
+                send_on(&self.sockets, &mut self.batch, any, f.dest, f.datagram());
+            }
+            if let Some(layer) = step.keyframe_request {
+                self.keyframe_upstream(now, p.source, p.source_mid, Some(layer), true);
+            }
+        }
+    }
+
+    /// Reads the forwarders' RTCP sockets now and then; PLI/FIR become keyframe requests.
+    fn poll_forwarders_rtcp(&mut self, now: Instant) {
+        if self.forwarders.is_empty()
+            || self
+                .forwarders
+                .rtcp_polled
+                .is_some_and(|t| now.saturating_duration_since(t) < RTCP_POLL)
+        {
+            return;
+        }
+        self.forwarders.rtcp_polled = Some(now);
+        let mut buf = [0u8; 1500];
+        let wanted: Vec<(HandleId, Mid, Option<u8>)> = self
+            .forwarders
+            .iter_mut()
+            .filter(|f| f.rtcp.is_some())
+            .filter_map(|f| f.poll_rtcp(&mut buf).then(|| (f.source, f.mid, f.layer())))
+            .collect();
+        for (source, mid, layer) in wanted {
+            self.keyframe_upstream(now, source, mid, layer, true);
+        }
+    }
+
+    fn add_forwarder(
+        &mut self,
+        now: Instant,
+        id: ForwarderId,
+        fw: RtpForward,
+    ) -> Result<(), MediaError> {
+        let mid = Mid::from(fw.source.mid.as_str());
+        let handle = fw.source.handle;
+        let peer = self
+            .handles
+            .get(&handle)
+            .and_then(|s| s.peer.as_ref())
+            .ok_or(MediaError::NoPeer(handle))?;
+        if !peer.has_mid(mid) {
+            return Err(MediaError::Forward(format!(
+                "no m-line {mid} on handle {handle}"
+            )));
+        }
+        let local = self
+            .sockets
+            .iter()
+            .map(|(a, _)| *a)
+            .find(|a| a.is_ipv4() == fw.dest.is_ipv4())
+            .ok_or_else(|| MediaError::Forward(format!("no local address to reach {}", fw.dest)))?;
+        let rtcp = match fw.rtcp_port {
+            None => None,
+            Some(port) => {
+                let s = std::net::UdpSocket::bind(SocketAddr::new(local.ip(), port))
+                    .and_then(|s| s.set_nonblocking(true).map(|_| s))
+                    .map_err(|e| MediaError::Io(format!("RTCP port {port}: {e}")))?;
+                Some(s)
+            }
+        };
+        let ssrc = fw.ssrc.unwrap_or_else(rand::random);
+        let mut f = Forwarder::new(id, &fw, ssrc, rand::random());
+        f.rtcp = rtcp;
+        self.forwarders.add(f);
+        debug!(id, "rtp forwarder {handle}/{mid} → {}", fw.dest);
+        // The receiver can only start decoding from a keyframe.
+        self.keyframe_upstream(now, handle, mid, None, false);
+        Ok(())
     }
 
     fn deliver(&mut self, now: Instant, route: RouteId, p: &ForwardPacket) {
@@ -383,6 +490,18 @@ impl Shard {
         };
         if let Some((source, mid, layer)) = d.keyframe_request {
             self.keyframe_upstream(now, source, mid, layer, true);
+        }
+        if let Some(l) = d.layer_changed {
+            // The router reports a change once, so this is once per change too.
+            let _ = self.shared.events.send(MediaEvent::LayerChanged {
+                route,
+                target: MediaRef {
+                    handle: d.target,
+                    mid: d.mid.to_string(),
+                },
+                substream: l.substream,
+                temporal: l.temporal,
+            });
         }
         if let Some(out) = d.out {
             self.with_peer(d.target, |peer, io| peer.write_rtp(now, d.mid, p, &out, io));
@@ -490,7 +609,10 @@ impl Shard {
                 self.end_peer(handle, None);
                 self.handles.remove(&handle);
             }
-            Cmd::ForgetHandle { handle } => self.router.forget_handle(handle),
+            Cmd::ForgetHandle { handle } => {
+                self.router.forget_handle(handle);
+                self.forwarders.remove_source(handle);
+            }
             Cmd::SendData {
                 handle,
                 message,
@@ -526,6 +648,12 @@ impl Shard {
                     None => Err(MediaError::NoPeer(handle)),
                 };
                 let _ = reply.send(r);
+            }
+            Cmd::AddForwarder { id, forward, reply } => {
+                let _ = reply.send(self.add_forwarder(now, id, forward));
+            }
+            Cmd::RemoveForwarder { id } => {
+                self.forwarders.remove(id);
             }
             Cmd::SrtpProfile { handle, reply } => {
                 let p = self
