@@ -212,24 +212,23 @@ fn u32_of(v: &Value) -> u32 {
         .map_or(0, |n| u32::try_from(n).unwrap_or(u32::MAX))
 }
 
-/// A comma list of codec names, lower case, unknown names skipped (Janus warns and skips).
-/// Returns the list and the names it skipped.
-pub fn codec_list(text: &str, known: &[&str]) -> (Vec<String>, Vec<String>) {
+/// A comma list of codec names, lower case, in order; like Janus, only the first five count
+/// and an unknown (or empty) name among them refuses the whole list (returned as the error).
+pub fn codec_list(text: &str, known: &[&str]) -> Result<Vec<String>, String> {
     let mut list = Vec::new();
-    let mut skipped = Vec::new();
-    for name in text.split(',').map(|s| s.trim().to_ascii_lowercase()) {
-        if name.is_empty() {
-            continue;
+    for name in text
+        .split(',')
+        .take(MAX_CODECS)
+        .map(|s| s.trim().to_ascii_lowercase())
+    {
+        if !known.contains(&name.as_str()) {
+            return Err(name);
         }
-        if known.contains(&name.as_str()) {
-            if !list.contains(&name) && list.len() < MAX_CODECS {
-                list.push(name);
-            }
-        } else {
-            skipped.push(name);
+        if !list.contains(&name) {
+            list.push(name);
         }
     }
-    (list, skipped)
+    Ok(list)
 }
 
 impl RoomConfig {
@@ -264,26 +263,20 @@ impl RoomConfig {
             c.fir_freq = u32_of(v);
         }
         if let Some(text) = s("audiocodec") {
-            let (list, skipped) = codec_list(&text, AUDIO_CODECS);
-            warnings.extend(
-                skipped
-                    .iter()
-                    .map(|n| format!("ignoring invalid audio codec '{n}'")),
-            );
-            if !list.is_empty() {
-                c.audiocodec = list;
-            }
+            c.audiocodec = codec_list(&text, AUDIO_CODECS).map_err(|_| {
+                err(
+                    INVALID_ELEMENT,
+                    "Invalid element (audiocodec can only be or contain opus, isac32, isac16, pcmu, pcma or g722)",
+                )
+            })?;
         }
         if let Some(text) = s("videocodec") {
-            let (list, skipped) = codec_list(&text, VIDEO_CODECS);
-            warnings.extend(
-                skipped
-                    .iter()
-                    .map(|n| format!("ignoring invalid video codec '{n}'")),
-            );
-            if !list.is_empty() {
-                c.videocodec = list;
-            }
+            c.videocodec = codec_list(&text, VIDEO_CODECS).map_err(|_| {
+                err(
+                    INVALID_ELEMENT,
+                    "Invalid element (videocodec can only be or contain vp8, vp9, av1, h264 or h265)",
+                )
+            })?;
         }
         c.vp9_profile = s("vp9_profile");
         c.h264_profile = s("h264_profile");
@@ -463,12 +456,20 @@ mod tests {
     }
 
     #[test]
-    fn codec_lists_keep_order_and_skip_unknown() {
-        let body = json!({"videocodec": "VP9, h264,foo,vp9", "audiocodec": "nope"});
-        let (c, w) = RoomConfig::from_body(body.as_object().unwrap()).unwrap();
+    fn codec_lists_keep_order_and_refuse_unknown() {
+        let body = json!({"videocodec": "VP9, h264,vp9", "audiocodec": "pcmu,opus"});
+        let (c, _) = RoomConfig::from_body(body.as_object().unwrap()).unwrap();
         assert_eq!(c.videocodec, ["vp9", "h264"]);
-        assert_eq!(c.audiocodec, ["opus"]);
-        assert_eq!(w.len(), 2);
+        assert_eq!(c.audiocodec, ["pcmu", "opus"]);
+        let body = json!({"videocodec": "vp8,foo"});
+        let e = RoomConfig::from_body(body.as_object().unwrap()).unwrap_err();
+        assert_eq!(e.code, INVALID_ELEMENT);
+        assert!(
+            e.message
+                .starts_with("Invalid element (videocodec can only be")
+        );
+        let body = json!({"audiocodec": ""});
+        assert!(RoomConfig::from_body(body.as_object().unwrap()).is_err());
     }
 
     #[test]

@@ -125,7 +125,11 @@ pub fn configured_with_streams(room: &Id, p: &Publisher) -> Value {
 pub fn sub_stream(ss: &SubStream, sub: &Subscriber) -> Value {
     let mut m = Map::new();
     m.insert("type".into(), json!(ss.kind.as_str()));
-    m.insert("active".into(), json!(ss.active()));
+    // Janus shows the data m-line active even with no source left.
+    m.insert(
+        "active".into(),
+        json!(ss.kind == StreamKind::Data || ss.active()),
+    );
     m.insert("mindex".into(), json!(ss.mindex));
     if let Some(mid) = &ss.mid {
         m.insert("mid".into(), json!(mid));

@@ -213,6 +213,9 @@ impl<H: Host> VideoRoom<H> {
     }
 
     fn async_request(&mut self, request: &str, req: &Request) -> VrResult<()> {
+        if self.sessions.get(&req.handle).is_some_and(|s| s.kicked) {
+            return Err(err(UNAUTHORIZED, "Unauthorized, you have been kicked"));
+        }
         let role = match self.sessions.get(&req.handle).map(|s| &s.role) {
             Some(Role::Idle) => 0,
             Some(Role::Publisher(_)) => 1,

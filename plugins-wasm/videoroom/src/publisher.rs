@@ -440,7 +440,6 @@ impl<H: Host> VideoRoom<H> {
             .publisher(handle)
             .ok_or_else(|| err(JOIN_FIRST, "Invalid request on unconfigured participant"))?;
         let room_id = p.room.clone();
-        let pub_id = p.id.clone();
         let negotiated = p.negotiated;
         let room = self.room(&room_id)?;
         let cfg = room.cfg.clone();
@@ -457,10 +456,7 @@ impl<H: Host> VideoRoom<H> {
             None => None,
             Some(j) if j.kind == JsepType::Offer => Some(j),
             Some(_) => {
-                return Err(err(
-                    INVALID_SDP_TYPE,
-                    "Unsupported SDP type 'answer' (publishers send offers)",
-                ));
+                return Err(err(INVALID_SDP_TYPE, "Unknown SDP type 'answer'"));
             }
         };
         let forced = |name: &str, list: &[String], known: &[&str]| -> VrResult<Option<String>> {
@@ -470,15 +466,13 @@ impl<H: Host> VideoRoom<H> {
             let c = c.to_ascii_lowercase();
             if !known.contains(&c.as_str()) || !list.contains(&c) {
                 let what = if name == "audiocodec" {
-                    "audio"
+                    "Audio"
                 } else {
-                    "video"
+                    "Video"
                 };
                 return Err(err(
                     INVALID_ELEMENT,
-                    format!(
-                        "Participant asked for {what} codec '{c}', but it's not allowed (room {room_id}, user {pub_id})"
-                    ),
+                    format!("{what} codec unavailable in this room"),
                 ));
             }
             Ok(Some(c))
@@ -508,6 +502,10 @@ impl<H: Host> VideoRoom<H> {
         {
             return Err(err(INVALID_SDP, "Room requires end-to-end encrypted media"));
         }
+        let old_mids: Vec<String> = self
+            .publisher(handle)
+            .map(|p| p.streams.iter().map(|s| s.mid.clone()).collect())
+            .unwrap_or_default();
         let mut stream_confs = Vec::new();
         if let Some(Value::Array(list)) = body.get("streams") {
             for s in list {
@@ -518,6 +516,10 @@ impl<H: Host> VideoRoom<H> {
                     )
                 })?;
                 janus::validate(s, STREAM_CONF_PARAMS, MISSING_ELEMENT, INVALID_ELEMENT)?;
+                let mid = s["mid"].as_str().unwrap_or_default();
+                if !old_mids.iter().any(|m| m == mid) {
+                    return Err(err(NO_SUCH_FEED, format!("No such mid '{mid}' published")));
+                }
                 stream_confs.push(s);
             }
         }
@@ -826,6 +828,12 @@ impl<H: Host> VideoRoom<H> {
     /// Stops publishing (unpublish, hangup, leave, kick): forwarders, routes of the
     /// subscribers, and the room is told.
     pub(crate) fn unpublish(&mut self, handle: HandleId) {
+        self.unpublish_and_tell(handle, true)
+    }
+
+    /// [`Self::unpublish`]; `tell` false keeps the others from hearing `unpublished` (a
+    /// kicked publisher: they hear `kicked` only, as in Janus).
+    fn unpublish_and_tell(&mut self, handle: HandleId, tell: bool) {
         let Some(p) = self.publisher_mut(handle) else {
             return;
         };
@@ -843,7 +851,7 @@ impl<H: Host> VideoRoom<H> {
             self.host.rtp_forward_remove(f.id);
         }
         self.host.cancel_timer(handle);
-        if was_publishing {
+        if was_publishing && tell {
             let ev = events::event(&room, json!({"unpublished": id.to_json()}));
             self.notify_participants(&room, &ev, Some(handle));
         }
@@ -873,7 +881,7 @@ impl<H: Host> VideoRoom<H> {
             let ev = events::event(&room, json!({"kicked": id.to_json()}));
             self.notify_participants(&room, &ev, Some(handle));
         }
-        self.unpublish(handle);
+        self.unpublish_and_tell(handle, kicked.is_none());
         if let Some(r) = self.rooms.get_mut(&room) {
             r.participants.remove(&id);
         }
@@ -883,6 +891,7 @@ impl<H: Host> VideoRoom<H> {
         }
         if let Some(s) = self.sessions.get_mut(&handle) {
             s.role = Role::Idle;
+            s.kicked = kicked.is_some();
         }
     }
 

@@ -72,6 +72,8 @@ pub struct Session {
     pub role: Role,
     /// The PeerConnection is up (between `setup_media` and `hangup_media`).
     pub pc_up: bool,
+    /// Kicked out of its room: this handle may do nothing more (Janus).
+    pub kicked: bool,
 }
 
 impl Session {
@@ -81,6 +83,7 @@ impl Session {
             opaque_id,
             role: Role::Idle,
             pc_up: false,
+            kicked: false,
         }
     }
 

@@ -177,8 +177,26 @@ const UNSUBSCRIBE_PARAMS: &[Param] = &[
 ];
 
 fn layer_of(v: Option<&Value>) -> Option<u8> {
-    // Janus clamps targets to the three layers there are.
+    // Ranges are checked by `check_layers` first.
     v.and_then(Value::as_u64).map(|n| n.min(2) as u8)
+}
+
+/// Janus refuses layer targets beyond the three layers there are.
+fn check_layers(m: &Map<String, Value>) -> VrResult<()> {
+    let bad = |k: &str| m.get(k).and_then(Value::as_u64).is_some_and(|n| n > 2);
+    if bad("substream") || bad("spatial_layer") {
+        return Err(err(
+            INVALID_ELEMENT,
+            "Invalid value (substream/spatial_layer should be 0, 1 or 2)",
+        ));
+    }
+    if bad("temporal") || bad("temporal_layer") {
+        return Err(err(
+            INVALID_ELEMENT,
+            "Invalid value (temporal/temporal_layer should be 0, 1 or 2)",
+        ));
+    }
+    Ok(())
 }
 
 /// The layer targets of a stream entry (or of a flat configure body): simulcast feeds
@@ -236,9 +254,10 @@ impl<H: Host> VideoRoom<H> {
     ) -> VrResult<(Vec<Wanted>, Option<DataSource>)> {
         let feed_id = Id::required(entry, "feed", self.settings.string_ids)?;
         janus::validate(entry, STREAM_PARAMS, MISSING_ELEMENT, INVALID_ELEMENT)?;
+        // As Janus: only publishers whose PeerConnection is up can be subscribed to.
         let (handle, p) = self
             .find_publisher(room, &feed_id)
-            .filter(|(_, p)| p.negotiated)
+            .filter(|(_, p)| p.publishing)
             .ok_or_else(|| no_such_feed(&feed_id))?;
         let mid = entry.get("mid").and_then(Value::as_str);
         let streams: Vec<_> = match mid {
@@ -246,13 +265,14 @@ impl<H: Host> VideoRoom<H> {
                 let s = p.stream(m).ok_or_else(|| {
                     err(
                         NO_SUCH_FEED,
-                        format!("No such mid '{m}' in publisher {feed_id}"),
+                        format!("No such mid '{m}' in feed ({feed_id})"),
                     )
                 })?;
                 vec![s]
             }
             None => p.streams.iter().filter(|s| !s.disabled).collect(),
         };
+        check_layers(entry)?;
         let mut wanted = Vec::new();
         let mut data = None;
         for s in streams {
@@ -313,21 +333,20 @@ impl<H: Host> VideoRoom<H> {
             .get("private_id")
             .and_then(Value::as_u64)
             .and_then(|v| u32::try_from(v).ok());
-        let owner = pvt_id.and_then(|pvt| {
-            room.participants.values().find(|h| {
-                self.sessions[h]
-                    .publisher()
+        let pvt_valid = pvt_id.is_some_and(|pvt| {
+            room.participants.values().any(|h| {
+                self.sessions
+                    .get(h)
+                    .and_then(|s| s.publisher())
                     .is_some_and(|p| p.private_id == pvt)
             })
         });
-        if room.cfg.require_pvtid && owner.is_none() {
-            return Err(err(
-                UNAUTHORIZED,
-                "Unauthorized (this room requires a valid private_id)",
-            ));
-        }
+        let require_pvtid = room.cfg.require_pvtid;
         let mut extra = Map::new();
-        let (wanted, data) = if let Some(streams) = body.get("streams") {
+        let streams = body
+            .get("streams")
+            .filter(|v| v.as_array().is_none_or(|a| !a.is_empty()));
+        let (wanted, data) = if let Some(streams) = streams {
             let entries = objects(streams, "streams")?;
             self.resolve_entries(&room_id, &entries)?
         } else if let Some(feed) = legacy_feed {
@@ -367,10 +386,19 @@ impl<H: Host> VideoRoom<H> {
             extra.insert("warning".into(), json!("deprecated_api"));
             (w, d.into_iter().collect())
         } else {
-            return Err(err(MISSING_ELEMENT, "Missing mandatory element (streams)"));
+            return Err(err(
+                MISSING_ELEMENT,
+                "At least one between 'streams' and 'feed' must be specified",
+            ));
         };
+        if require_pvtid && !pvt_valid {
+            return Err(err(
+                UNAUTHORIZED,
+                "Unauthorized (this room requires a valid private_id)",
+            ));
+        }
         if wanted.is_empty() && data.is_empty() {
-            return Err(err(NO_SUCH_FEED, "No stream to subscribe to"));
+            return Err(err(INVALID_SDP, "Can't offer an SDP with no stream"));
         }
         let mut sub = Subscriber {
             room: room_id.clone(),
@@ -507,10 +535,7 @@ impl<H: Host> VideoRoom<H> {
         let answer = match req.jsep {
             Some(j) if j.kind == JsepType::Answer => Some(j),
             Some(_) => {
-                return Err(err(
-                    INVALID_SDP_TYPE,
-                    "Unsupported SDP type 'offer' (subscribers answer with start)",
-                ));
+                return Err(err(INVALID_SDP_TYPE, "Only publishers send offers"));
             }
             None => None,
         };
@@ -752,27 +777,27 @@ impl<H: Host> VideoRoom<H> {
             .subscriber(req.handle)
             .ok_or_else(|| err(JOIN_FIRST, "Invalid request on unconfigured participant"))?;
         let entries: Vec<&Map<String, Value>> = match body.get("streams") {
-            Some(v) => {
-                let e = objects(v, "streams")?;
-                for s in &e {
-                    janus::validate(s, STREAM_PARAMS, MISSING_ELEMENT, INVALID_ELEMENT)?;
-                    if !s.contains_key("mid") {
-                        return Err(err(MISSING_ELEMENT, "Missing mandatory element (mid)"));
-                    }
-                }
-                e
-            }
+            Some(v) => objects(v, "streams")?,
             None => vec![body],
         };
         for e in &entries {
-            if let Some(mid) = e.get("mid").and_then(Value::as_str)
-                && !sub.streams.iter().any(|s| s.mid.as_deref() == Some(mid))
-            {
-                return Err(err(
-                    INVALID_ELEMENT,
-                    format!("No such mid '{mid}' in subscription"),
-                ));
+            janus::validate(e, STREAM_PARAMS, MISSING_ELEMENT, INVALID_ELEMENT)?;
+            match e.get("mid").and_then(Value::as_str) {
+                None if entries.len() > 1 => {
+                    return Err(err(
+                        INVALID_ELEMENT,
+                        "Invalid value (mid can't be null in a streams array)",
+                    ));
+                }
+                Some(mid) if !sub.streams.iter().any(|s| s.mid.as_deref() == Some(mid)) => {
+                    return Err(err(
+                        NO_SUCH_FEED,
+                        format!("No such mid '{mid}' in subscription"),
+                    ));
+                }
+                _ => {}
             }
+            check_layers(e)?;
         }
         let room = sub.room.clone();
         let mut layer_events = Vec::new();
@@ -854,6 +879,9 @@ impl<H: Host> VideoRoom<H> {
             .get("streams")
             .ok_or_else(|| err(MISSING_ELEMENT, "Missing mandatory element (streams)"))?;
         let entries = objects(list, "streams")?;
+        if entries.is_empty() {
+            return Err(err(INVALID_ELEMENT, "Empty switch list"));
+        }
         let sub = self
             .subscriber(req.handle)
             .ok_or_else(|| err(JOIN_FIRST, "Invalid request on unconfigured participant"))?;
@@ -867,12 +895,12 @@ impl<H: Host> VideoRoom<H> {
             let sub_mid = e["sub_mid"].as_str().unwrap_or_default();
             let (ph, p) = self
                 .find_publisher(&room, &feed_id)
-                .filter(|(_, p)| p.negotiated)
+                .filter(|(_, p)| p.publishing)
                 .ok_or_else(|| no_such_feed(&feed_id))?;
             let ps = p.stream(mid).ok_or_else(|| {
                 err(
                     NO_SUCH_FEED,
-                    format!("No such mid '{mid}' in publisher {feed_id}"),
+                    format!("No such mid '{mid}' in feed ({feed_id})"),
                 )
             })?;
             let Some(idx) = sub
@@ -987,6 +1015,9 @@ impl<H: Host> VideoRoom<H> {
         let (wanted, data) = match sub_list {
             Some(v) => {
                 let entries = objects(v, "subscribe")?;
+                if entries.is_empty() {
+                    return Err(err(INVALID_ELEMENT, "Empty subscription list"));
+                }
                 self.resolve_entries(&room, &entries)?
             }
             None => (Vec::new(), Vec::new()),
@@ -994,7 +1025,11 @@ impl<H: Host> VideoRoom<H> {
         // Unsubscriptions: (feed, feed mid) or sub_mid.
         let mut drops: Vec<(Option<Id>, Option<String>, Option<String>)> = Vec::new();
         if let Some(v) = unsub_list {
-            for e in objects(v, "unsubscribe")? {
+            let entries = objects(v, "unsubscribe")?;
+            if entries.is_empty() {
+                return Err(err(INVALID_ELEMENT, "Empty unsubscription list"));
+            }
+            for e in entries {
                 janus::validate(e, UNSUBSCRIBE_PARAMS, MISSING_ELEMENT, INVALID_ELEMENT)?;
                 let feed = Id::optional(e, "feed", string_ids)?;
                 let mid = e.get("mid").and_then(Value::as_str).map(str::to_owned);

@@ -50,7 +50,7 @@ const MODERATE_PARAMS: &[Param] = &[
 const RTP_FORWARD_PARAMS: &[Param] = &[
     Param::optional("secret", ParamKind::String),
     Param::optional("admin_key", ParamKind::String),
-    Param::optional("host", ParamKind::String),
+    Param::required("host", ParamKind::String),
     Param::optional("host_family", ParamKind::String),
     Param::optional("streams", ParamKind::Array),
     Param::optional("simulcast", ParamKind::Bool),
@@ -487,12 +487,11 @@ impl<H: Host> VideoRoom<H> {
             .get_mut(&h)
             .and_then(|s| s.publisher_mut())
             .ok_or_else(|| err(NO_SUCH_FEED, format!("No such user {pid} in room {id}")))?;
-        let s = p.streams.iter_mut().find(|s| s.mid == mid).ok_or_else(|| {
-            err(
-                NO_SUCH_FEED,
-                format!("No such mid '{mid}' in publisher {pid}"),
-            )
-        })?;
+        let s = p
+            .streams
+            .iter_mut()
+            .find(|s| s.mid == mid)
+            .ok_or_else(|| err(NO_SUCH_FEED, format!("No such stream {mid}")))?;
         if s.muted != mute {
             s.muted = mute;
             self.refresh_feed_routes(h);
@@ -546,10 +545,11 @@ impl<H: Host> VideoRoom<H> {
     }
 
     fn rtp_forward(&mut self, body: &Body) -> VrResult<Value> {
+        // Janus's order: the request's elements (host first), the room, the publisher.
         let string_ids = self.settings.string_ids;
+        janus::validate(body, RTP_FORWARD_PARAMS, MISSING_ELEMENT, INVALID_ELEMENT)?;
         let _ = self.room_id(body)?;
         let pub_id = Id::required(body, "publisher_id", string_ids)?;
-        janus::validate(body, RTP_FORWARD_PARAMS, MISSING_ELEMENT, INVALID_ELEMENT)?;
         let id = self.check_forward_rights(body)?;
         if body.contains_key("srtp_suite") || body.contains_key("srtp_crypto") {
             return Err(err(
@@ -567,12 +567,10 @@ impl<H: Host> VideoRoom<H> {
             .find_publisher(&id, &pub_id)
             .ok_or_else(|| no_such_feed(&pub_id))?;
         if !p.negotiated {
-            return Err(err(
-                NO_SUCH_FEED,
-                format!("Publisher {pub_id} is not publishing"),
-            ));
+            return Err(no_such_feed(&pub_id));
         }
         let host = body.get("host").and_then(Value::as_str).map(str::to_owned);
+        let mut skipped = Vec::new();
         let mut plans = Vec::new();
         if let Some(list) = body.get("streams").and_then(Value::as_array) {
             for e in list {
@@ -584,12 +582,11 @@ impl<H: Host> VideoRoom<H> {
                 })?;
                 janus::validate(e, FORWARD_STREAM_PARAMS, MISSING_ELEMENT, INVALID_ELEMENT)?;
                 let mid = e["mid"].as_str().unwrap_or_default();
-                let s = p.stream(mid).ok_or_else(|| {
-                    err(
-                        NO_SUCH_FEED,
-                        format!("No such mid '{mid}' in publisher {pub_id}"),
-                    )
-                })?;
+                let Some(s) = p.stream(mid) else {
+                    // Janus skips unknown mids with a warning.
+                    skipped.push(mid.to_owned());
+                    continue;
+                };
                 if s.kind == StreamKind::Data {
                     return Err(err(
                         INVALID_ELEMENT,
@@ -683,6 +680,10 @@ impl<H: Host> VideoRoom<H> {
                 }
             }
         }
+        for mid in skipped {
+            self.host
+                .warn(&format!("rtp_forward: no stream with mid '{mid}', skipped"));
+        }
         if plans.is_empty() {
             return Err(err(
                 MISSING_ELEMENT,
@@ -717,10 +718,17 @@ impl<H: Host> VideoRoom<H> {
                     for f in &added {
                         self.host.rtp_forward_remove(f.id);
                     }
-                    return Err(err(
-                        UNKNOWN_ERROR,
-                        format!("Error forwarding mid {}: {e}", plan.mid),
-                    ));
+                    return Err(if e.contains("resolve") {
+                        err(
+                            INVALID_ELEMENT,
+                            format!("Could not resolve address ({})...", plan.host),
+                        )
+                    } else {
+                        err(
+                            UNKNOWN_ERROR,
+                            format!("Error forwarding mid {}: {e}", plan.mid),
+                        )
+                    });
                 }
             }
         }

@@ -1272,7 +1272,7 @@ fn subscriber_errors() {
         e,
         (
             i64::from(NO_SUCH_FEED),
-            format!("No such mid '7' in publisher {a}")
+            format!("No such mid '7' in feed ({a})")
         )
     );
     let e = async_error(
@@ -1298,6 +1298,15 @@ fn subscriber_errors() {
     );
     call(&mut v, 2, json!({"request": "configure"}), Some(av_offer()));
     let b = v.sessions[&2].publisher().unwrap().id.to_json();
+    // Negotiated but its PeerConnection is not up yet: not a feed yet (Janus).
+    let e = async_error(
+        &mut v,
+        6,
+        json!({"request": "join", "ptype": "subscriber", "room": 42, "pin": "1111", "streams": [{"feed": b}]}),
+        None,
+    );
+    assert_eq!(e.0, i64::from(NO_SUCH_FEED));
+    v.setup_media(2);
     let pvt = v.sessions[&2].publisher().unwrap().private_id;
     let e = async_error(
         &mut v,
@@ -1326,7 +1335,7 @@ fn subscriber_errors() {
         json!({"request": "configure", "mid": "nope"}),
         None,
     );
-    assert_eq!(e.0, i64::from(INVALID_ELEMENT));
+    assert_eq!(e.0, i64::from(NO_SUCH_FEED));
 }
 
 #[test]
@@ -1736,7 +1745,13 @@ fn rtp_forward_list_stop_and_cleanup() {
         json!({"request": "rtp_forward", "room": 1234, "publisher_id": a, "secret": "adminpwd", "host": "127.0.0.1",
         "streams": [{"mid": "0", "port": 7000}, {"mid": "1", "port": 7002, "host": "unresolvable.invalid"}]}),
     );
-    assert_eq!(error_of(&r).0, i64::from(UNKNOWN_ERROR));
+    assert_eq!(
+        error_of(&r),
+        (
+            i64::from(INVALID_ELEMENT),
+            "Could not resolve address (unresolvable.invalid)...".into()
+        )
+    );
     assert_eq!(
         v.host.removed_forwards.len(),
         before + 1,
@@ -1869,4 +1884,183 @@ fn config_rooms_with_record_load_without_it() {
     v.init(json!({"rooms": [{"room": 1, "record": true, "rec_dir": "/tmp"}]}))
         .unwrap();
     assert!(!v.rooms[&crate::ids::Id::Num(1)].cfg.record);
+}
+
+#[test]
+fn janus_texts_for_subscriber_and_publisher_mistakes() {
+    let mut v = demo();
+    let a = publish(&mut v, 1, 1234, "alice", av_offer());
+    let e = async_error(
+        &mut v,
+        5,
+        json!({"request": "join", "ptype": "subscriber", "room": 1234, "streams": []}),
+        None,
+    );
+    assert_eq!(
+        e,
+        (
+            i64::from(MISSING_ELEMENT),
+            "At least one between 'streams' and 'feed' must be specified".into()
+        )
+    );
+    let e = async_error(
+        &mut v,
+        5,
+        json!({"request": "join", "ptype": "subscriber", "room": 1234, "streams": [{"feed": a, "substream": 3}]}),
+        None,
+    );
+    assert_eq!(
+        e,
+        (
+            i64::from(INVALID_ELEMENT),
+            "Invalid value (substream/spatial_layer should be 0, 1 or 2)".into()
+        )
+    );
+    let e = async_error(
+        &mut v,
+        5,
+        json!({"request": "join", "ptype": "subscriber", "room": 1234, "feed": a, "offer_audio": false, "offer_video": false, "offer_data": false}),
+        None,
+    );
+    assert_eq!(
+        e,
+        (
+            i64::from(INVALID_SDP),
+            "Can't offer an SDP with no stream".into()
+        )
+    );
+    let att = subscribe(&mut v, 5, 1234, json!([{"feed": a}]));
+    let m0 = att["streams"][0]["mid"].as_str().unwrap().to_owned();
+    let e = async_error(
+        &mut v,
+        5,
+        json!({"request": "configure", "mid": "zz"}),
+        None,
+    );
+    assert_eq!(
+        e,
+        (
+            i64::from(NO_SUCH_FEED),
+            "No such mid 'zz' in subscription".into()
+        )
+    );
+    let e = async_error(
+        &mut v,
+        5,
+        json!({"request": "configure", "streams": [{"mid": m0}, {"send": false}]}),
+        None,
+    );
+    assert_eq!(
+        e,
+        (
+            i64::from(INVALID_ELEMENT),
+            "Invalid value (mid can't be null in a streams array)".into()
+        )
+    );
+    let e = async_error(
+        &mut v,
+        5,
+        json!({"request": "configure", "temporal": 7}),
+        None,
+    );
+    assert_eq!(
+        e,
+        (
+            i64::from(INVALID_ELEMENT),
+            "Invalid value (temporal/temporal_layer should be 0, 1 or 2)".into()
+        )
+    );
+    let e = async_error(&mut v, 5, json!({"request": "switch", "streams": []}), None);
+    assert_eq!(e, (i64::from(INVALID_ELEMENT), "Empty switch list".into()));
+    let e = async_error(
+        &mut v,
+        5,
+        json!({"request": "update", "subscribe": []}),
+        None,
+    );
+    assert_eq!(
+        e,
+        (i64::from(INVALID_ELEMENT), "Empty subscription list".into())
+    );
+    let e = async_error(&mut v, 5, json!({"request": "start"}), Some(av_offer()));
+    assert_eq!(
+        e,
+        (
+            i64::from(INVALID_SDP_TYPE),
+            "Only publishers send offers".into()
+        )
+    );
+    let e = async_error(
+        &mut v,
+        1,
+        json!({"request": "configure", "audiocodec": "pcmu"}),
+        None,
+    );
+    assert_eq!(
+        e,
+        (
+            i64::from(INVALID_ELEMENT),
+            "Audio codec unavailable in this room".into()
+        )
+    );
+    let e = async_error(
+        &mut v,
+        1,
+        json!({"request": "configure", "streams": [{"mid": "9", "send": false}]}),
+        None,
+    );
+    assert_eq!(
+        e,
+        (i64::from(NO_SUCH_FEED), "No such mid '9' published".into())
+    );
+    // A publisher's own `send: false` pauses what its subscribers get.
+    let audio_route = v
+        .host
+        .routes
+        .iter()
+        .find(|(_, r)| r.source.mid == "0")
+        .unwrap()
+        .0;
+    call(
+        &mut v,
+        1,
+        json!({"request": "configure", "streams": [{"mid": "0", "send": false}]}),
+        None,
+    );
+    assert!(
+        v.host
+            .updates
+            .iter()
+            .any(|(id, _, paused)| *id == audio_route && *paused)
+    );
+}
+
+#[test]
+fn kicked_publisher_is_locked_out_and_others_hear_kicked_only() {
+    let mut v = demo();
+    let a = publish(&mut v, 1, 1234, "alice", av_offer());
+    join_pub(&mut v, 2, 1234, "bob");
+    clear(&mut v);
+    sync(
+        &mut v,
+        9,
+        json!({"request": "kick", "room": 1234, "secret": "adminpwd", "id": a}),
+    );
+    assert_eq!(
+        events_to(&v, 2),
+        vec![json!({"videoroom": "event", "room": 1234, "kicked": a})]
+    );
+    let e = async_error(
+        &mut v,
+        1,
+        json!({"request": "join", "ptype": "publisher", "room": 1234}),
+        None,
+    );
+    assert_eq!(
+        e,
+        (
+            i64::from(UNAUTHORIZED),
+            "Unauthorized, you have been kicked".into()
+        )
+    );
 }
