@@ -663,9 +663,18 @@ impl<H: Host> VideoRoom<H> {
             p.streams = streams;
             p.e2ee = offer.e2ee;
             was_publishing = p.publishing;
+            let configured = events::configured_with_streams(&room_id, p);
             match done {
-                Done::Joined(j) => j,
-                Done::Configured => events::configured_with_streams(&room_id, p),
+                // Janus adds the codecs and streams of the answer to `joined` too.
+                Done::Joined(mut j) => {
+                    for k in ["audio_codec", "video_codec", "streams"] {
+                        if let Some(v) = configured.get(k) {
+                            j[k] = v.clone();
+                        }
+                    }
+                    j
+                }
+                Done::Configured => configured,
             }
         };
         let jsep = JsepOut::Answer(spec);

@@ -991,6 +991,8 @@ fn joinandconfigure_answers_in_joined() {
     );
     assert_eq!(ev.len(), 1);
     assert_eq!(ev[0].data["videoroom"], "joined");
+    assert_eq!(ev[0].data["video_codec"], "vp8");
+    assert_eq!(ev[0].data["streams"].as_array().unwrap().len(), 2);
     assert!(matches!(ev[0].jsep, Some(JsepOut::Answer(_))));
 }
 
