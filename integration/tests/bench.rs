@@ -96,3 +96,115 @@ async fn bad_options_and_unreachable_servers_are_reported() {
     );
     assert_eq!(report.totals.audio.sent_packets, 0);
 }
+
+/// The VideoRoom scenario against portunus in-process: 1 publisher of real VP8 + Opus (made
+/// by ffmpeg, Debian package `ffmpeg`; skipped with a note when it is missing) and 2
+/// subscribers for 5 s. Checks packets flowed with low loss and the report is complete (no
+/// timing assertions beyond generous sanity bounds).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn videoroom_one_publisher_two_subscribers() {
+    use portunus_integration::bench::videoroom::{self, VideoroomOptions};
+    if let Err(e) = portunus_integration::media::ffmpeg::version() {
+        eprintln!("SKIPPED: {e}");
+        return;
+    }
+    let server = start(config(60)).await;
+    let Endpoint::WebSocket(url) = endpoint(&server, "ws") else {
+        unreachable!("ws endpoint")
+    };
+    let mut opts = VideoroomOptions::new(url, 2, Duration::from_secs(5));
+    opts.server_pid = Some(std::process::id());
+    opts.setup_timeout = WAIT;
+    // A small clip keeps ffmpeg quick on CI; the path is the same as at 720p.
+    opts.video.width = 320;
+    opts.video.height = 180;
+    opts.video.kbps = 300;
+    opts.video.seconds = 4;
+    opts.video.gop = 60;
+    let live = Arc::new(Live::default());
+    let report = tokio::time::timeout(Duration::from_secs(180), videoroom::run(opts, live.clone()))
+        .await
+        .expect("the run is bounded")
+        .expect("the run completes");
+    println!("{}", report.to_table(10));
+
+    assert_eq!(live.phase(), Phase::Done);
+    let t = &report.totals;
+    assert_eq!(t.publishers_up, 1, "{:?}", report.publisher_errors);
+    assert_eq!(
+        (t.subscribers_up, t.subscribers_failed),
+        (2, 0),
+        "{report:#?}"
+    );
+    assert!(report.window_seconds >= 5.0 && report.window_seconds < 7.0);
+    // ~50 audio + ~30+ video packets a second were sent in the window.
+    assert!(t.sent_packets >= 300, "{t:?}");
+    assert!(t.forwarded_packets >= 2 * 300, "{t:?}");
+    assert!(t.loss_pct < 2.0, "{t:?}");
+    assert_eq!(
+        t.unmatched_packets, 0,
+        "every forwarded packet is one that was sent"
+    );
+    for s in &report.subscribers {
+        assert_eq!(s.error, None);
+        assert!(s.expected > 0 && s.packets > 0, "{s:?}");
+        assert!(s.setup_ms.is_some_and(|v| v > 0.0), "{s:?}");
+        assert!(
+            s.first_keyframe_ms.is_some(),
+            "a keyframe reached every subscriber: {s:?}"
+        );
+        let (p50, p99) = (
+            s.latency_p50_ms.expect("p50"),
+            s.latency_p99_ms.expect("p99"),
+        );
+        assert!(p50 >= 0.0 && p50 <= p99 && p99 < 1000.0, "{s:?}");
+        assert!(s.jitter_ms.is_some() && s.kbps > 0.0, "{s:?}");
+        assert_eq!(s.video_layer, Some(0));
+    }
+    // Server and tool numbers from /proc.
+    assert!(report.server_window.is_some_and(|u| u.cpu_s > 0.0));
+    assert!(report.forwarded_per_server_cpu_s.is_some_and(|v| v > 0.0));
+    assert!(report.server_cpu_us_per_forwarded_packet.is_some());
+    assert!(report.server_kib_per_peer_connection.is_some());
+    assert!(report.client_cpu_us_per_received_packet.is_some());
+    assert!(report.ledger_entries > 0);
+    let json = serde_json::to_value(&report).expect("JSON");
+    for key in [
+        "forwarded_per_server_cpu_s",
+        "totals",
+        "subscribers",
+        "server_window",
+        "video",
+    ] {
+        assert!(json.get(key).is_some(), "JSON has {key}");
+    }
+}
+
+/// Bad options end the run with a clear error before anything connects.
+#[tokio::test]
+async fn videoroom_rejects_bad_options() {
+    use portunus_integration::bench::videoroom::{self, VideoroomError, VideoroomOptions};
+    let ok = VideoroomOptions::new("ws://127.0.0.1:1", 1, Duration::from_secs(1));
+    let cases: Vec<VideoroomOptions> = vec![
+        VideoroomOptions {
+            publishers: 0,
+            ..ok.clone()
+        },
+        VideoroomOptions {
+            subscribers: 100_000,
+            ..ok.clone()
+        },
+        VideoroomOptions {
+            duration: Duration::ZERO,
+            ..ok.clone()
+        },
+        VideoroomOptions {
+            max_payload: 50,
+            ..ok.clone()
+        },
+    ];
+    for opts in cases {
+        let r = videoroom::run(opts, Arc::new(Live::default())).await;
+        assert!(matches!(r, Err(VideoroomError::Options(_))), "{r:?}");
+    }
+}
