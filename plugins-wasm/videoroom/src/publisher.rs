@@ -823,7 +823,8 @@ impl<H: Host> VideoRoom<H> {
         let p = self
             .publisher(req.handle)
             .ok_or_else(|| err(JOIN_FIRST, "Invalid request on unconfigured participant"))?;
-        if !p.negotiated {
+        // As Janus: "published" means the PeerConnection is up.
+        if !p.publishing {
             return Err(err(NOT_PUBLISHED, "Can't unpublish, not published"));
         }
         let room = p.room.clone();
@@ -873,9 +874,9 @@ impl<H: Host> VideoRoom<H> {
             .map(|p| p.room.clone())
             .ok_or_else(|| err(JOIN_FIRST, "Invalid request on unconfigured participant"))?;
         self.publisher_gone(req.handle, None);
+        // Janus leaves the PeerConnection to the client (it is no longer routed anywhere).
         let ev = events::event(&room, json!({"leaving": "ok"}));
         self.push(req.handle, Some(req.transaction), &ev, None);
-        self.host.close_pc(req.handle);
         Ok(())
     }
 

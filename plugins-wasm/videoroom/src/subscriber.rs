@@ -83,6 +83,8 @@ pub struct Subscriber {
     pub offer_pending: bool,
     /// Something changed while an offer was pending: offer again after the answer.
     pub update_pending: bool,
+    /// That next offer restarts ICE (a `configure` with `restart` came meanwhile).
+    pub restart_pending: bool,
     /// An answer came at least once (routes may run).
     pub started: bool,
     pub paused: bool,
@@ -414,6 +416,7 @@ impl<H: Host> VideoRoom<H> {
             streams: Vec::new(),
             offer_pending: false,
             update_pending: false,
+            restart_pending: false,
             started: false,
             paused: false,
         };
@@ -422,8 +425,11 @@ impl<H: Host> VideoRoom<H> {
         if let Some(s) = self.sessions.get_mut(&req.handle) {
             s.role = Role::Subscriber(Box::new(sub));
         }
-        if let Err(e) = self.send_offer(req.handle, Some(req.transaction), "attached", extra, false)
-        {
+        let mut attached = events::room_event("attached", &room_id, json!({}));
+        if let Value::Object(m) = &mut attached {
+            m.extend(extra);
+        }
+        if let Err(e) = self.send_offer(req.handle, Some(req.transaction), attached, true, false) {
             self.subscriber_gone(req.handle);
             return Err(e);
         }
@@ -436,8 +442,8 @@ impl<H: Host> VideoRoom<H> {
         &mut self,
         handle: HandleId,
         transaction: Option<&str>,
-        what: &str,
-        extra: Map<String, Value>,
+        mut event: Value,
+        with_streams: bool,
         ice_restart: bool,
     ) -> VrResult<()> {
         let sub = self
@@ -500,16 +506,12 @@ impl<H: Host> VideoRoom<H> {
         }
         sub.offer_pending = true;
         sub.update_pending = false;
-        let mut data = events::room_event(
-            what,
-            &sub.room,
-            json!({"streams": events::sub_streams(sub)}),
-        );
-        if let Value::Object(m) = &mut data {
-            m.extend(extra);
+        sub.restart_pending = false;
+        if with_streams {
+            event["streams"] = events::sub_streams(sub);
         }
         self.host
-            .push_event(handle, transaction, &data, Some(&JsepOut::PreparedOffer))
+            .push_event(handle, transaction, &event, Some(&JsepOut::PreparedOffer))
             .map_err(|e| err(UNKNOWN_ERROR, format!("Error sending the offer: {e}")))?;
         Ok(())
     }
@@ -523,7 +525,8 @@ impl<H: Host> VideoRoom<H> {
             sub.update_pending = true;
             return;
         }
-        if let Err(e) = self.send_offer(handle, transaction, "updated", Map::new(), false) {
+        let updated = events::room_event("updated", &sub.room, json!({}));
+        if let Err(e) = self.send_offer(handle, transaction, updated, true, false) {
             self.host.warn(&format!(
                 "handle {handle}: cannot renegotiate: {}",
                 e.message
@@ -554,11 +557,13 @@ impl<H: Host> VideoRoom<H> {
         sub.paused = false;
         let room = sub.room.clone();
         let again = sub.update_pending && !sub.offer_pending;
+        let restart = sub.restart_pending;
         self.refresh_routes(req.handle);
         self.install_routes(req.handle);
         let ev = events::event(&room, json!({"started": "ok"}));
         self.push(req.handle, Some(req.transaction), &ev, None);
-        if again && let Err(e) = self.send_offer(req.handle, None, "updated", Map::new(), false) {
+        let updated = events::room_event("updated", &room, json!({}));
+        if again && let Err(e) = self.send_offer(req.handle, None, updated, true, restart) {
             self.host.warn(&format!(
                 "handle {}: cannot renegotiate: {}",
                 req.handle, e.message
@@ -852,22 +857,34 @@ impl<H: Host> VideoRoom<H> {
             }
         }
         self.refresh_routes(req.handle);
-        let ev = events::event(&room, json!({"configured": "ok"}));
-        self.push(req.handle, Some(req.transaction), &ev, None);
-        for e in layer_events {
-            let ev = events::event(&room, e);
-            self.push(req.handle, None, &ev, None);
-        }
+        let configured = events::event(&room, json!({"configured": "ok"}));
         let restart = body.get("restart").and_then(Value::as_bool) == Some(true);
         let update = body.get("update").and_then(Value::as_bool) == Some(true);
         if restart || update {
-            self.send_offer(
-                req.handle,
-                Some(req.transaction),
-                "updated",
-                Map::new(),
-                restart,
-            )?;
+            // As Janus: the offer rides on `configured`; while an offer is unanswered the
+            // new one waits for the answer (and nothing is sent now).
+            let pending = self.subscriber_mut(req.handle).is_some_and(|s| {
+                if s.offer_pending {
+                    s.update_pending = true;
+                    s.restart_pending |= restart;
+                }
+                s.offer_pending
+            });
+            if !pending {
+                self.send_offer(
+                    req.handle,
+                    Some(req.transaction),
+                    configured,
+                    false,
+                    restart,
+                )?;
+            }
+        } else {
+            self.push(req.handle, Some(req.transaction), &configured, None);
+        }
+        for e in layer_events {
+            let ev = events::event(&room, e);
+            self.push(req.handle, None, &ev, None);
         }
         Ok(())
     }
@@ -1107,18 +1124,17 @@ impl<H: Host> VideoRoom<H> {
             self.push(req.handle, Some(req.transaction), &ev, None);
             return Ok(());
         }
-        self.send_offer(
-            req.handle,
-            Some(req.transaction),
-            "updated",
-            Map::new(),
-            false,
-        )
+        let updated = events::room_event("updated", &room, json!({}));
+        self.send_offer(req.handle, Some(req.transaction), updated, true, false)
     }
 
     pub(crate) fn leave_subscriber(&mut self, req: &Request) -> VrResult<()> {
+        let room = self.subscriber(req.handle).map(|s| s.room.clone());
         self.subscriber_gone(req.handle);
-        let ev = events::plain("event", json!({"left": "ok"}));
+        let mut ev = events::plain("event", json!({"left": "ok"}));
+        if let Some(r) = room {
+            ev["room"] = r.to_json();
+        }
         self.push(req.handle, Some(req.transaction), &ev, None);
         self.host.close_pc(req.handle);
         Ok(())

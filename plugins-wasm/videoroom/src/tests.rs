@@ -1248,7 +1248,10 @@ fn subscriber_join_offers_and_start_routes() {
     assert!(v.host.updates.iter().rev().take(2).all(|(_, _, p)| !*p));
     // leave
     let ev = call(&mut v, 5, json!({"request": "leave"}), None);
-    assert_eq!(ev[0].data, json!({"videoroom": "event", "left": "ok"}));
+    assert_eq!(
+        ev[0].data,
+        json!({"videoroom": "event", "room": 1234, "left": "ok"})
+    );
     assert_eq!(v.host.removed_routes.len(), 2);
     assert!(v.host.closed.contains(&5));
 }
@@ -2065,4 +2068,35 @@ fn kicked_publisher_is_locked_out_and_others_hear_kicked_only() {
             "Unauthorized, you have been kicked".into()
         )
     );
+}
+
+#[test]
+fn configure_restart_offers_on_configured_or_waits_for_the_answer() {
+    let mut v = demo();
+    let a = publish(&mut v, 1, 1234, "alice", av_offer());
+    subscribe(&mut v, 5, 1234, json!([{"feed": a}]));
+    let ev = call(
+        &mut v,
+        5,
+        json!({"request": "configure", "restart": true}),
+        None,
+    );
+    assert_eq!(ev.len(), 1);
+    assert_eq!(
+        ev[0].data,
+        json!({"videoroom": "event", "room": 1234, "configured": "ok"})
+    );
+    assert!(matches!(ev[0].jsep, Some(JsepOut::PreparedOffer)));
+    assert!(v.host.offers.last().unwrap().1.ice_restart);
+    // Unanswered: the next restart waits for `start`, then goes out as `updated`.
+    let ev = call(
+        &mut v,
+        5,
+        json!({"request": "configure", "restart": true}),
+        None,
+    );
+    assert!(ev.is_empty(), "{ev:?}");
+    let ev = call(&mut v, 5, json!({"request": "start"}), Some(answer(None)));
+    assert_eq!(ev[1].data["videoroom"], "updated");
+    assert!(v.host.offers.last().unwrap().1.ice_restart);
 }
