@@ -85,6 +85,8 @@ pub struct Subscriber {
     pub update_pending: bool,
     /// That next offer restarts ICE (a `configure` with `restart` came meanwhile).
     pub restart_pending: bool,
+    /// A publisher went while `autoupdate` was off: the slots changed unannounced.
+    pub skipped_autoupdate: bool,
     /// An answer came at least once (routes may run).
     pub started: bool,
     pub paused: bool,
@@ -417,6 +419,7 @@ impl<H: Host> VideoRoom<H> {
             offer_pending: false,
             update_pending: false,
             restart_pending: false,
+            skipped_autoupdate: false,
             started: false,
             paused: false,
         };
@@ -754,23 +757,28 @@ impl<H: Host> VideoRoom<H> {
             let Some(sub) = self.subscriber_mut(h) else {
                 continue;
             };
+            let media_hit = !hit.is_empty();
             for i in hit {
                 sub.streams[i].feed = None;
             }
-            let data_slot_died = data_hit
-                && sub.streams.iter_mut().any(|ss| {
-                    if ss.kind != StreamKind::Data {
-                        return false;
-                    }
+            if data_hit {
+                // The data m-line stays (Janus renegotiates for audio/video slots only).
+                for ss in sub
+                    .streams
+                    .iter_mut()
+                    .filter(|s| s.kind == StreamKind::Data)
+                {
                     ss.data_sources.retain(|(_, ph)| *ph != pub_handle);
-                    ss.data_sources.is_empty()
-                });
-            let media_changed = sub
-                .streams
-                .iter()
-                .any(|ss| ss.kind != StreamKind::Data && ss.feed.is_none() && ss.mid.is_some());
-            if sub.autoupdate && (media_changed || data_slot_died) {
+                }
+            }
+            if !media_hit {
+                continue;
+            }
+            if sub.autoupdate {
                 self.renegotiate(h, None);
+            } else {
+                // The next `update` renegotiates even if it changes nothing itself.
+                sub.skipped_autoupdate = true;
             }
         }
     }
@@ -1086,6 +1094,7 @@ impl<H: Host> VideoRoom<H> {
         // New streams first: they may take slots that were already inactive, not the ones
         // this request frees (an m-line that stays sendonly would be no change to offer).
         changed |= !wanted.is_empty() || !data.is_empty();
+        changed |= std::mem::take(&mut sub.skipped_autoupdate);
         add_streams(sub, wanted, data);
         for i in hit {
             let ss = &mut sub.streams[i];

@@ -2100,3 +2100,36 @@ fn configure_restart_offers_on_configured_or_waits_for_the_answer() {
     assert_eq!(ev[1].data["videoroom"], "updated");
     assert!(v.host.offers.last().unwrap().1.ice_restart);
 }
+
+#[test]
+fn autoupdate_off_waits_for_the_next_update() {
+    let mut v = demo();
+    let a = publish(&mut v, 1, 1234, "alice", av_offer());
+    let b = publish(&mut v, 2, 1234, "bob", av_offer());
+    let ev = call(
+        &mut v,
+        5,
+        json!({"request": "join", "ptype": "subscriber", "room": 1234, "autoupdate": false,
+               "streams": [{"feed": a}, {"feed": b}]}),
+        None,
+    );
+    assert_eq!(ev[0].data["videoroom"], "attached");
+    call(&mut v, 5, json!({"request": "start"}), Some(answer(None)));
+    clear(&mut v);
+    call(&mut v, 1, json!({"request": "unpublish"}), None);
+    assert!(events_to(&v, 5).is_empty(), "no autoupdate");
+    assert_eq!(
+        v.host.removed_routes.len(),
+        2,
+        "but alice's routes are gone"
+    );
+    let ev = call(
+        &mut v,
+        5,
+        json!({"request": "unsubscribe", "streams": [{"feed": a}]}),
+        None,
+    );
+    assert_eq!(ev[0].data["videoroom"], "updated");
+    assert!(ev[0].data["streams"].is_array());
+    assert!(matches!(ev[0].jsep, Some(JsepOut::PreparedOffer)));
+}
