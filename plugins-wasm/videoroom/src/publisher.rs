@@ -151,6 +151,8 @@ impl Publisher {
 const JOIN_PARAMS: &[Param] = &[
     Param::optional("display", ParamKind::String),
     Param::optional("token", ParamKind::String),
+    Param::optional("audio_active_packets", ParamKind::PositiveInteger),
+    Param::optional("audio_level_average", ParamKind::PositiveInteger),
 ];
 
 const CONFIGURE_PARAMS: &[Param] = &[
@@ -335,9 +337,17 @@ impl<H: Host> VideoRoom<H> {
         }
         let notify_joining = room.cfg.notify_joining;
         let description = room.cfg.description.clone();
-        let audiolevel_event = room.cfg.audiolevel_event;
-        let (active_packets, level_average) =
-            (room.cfg.audio_active_packets, room.cfg.audio_level_average);
+        // The publisher's own talk-detection settings (Janus reports them in `joined`).
+        let active_packets = req
+            .body
+            .get("audio_active_packets")
+            .and_then(Value::as_u64)
+            .map(|v| u32::try_from(v.max(1)).unwrap_or(u32::MAX));
+        let level_average = req
+            .body
+            .get("audio_level_average")
+            .and_then(Value::as_u64)
+            .map(|v| u8::try_from(v.min(127)).unwrap_or(127));
         let taken_ids: Vec<Id> = room.participants.keys().cloned().collect();
         let taken_pvt: Vec<u32> = room
             .participants
@@ -384,12 +394,10 @@ impl<H: Host> VideoRoom<H> {
             .participants
             .insert(id.clone(), req.handle);
         if let Some(s) = self.sessions.get_mut(&req.handle) {
-            s.role = Role::Publisher(Box::new(Publisher::new(
-                room_id.clone(),
-                id.clone(),
-                private_id,
-                display.clone(),
-            )));
+            let mut p = Publisher::new(room_id.clone(), id.clone(), private_id, display.clone());
+            p.audio_active_packets = active_packets;
+            p.audio_level_average = level_average;
+            s.role = Role::Publisher(Box::new(p));
         }
         self.host.info(&format!(
             "handle {}: publisher {id} joined room {room_id}",
@@ -416,9 +424,11 @@ impl<H: Host> VideoRoom<H> {
         if notify_joining {
             joined["attendees"] = Value::Array(attendees);
         }
-        if audiolevel_event {
-            joined["audio_active_packets"] = json!(active_packets);
-            joined["audio_level_average"] = json!(level_average);
+        if let Some(n) = active_packets {
+            joined["audio_active_packets"] = json!(n);
+        }
+        if let Some(n) = level_average {
+            joined["audio_level_average"] = json!(n);
         }
         if and_configure {
             self.publisher_configure(req, false, Done::Joined(joined))
@@ -568,12 +578,13 @@ impl<H: Host> VideoRoom<H> {
                 p.audio_level_average = Some(u8::try_from(v.min(127)).unwrap_or(127));
                 talk_changed = true;
             }
+            // Janus tells the room only when a display name is replaced, not first set.
             display_event = match body.get("display").and_then(Value::as_str) {
-                Some(d) if p.display.as_deref() != Some(d) => {
-                    p.display = Some(d.to_owned());
-                    Some(json!({"videoroom": "event", "id": p.id.to_json(), "display": d}))
-                }
-                _ => None,
+                Some(d) => p
+                    .display
+                    .replace(d.to_owned())
+                    .map(|_| json!({"videoroom": "event", "id": p.id.to_json(), "display": d})),
+                None => None,
             };
             bitrate = body.get("bitrate").and_then(Value::as_u64).map(|b| {
                 let b = u32::try_from(b).unwrap_or(u32::MAX);

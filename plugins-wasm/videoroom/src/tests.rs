@@ -891,7 +891,7 @@ fn publisher_join_and_its_errors() {
         None,
     );
     assert_eq!(ev[0].data["attendees"].as_array().unwrap().len(), 1);
-    assert_eq!(ev[0].data["audio_active_packets"], 50);
+    assert!(ev[0].data.get("audio_active_packets").is_none());
     let joining = events_to(&v, 3)
         .into_iter()
         .find(|e| e.get("joining").is_some())
@@ -1150,6 +1150,14 @@ fn talk_detection_in_audiolevel_rooms() {
     assert_eq!(mref(&src), mr(1, "0"));
     let cfg = cfg.unwrap();
     assert_eq!((cfg.active_packets, cfg.level_average), (50, 40));
+    // A publisher's own settings at join win, and `joined` reports them.
+    let ev = call(
+        &mut v,
+        3,
+        json!({"request": "join", "ptype": "publisher", "room": 42, "pin": "1111", "audio_active_packets": 20}),
+        None,
+    );
+    assert_eq!(ev[0].data["audio_active_packets"], 20);
     clear(&mut v);
     v.on_media_event(MediaEvent::TalkChanged(TalkChange {
         source: MediaRef::new(1, "0"),
