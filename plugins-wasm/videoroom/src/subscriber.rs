@@ -713,6 +713,17 @@ impl<H: Host> VideoRoom<H> {
         }
     }
 
+    /// The subscriber's room was destroyed: its routes go, its slots turn inactive.
+    pub(crate) fn room_destroyed_for_subscriber(&mut self, handle: HandleId) {
+        self.remove_all_routes(handle);
+        if let Some(sub) = self.subscriber_mut(handle) {
+            for ss in &mut sub.streams {
+                ss.feed = None;
+                ss.data_sources.clear();
+            }
+        }
+    }
+
     fn remove_all_routes(&mut self, handle: HandleId) {
         let n = self.subscriber(handle).map_or(0, |s| s.streams.len());
         for i in 0..n {

@@ -317,10 +317,10 @@ impl<H: Host> VideoRoom<H> {
         let subscribers: Vec<HandleId> = room.subscribers.iter().copied().collect();
         let was_permanent = room.permanent;
         let gone = events::room_event("destroyed", &id, json!({}));
+        // As Janus: subscribers hear nothing; what they received just stops (their
+        // publishers' PeerConnections close) and no new offer comes.
         for h in &subscribers {
-            self.push(*h, None, &gone, None);
-            self.subscriber_gone(*h);
-            self.host.close_pc(*h);
+            self.room_destroyed_for_subscriber(*h);
         }
         for h in &publishers {
             self.push(*h, None, &gone, None);
