@@ -271,7 +271,7 @@ impl Driver {
             }
             Event::KeyframeRequest(r) => {
                 if let Some(tap) = &self.config.keyframe_tap {
-                    (tap.0)(&r.mid.to_string(), r.rid.as_ref().map(|rid| &**rid));
+                    (tap.0)(&r.mid.to_string(), r.rid.as_deref());
                 }
                 let layer = r.rid.and_then(|rid| self.layer_of_rid(rid));
                 if let Some(src) = &mut self.source {

@@ -391,11 +391,14 @@ fn check(opts: &VideoroomOptions) -> Result<(), VideoroomError> {
     Ok(())
 }
 
+/// The clips every publisher plays: one per simulcast layer, and the audio.
+type Clips = (Arc<Vec<Arc<VideoClip>>>, Arc<AudioClip>);
+
 fn load_media(
     dir: &std::path::Path,
     specs: &[VideoSpec],
     audio: &AudioSpec,
-) -> Result<(Arc<Vec<Arc<VideoClip>>>, Arc<AudioClip>), crate::media::MediaError> {
+) -> Result<Clips, crate::media::MediaError> {
     let videos = specs
         .iter()
         .map(|s| Ok(Arc::new(VideoClip::load(&ffmpeg::ensure_video(dir, s)?)?)))

@@ -94,17 +94,20 @@ pub struct VideoroomReport {
     pub ledger_entries: usize,
 }
 
+/// One subscriber's outcome: its index, how joining went, and what it measured.
+pub(super) type SubscriberOutcome = (
+    usize,
+    Result<Subscribed, String>,
+    Arc<Mutex<SubscriberMeasure>>,
+);
+
 pub(super) struct Inputs<'a> {
     pub opts: &'a VideoroomOptions,
     pub room: u64,
     pub window_s: f64,
     pub publishers: &'a [RunningPublisher],
     pub publisher_errors: &'a [String],
-    pub subscribers: &'a [(
-        usize,
-        Result<Subscribed, String>,
-        Arc<Mutex<SubscriberMeasure>>,
-    )],
+    pub subscribers: &'a [SubscriberOutcome],
     pub server_total: Option<ProcUsage>,
     pub server_setup: Option<ProcUsage>,
     pub server_window: Option<ProcUsage>,
