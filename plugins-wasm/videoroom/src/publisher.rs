@@ -939,7 +939,8 @@ impl<H: Host> VideoRoom<H> {
                 "id": id.to_json(),
                 "mindex": mindex,
                 "mid": c.source.mid,
-                "audio-level-dBov-avg": c.level_dbov_avg,
+                // Janus reports the level as -dBov (0 = loudest, 127 = silence).
+                "audio-level-dBov-avg": -c.level_dbov_avg,
             }),
         );
         self.notify_participants(&room, &ev, None);

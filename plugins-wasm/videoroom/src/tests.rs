@@ -1168,7 +1168,7 @@ fn talk_detection_in_audiolevel_rooms() {
         talking: true,
         level_dbov_avg: -20.5,
     }));
-    let talking = json!({"videoroom": "talking", "room": 42, "id": a, "mindex": 0, "mid": "0", "audio-level-dBov-avg": -20.5});
+    let talking = json!({"videoroom": "talking", "room": 42, "id": a, "mindex": 0, "mid": "0", "audio-level-dBov-avg": 20.5});
     assert!(events_to(&v, 1).contains(&talking));
     assert!(events_to(&v, 2).contains(&talking));
     let r = sync(
