@@ -105,6 +105,11 @@ async fn bad_options_and_unreachable_servers_are_reported() {
 async fn videoroom_one_publisher_two_subscribers() {
     use portunus_integration::bench::videoroom::{self, VideoroomOptions};
     if let Err(e) = portunus_integration::media::ffmpeg::version() {
+        // CI sets PORTUNUS_REQUIRE_FFMPEG: there a missing ffmpeg is a failure, not a skip.
+        assert!(
+            std::env::var_os("PORTUNUS_REQUIRE_FFMPEG").is_none(),
+            "ffmpeg is required here: {e}"
+        );
         eprintln!("SKIPPED: {e}");
         return;
     }

@@ -280,6 +280,11 @@ mod ffmpeg_tests {
     #[test]
     fn makes_real_clips_that_parse() {
         if let Err(e) = version() {
+            // CI sets PORTUNUS_REQUIRE_FFMPEG: there a missing ffmpeg is a failure, not a skip.
+            assert!(
+                std::env::var_os("PORTUNUS_REQUIRE_FFMPEG").is_none(),
+                "ffmpeg is required here: {e}"
+            );
             eprintln!("SKIPPED: {e}");
             return;
         }
