@@ -9,6 +9,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use str0m::bwe::BweKind;
 use str0m::change::{SdpAnswer, SdpPendingOffer};
 use str0m::channel::ChannelId;
 use str0m::crypto::dtls::SrtpProfile;
@@ -36,6 +37,13 @@ use crate::types::*;
 const HOUSEKEEPING: Duration = Duration::from_millis(500);
 /// ICE that stays disconnected this long is a failure (Janus "ICE failed").
 const ICE_FAIL_AFTER: Duration = Duration::from_secs(5);
+/// Resend (NACK) cache of each send stream: what a subscriber can still ask for again.
+/// Janus keeps 500 ms (max_nack_queue); a second covers RTTs up to about 500 ms with a
+/// retry. str0m's default (1024 packets, 3 s) would hold ~1.2 MB per video target.
+const RTX_CACHE_VIDEO: (usize, Duration) = (512, Duration::from_secs(1));
+const RTX_CACHE_AUDIO: (usize, Duration) = (64, Duration::from_secs(1));
+/// Resends are dropped when they exceed this share of what is sent (str0m's default).
+const RTX_RATIO_CAP: Option<f32> = Some(0.15);
 /// A bitrate cap is re-sent this often (browsers forget REMB after a while).
 const REMB_INTERVAL: Duration = Duration::from_secs(5);
 
@@ -72,6 +80,8 @@ struct MidState {
     sim_ssrcs: Vec<u32>,
     /// Talk detection on this (audio) m-line, when a plugin asked for it.
     talk: Option<TalkDetector>,
+    /// The send stream whose resend cache has been sized.
+    rtx_sized: Option<Ssrc>,
 }
 
 /// Why a peer has ended; the shard turns it into a `Hangup` event.
@@ -118,6 +128,9 @@ pub struct Peer {
     pub scheduled: Option<Instant>,
     pub srtp_profile: Option<SrtpProfile>,
     pub ended: Option<PeerEnd>,
+    /// The latest estimate of what we can send this peer (bits/s), for the router's
+    /// auto-layer routes; the shard takes it.
+    pub estimate: Option<u64>,
     slowlink_threshold: u32,
     /// Packet counters of the last stats report per (mid, rid, ingress), for slowlink.
     packet_counts: HashMap<(Mid, Option<Rid>, bool), u64>,
@@ -229,6 +242,7 @@ impl Peer {
             scheduled: None,
             srtp_profile: None,
             ended: None,
+            estimate: None,
             slowlink_threshold: cfg.slowlink_threshold,
             packet_counts: HashMap::new(),
             no_media: cfg.no_media,
@@ -530,8 +544,31 @@ impl Peer {
                 rids,
                 sim_ssrcs: Vec::new(),
                 talk: None,
+                rtx_sized: None,
             });
         }
+        self.size_rtx_cache(mid);
+    }
+
+    /// Sizes the resend cache of the m-line's send stream, once per stream (resizing
+    /// empties it).
+    fn size_rtx_cache(&mut self, mid: Mid) {
+        let Some(state) = self.mids.iter_mut().find(|s| s.mid == mid) else {
+            return;
+        };
+        let mut api = self.rtc.direct_api();
+        let Some(tx) = api.stream_tx_by_mid(mid, None) else {
+            return;
+        };
+        if state.rtx_sized == Some(tx.ssrc()) {
+            return;
+        }
+        let (packets, age) = match state.kind {
+            MediaKind::Video => RTX_CACHE_VIDEO,
+            MediaKind::Audio => RTX_CACHE_AUDIO,
+        };
+        tx.set_rtx_cache(packets, age, RTX_RATIO_CAP);
+        state.rtx_sized = Some(tx.ssrc());
     }
 
     // ---- control ------------------------------------------------------------------
@@ -871,6 +908,10 @@ impl Peer {
                 });
             }
             Event::ChannelClose(id) => self.channels.retain(|(c, _)| *c != id),
+            // The client's REMB (and TWCC, were BWE on): what this peer can receive.
+            Event::EgressBitrateEstimate(
+                BweKind::Remb { estimate, .. } | BweKind::Twcc { estimate, .. },
+            ) => self.estimate = Some(estimate.as_u64()),
             Event::MediaIngressStats(s) => self.on_stats(s.mid, s.rid, s.packets, s.loss, true, io),
             Event::MediaEgressStats(s) => self.on_stats(s.mid, s.rid, s.packets, s.loss, false, io),
             Event::Closed if self.ended.is_none() => {

@@ -727,3 +727,50 @@ fn rtp_forwarder_sends_plain_rtp_and_takes_keyframe_requests() {
         "RTCP socket still bound"
     );
 }
+
+/// A routed packet lost on its way to the subscriber is resent from the send stream's
+/// cache when the subscriber's str0m NACKs it (as RTX, which str0m negotiates for VP8).
+#[test]
+fn nack_from_a_subscriber_is_answered_with_the_lost_packet() {
+    let (engine, mut ev) = start(1);
+    let mut seen = Vec::new();
+    let handle: HandleId = 71;
+    let mut client = Client::new();
+    let mut api = client.rtc.sdp_api();
+    let video = api.add_media(StrKind::Video, StrDir::SendRecv, None, None, None);
+    let (offer, pending) = api.apply().unwrap();
+    engine.remote_offer(handle, &offer.to_sdp_string()).unwrap();
+    let answer = engine.answer(handle, &AnswerSpec::default()).unwrap();
+    client
+        .rtc
+        .sdp_api()
+        .accept_answer(pending, SdpAnswer::from_sdp_string(&answer).unwrap())
+        .unwrap();
+    echo_routes(&engine, handle, &[video]);
+    client.wait(&mut ev, &mut seen, |_, s| {
+        s.contains(&MediaEvent::WebrtcUp { handle }).then_some(())
+    });
+    let pt = client.pt_for(Codec::Vp8);
+    // Some packets first so the client's receive stream is established, then a loss.
+    for i in 1..=10 {
+        client.send_rtp(video, pt, i, vp8_payload(i));
+        client.step();
+    }
+    client.drop_rtp_at = Some(client.rtp_in + 5);
+    for i in 11..=40 {
+        client.send_rtp(video, pt, i, vp8_payload(i));
+        client.step();
+    }
+    let lost = client.wait_state(&mut ev, &mut seen, |c, _| c.dropped_seqs.first().copied());
+    // The client NACKs the gap; the resend brings the same sequence number back.
+    let got = client.wait(&mut ev, &mut seen, |events, _| {
+        events.iter().find_map(|e| match e {
+            Event::RtpPacket(p) if (*p.seq_no as u16) == lost => Some(p.payload.to_vec()),
+            _ => None,
+        })
+    });
+    assert!(
+        (1..=40).any(|i| vp8_payload(i) == got),
+        "resent payload differs"
+    );
+}

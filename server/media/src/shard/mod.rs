@@ -296,6 +296,9 @@ impl Shard {
                 None
             }
         };
+        if let Some(bps) = peer.estimate.take() {
+            router.set_estimate(handle, bps);
+        }
         if peer.ended.is_none() {
             let d = peer.deadline();
             deadlines.schedule(handle, d, &mut peer.scheduled);

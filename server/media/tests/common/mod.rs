@@ -25,6 +25,12 @@ pub struct Client {
     pub stun_requests: Vec<([u8; 12], String)>,
     /// Transaction ids of STUN binding success responses received.
     pub stun_answered: Vec<[u8; 12]>,
+    /// SRTP (not SRTCP) datagrams received so far.
+    pub rtp_in: usize,
+    /// Drop the incoming SRTP datagram with this count (a loss on the way to the client).
+    pub drop_rtp_at: Option<usize>,
+    /// Sequence numbers (from the plain RTP header) of the datagrams dropped.
+    pub dropped_seqs: Vec<u16>,
 }
 
 /// A STUN message's type and transaction id, if `data` is one.
@@ -61,6 +67,9 @@ impl Client {
             events: Vec::new(),
             stun_requests: Vec::new(),
             stun_answered: Vec::new(),
+            rtp_in: 0,
+            drop_rtp_at: None,
+            dropped_seqs: Vec::new(),
         }
     }
 
@@ -85,6 +94,17 @@ impl Client {
             Ok((n, src)) => {
                 if let Some((STUN_BINDING_SUCCESS, id)) = stun_header(&buf[..n]) {
                     self.stun_answered.push(id);
+                }
+                // SRTP, not SRTCP (RTCP packet types 192..=223 in the second byte).
+                if n >= 12
+                    && demux::classify(&buf[..n]) == demux::PacketClass::Rtp
+                    && !(192..=223).contains(&buf[1])
+                {
+                    self.rtp_in += 1;
+                    if self.drop_rtp_at == Some(self.rtp_in) {
+                        self.dropped_seqs.push(u16::from_be_bytes([buf[2], buf[3]]));
+                        return;
+                    }
                 }
                 if let Ok(r) = Receive::new(Protocol::Udp, src, self.addr, &buf[..n]) {
                     self.rtc
