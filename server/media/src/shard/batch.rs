@@ -99,17 +99,29 @@ impl SendBatch {
         if self.entries.is_empty() {
             return;
         }
-        // Group by socket and destination (each destination keeps its order): a socket's
-        // datagrams go in one batch, and a destination's equal-size ones can form a train.
-        self.entries
-            .sort_unstable_by_key(|e| (e.socket, e.dest, e.order));
-        self.sorted.clear();
-        for e in self.entries.iter_mut() {
-            let start = self.sorted.len();
-            self.sorted
-                .extend_from_slice(&self.arena[e.start..e.start + e.len]);
-            e.start = start;
-        }
+        // With GSO possible, group by socket and destination (each destination keeps its
+        // order) so a destination's equal-size datagrams can form a train; that needs them
+        // contiguous, hence the copy. Without, group by socket only and send from the arena.
+        let grouped = self.use_gso
+            && self
+                .entries
+                .iter()
+                .any(|e| self.gso.get(e.socket).is_none_or(|g| *g != Gso::No));
+        let buf = if grouped {
+            self.entries
+                .sort_unstable_by_key(|e| (e.socket, e.dest, e.order));
+            self.sorted.clear();
+            for e in self.entries.iter_mut() {
+                let start = self.sorted.len();
+                self.sorted
+                    .extend_from_slice(&self.arena[e.start..e.start + e.len]);
+                e.start = start;
+            }
+            std::mem::take(&mut self.sorted)
+        } else {
+            self.entries.sort_unstable_by_key(|e| (e.socket, e.order));
+            std::mem::take(&mut self.arena)
+        };
         let mut i = 0;
         while i < self.entries.len() {
             let socket = self.entries[i].socket;
@@ -118,7 +130,7 @@ impl SendBatch {
                 .position(|e| e.socket != socket)
                 .map_or(self.entries.len(), |n| i + n);
             match fd_of(socket) {
-                Some(fd) => self.flush_socket(fd, socket, i, end),
+                Some(fd) => self.flush_socket(fd, &buf, socket, i, end),
                 None => {
                     debug!("batch: no socket {socket}; dropping {} datagrams", end - i);
                     self.stats.dropped += (end - i) as u64;
@@ -127,6 +139,12 @@ impl SendBatch {
             i = end;
         }
         self.entries.clear();
+        // Keep both allocations for the next round.
+        if grouped {
+            self.sorted = buf;
+        } else {
+            self.arena = buf;
+        }
         self.arena.clear();
     }
 
@@ -152,7 +170,7 @@ impl SendBatch {
         if n >= GSO_MIN_SEGMENTS { n } else { 1 }
     }
 
-    fn flush_socket(&mut self, fd: RawFd, idx: usize, from: usize, to: usize) {
+    fn flush_socket(&mut self, fd: RawFd, buf: &[u8], idx: usize, from: usize, to: usize) {
         if self.gso.len() <= idx {
             self.gso.resize(idx + 1, Gso::Unknown);
         }
@@ -177,7 +195,7 @@ impl SendBatch {
                 let last = &self.entries[j + k - 1];
                 msgs[n] = Outgoing {
                     dest: first.dest,
-                    data: &self.sorted[first.start..last.start + last.len],
+                    data: &buf[first.start..last.start + last.len],
                     segment: (k > 1).then_some(first.len as u16),
                 };
                 spans[n] = k;
