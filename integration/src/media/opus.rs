@@ -36,8 +36,8 @@ mod tests {
         assert_eq!(packet_samples(&[0x78]), Some(960)); // SILK WB 20 ms
         assert_eq!(packet_samples(&[0x79]), Some(1920)); // two 20 ms frames
         assert_eq!(packet_samples(&[0xe0]), Some(120)); // CELT 2.5 ms
-        assert_eq!(packet_samples(&[0x1b, 0x03]), Some(5760)); // three 60 ms SILK frames
-        assert_eq!(packet_samples(&[0x1b, 0x04]), None); // 240 ms: over the limit
+        assert_eq!(packet_samples(&[0x1b, 0x02]), Some(5760)); // two 60 ms SILK frames (code 3)
+        assert_eq!(packet_samples(&[0x1b, 0x03]), None); // 180 ms: over the limit
         assert_eq!(packet_samples(&[0xfb, 0x00]), None); // code 3, zero frames
         assert_eq!(packet_samples(&[0xfb]), None); // code 3 without count
         assert_eq!(packet_samples(&[]), None);
