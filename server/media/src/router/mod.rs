@@ -359,6 +359,7 @@ impl RouterShard {
         out.marker = marker;
         if let Some((fields, ids)) = vp8 {
             let ids = stream.vp8.rewrite(p.key, ids);
+            out.picture = Some(ids);
             if let Some(desc) = fields.patchable {
                 let mut b = desc.patch();
                 if let Some(pid) = ids.picture_id {
@@ -607,14 +608,14 @@ mod tests {
         );
     }
 
-    /// The picture id and TL0PICIDX a delivery's VP8 patch writes, among the candidates.
+    /// The picture id and TL0PICIDX a delivery writes; its VP8 patch writes the same.
     fn rewrite_vp8_for_test(p: &ForwardPacket, out: &RtpOut) -> (u16, u8) {
+        let ids = out.picture.unwrap();
+        let (pid, tl0) = (ids.picture_id.unwrap(), ids.tl0_pic_idx.unwrap());
         let desc = str0m::rtp::Vp8Descriptor::parse(&p.payload).unwrap();
-        let patch = out.vp8.unwrap();
-        (0..0x8000u16)
-            .flat_map(|pid| (0..8u8).map(move |tl0| (pid, tl0)))
-            .find(|&(pid, tl0)| desc.patch().picture_id(pid).tl0_pic_idx(tl0).build() == Ok(patch))
-            .unwrap()
+        let patch = desc.patch().picture_id(pid).tl0_pic_idx(tl0).build();
+        assert_eq!(patch, Ok(out.vp8.unwrap()));
+        (pid, tl0)
     }
 
     #[test]
@@ -652,6 +653,125 @@ mod tests {
                 temporal: Some(0)
             })
         );
+    }
+
+    /// Three simulcast layers of L1T3 VP8 (temporal pattern 0,2,1,2; layer sync on the
+    /// first tid-2 and the tid-1 frame; a keyframe every 60 frames; layer `l` sends l+1
+    /// packets per frame), through layer and temporal switches: the target sees one clean
+    /// stream.
+    #[test]
+    fn simulcast_l1t3_through_switches_is_one_continuous_stream() {
+        let mut r = RouterShard::default();
+        r.add_target(1, route(10, "1", 30, "1"));
+        let t0 = Instant::now();
+        let mut seq = [100u64, 5000, 60_000];
+        let mut tl0 = [0u8, 50, 200];
+        // (frame, layer, tid, out) for every forwarded packet.
+        let mut outs: Vec<(u32, u8, u8, RtpOut)> = Vec::new();
+        let mut changes = Vec::new();
+        for f in 0..300u32 {
+            if f == 100 {
+                r.update(
+                    1,
+                    LayerChoice {
+                        substream: Some(0),
+                        temporal: Some(0),
+                    },
+                    false,
+                );
+            }
+            if f == 200 {
+                r.update(
+                    1,
+                    LayerChoice {
+                        substream: Some(1),
+                        temporal: Some(1),
+                    },
+                    false,
+                );
+            }
+            let tid = [0u8, 2, 1, 2][(f % 4) as usize];
+            let sync = f % 4 == 1 || f % 4 == 2;
+            let key = f % 60 == 0;
+            for l in 0..3u8 {
+                if tid == 0 {
+                    tl0[usize::from(l)] = tl0[usize::from(l)].wrapping_add(1);
+                }
+                let pid = (u16::from(l) * 1000 + f as u16) & 0x7fff;
+                let packets = l + 1;
+                for k in 0..packets {
+                    let payload = [
+                        0x80 | if k == 0 { 0x10 } else { 0 },
+                        0xe0,
+                        0x80 | (pid >> 8) as u8,
+                        pid as u8,
+                        tl0[usize::from(l)],
+                        (tid << 6) | if sync { 0x20 } else { 0 },
+                        if k == 0 && key { 0x00 } else { 0x01 },
+                        0xab,
+                    ];
+                    let mut p = packet(10, "1", seq[usize::from(l)], Some(l), false);
+                    seq[usize::from(l)] += 1;
+                    p.desc = keyframe::describe(keyframe::VideoCodec::Vp8, &payload);
+                    p.payload = Arc::from(&payload[..]);
+                    p.marker = k == packets - 1;
+                    p.timestamp = f * 3000 + u32::from(l) * 77_777;
+                    p.arrival = t0 + Duration::from_millis(u64::from(f) * 33);
+                    let d = r.deliver(1, &p, 0).unwrap();
+                    changes.extend(d.layer_changed);
+                    if let Some(out) = d.out {
+                        outs.push((f, l, tid, out));
+                    }
+                }
+            }
+        }
+        // Sequence numbers without a gap; one picture id per picture, +1 per picture;
+        // TL0PICIDX +1 exactly at base-layer pictures; the marker closes every picture.
+        for w in outs.windows(2) {
+            let ((fa, la, _, a), (fb, lb, tb, b)) = (w[0], w[1]);
+            assert_eq!(b.seq, a.seq + 1, "frame {fb}");
+            let (pa, pb) = (a.picture.unwrap(), b.picture.unwrap());
+            let (ta, tlb) = (pa.tl0_pic_idx.unwrap(), pb.tl0_pic_idx.unwrap());
+            // A picture is one frame of one layer (a switch may show two layers' frames of
+            // one capture time, the old one's and the new one's keyframe).
+            if (fa, la) == (fb, lb) {
+                assert_eq!(pa, pb, "frame {fb}");
+                assert!(!a.marker, "marker inside frame {fb}");
+            } else {
+                assert!(a.marker, "no marker closing frame {fa}");
+                assert_eq!(
+                    pb.picture_id.unwrap(),
+                    (pa.picture_id.unwrap() + 1) & 0x7fff
+                );
+                let step = if tb == 0 { 1 } else { 0 };
+                assert_eq!(tlb, ta.wrapping_add(step), "frame {fb}");
+                assert!(b.timestamp.wrapping_sub(a.timestamp) < 90_000, "frame {fb}");
+            }
+        }
+        let window = |from: u32, to: u32| {
+            outs.iter()
+                .filter(move |(f, ..)| (from..to).contains(f))
+                .map(|(_, l, tid, _)| (*l, *tid))
+        };
+        // Everything: the top layer with all its temporal layers.
+        assert!(window(60, 100).all(|(l, _)| l == 2));
+        assert_eq!(window(60, 100).map(|(_, t)| t).max(), Some(2));
+        // Base layer, base temporal layer only.
+        assert!(window(130, 200).all(|lt| lt == (0, 0)));
+        // Middle layer, temporal layers 0 and 1.
+        assert!(window(250, 300).all(|(l, t)| l == 1 && t <= 1));
+        assert!(window(250, 300).any(|(_, t)| t == 1));
+        assert_eq!(
+            changes.last(),
+            Some(&LayerChoice {
+                substream: Some(1),
+                temporal: Some(1)
+            })
+        );
+        assert!(changes.contains(&LayerChoice {
+            substream: Some(0),
+            temporal: Some(0)
+        }));
     }
 
     #[test]

@@ -36,6 +36,8 @@ pub struct RtpOut {
     pub marker: bool,
     /// VP8 picture id / TL0PICIDX rewrite, applied by str0m while it serializes the packet.
     pub vp8: Option<str0m::rtp::Vp8Patch>,
+    /// The VP8 values that patch writes (for plain-RTP outputs and tests).
+    pub picture: Option<super::picture_id::PictureIds>,
 }
 
 #[derive(Debug, Clone)]
