@@ -242,7 +242,8 @@ impl RouterShard {
         let Some(layer) = layer.filter(|l| usize::from(*l) < RATE_LAYERS) else {
             return;
         };
-        auto.svc |= p.desc.spatial.is_some();
+        // SVC: spatial layers in one stream (VP9 simulcast carries SID 0 on every layer).
+        auto.svc |= p.layer.is_none() && p.desc.spatial.is_some();
         auto.layers[usize::from(layer)].add(p.payload.len() + PACKET_OVERHEAD, p.arrival);
         let now = p.arrival;
         if auto
@@ -857,6 +858,48 @@ mod tests {
         assert_eq!((o[1], o[2]), (0, 0), "{o:?}");
         let o = run(&mut r, 5000, 10_000, true);
         assert!(o[2] > 0, "{o:?}");
+    }
+
+    #[test]
+    fn auto_layer_counts_the_lower_svc_layers_in() {
+        let mut r = RouterShard::default();
+        let mut rt = route(10, "1", 30, "1");
+        rt.auto_layer = true;
+        r.add_target(1, rt);
+        let t0 = Instant::now();
+        let mut seq = 0u64;
+        // Two spatial layers per picture, every picture a keyframe (switch points at
+        // once): SID 0 500 bytes, SID 1 1500 bytes, 50 pictures/s → ~0.2 and ~0.6 Mbps.
+        let mut run = |r: &mut RouterShard, from_ms: u64, to_ms: u64| {
+            let mut top = 0;
+            for ms in (from_ms..to_ms).step_by(20) {
+                for (sid, size) in [(0u8, 500usize), (1, 1500)] {
+                    let mut payload = vec![0xae, 0x01, sid << 1, 0x00, 0x20];
+                    if sid == 1 {
+                        payload = vec![0xac, 0x01, 0x03, 0x00];
+                    }
+                    payload.resize(size - PACKET_OVERHEAD, 0xaa);
+                    let mut p = packet(10, "1", seq, None, false);
+                    seq += 1;
+                    p.desc = keyframe::describe(keyframe::VideoCodec::Vp9, &payload);
+                    p.payload = Arc::from(payload);
+                    p.marker = sid == 1;
+                    p.arrival = t0 + Duration::from_millis(ms);
+                    let d = r.deliver(1, &p, 0).unwrap();
+                    if sid == 1 && d.out.is_some() {
+                        top += 1;
+                    }
+                }
+            }
+            top
+        };
+        assert!(run(&mut r, 0, 1000) > 0);
+        // 0.7 Mbps carries SID 1 alone but not SID 0 + SID 1.
+        r.set_estimate(30, 700_000);
+        run(&mut r, 1000, 1500);
+        assert_eq!(run(&mut r, 1500, 3000), 0);
+        r.set_estimate(30, 1_000_000);
+        assert!(run(&mut r, 3000, 6000) > 0);
     }
 
     #[test]
