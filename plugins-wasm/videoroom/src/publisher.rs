@@ -250,7 +250,10 @@ pub fn answer_offer(
             mindex: line.index,
             mid: line.mid.clone(),
             disabled: codec.is_none() || !sends,
-            simulcast: video && line.simulcast_layers > 0,
+            // Janus: simulcast for VP8 and H.264 only.
+            simulcast: video
+                && line.simulcast_layers > 0
+                && matches!(codec.as_deref(), Some("vp8") | Some("h264")),
             svc: video && cfg.video_svc && matches!(codec.as_deref(), Some("vp9") | Some("av1")),
             codec,
             description: prev.and_then(|p| p.description.clone()),

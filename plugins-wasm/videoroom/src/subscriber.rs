@@ -507,6 +507,13 @@ impl<H: Host> VideoRoom<H> {
                 s.mid = Some(mid);
             }
         }
+        // A core that also names the data channel m-line does so after the media ones
+        // (otherwise its mid is learnt from the answer).
+        if let Some(mid) = mids.next()
+            && let Some(d) = sub.streams.iter_mut().find(|s| s.kind == StreamKind::Data)
+        {
+            d.mid = Some(mid);
+        }
         sub.offer_pending = true;
         sub.update_pending = false;
         sub.restart_pending = false;
