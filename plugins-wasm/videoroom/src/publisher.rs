@@ -98,8 +98,8 @@ pub struct Publisher {
     pub audio_active: bool,
     pub video_active: bool,
     pub data_active: bool,
-    /// REMB cap asked by `configure`; 0 = the room's.
-    pub bitrate: u32,
+    /// REMB cap asked by `configure` (0 = none); unset = the room's.
+    pub bitrate: Option<u32>,
     pub talking: bool,
     pub audio_active_packets: Option<u32>,
     pub audio_level_average: Option<u8>,
@@ -120,7 +120,7 @@ impl Publisher {
             audio_active: true,
             video_active: true,
             data_active: true,
-            bitrate: 0,
+            bitrate: None,
             talking: false,
             audio_active_packets: None,
             audio_level_average: None,
@@ -591,14 +591,19 @@ impl<H: Host> VideoRoom<H> {
             };
             bitrate = body.get("bitrate").and_then(Value::as_u64).map(|b| {
                 let b = u32::try_from(b).unwrap_or(u32::MAX);
+                // A room with bitrate_cap keeps its cap whatever the publisher asks.
                 if cfg.bitrate_cap && cfg.bitrate > 0 {
-                    b.min(cfg.bitrate)
+                    if b == 0 {
+                        cfg.bitrate
+                    } else {
+                        b.min(cfg.bitrate)
+                    }
                 } else {
                     b
                 }
             });
             if let Some(b) = bitrate {
-                p.bitrate = b;
+                p.bitrate = Some(b);
             }
             for (mid, d) in &descriptions {
                 if let Some(s) = p.streams.iter_mut().find(|s| &s.mid == mid) {
@@ -621,8 +626,8 @@ impl<H: Host> VideoRoom<H> {
         if let Some(b) = bitrate
             && self.sessions.get(&handle).is_some_and(|s| s.pc_up)
         {
-            let cap = if b > 0 { b } else { cfg.bitrate };
-            self.host.set_bitrate_cap(handle, cap);
+            // 0 lifts the cap (the demos' "No limit").
+            self.host.set_bitrate_cap(handle, b);
         }
         if let Some(ev) = display_event {
             self.notify_participants(&room_id, &ev, Some(handle));
@@ -748,11 +753,7 @@ impl<H: Host> VideoRoom<H> {
             return;
         };
         let (room_bitrate, fir_freq) = (room.cfg.bitrate, room.cfg.fir_freq);
-        let cap = if own_bitrate > 0 {
-            own_bitrate
-        } else {
-            room_bitrate
-        };
+        let cap = own_bitrate.unwrap_or(room_bitrate);
         if cap > 0 {
             self.host.set_bitrate_cap(handle, cap);
         }

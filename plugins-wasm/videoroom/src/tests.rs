@@ -1041,6 +1041,14 @@ fn publishing_is_announced_capped_and_keyframed() {
         None,
     );
     assert_eq!(v.host.caps.last(), Some(&(1, 300000)));
+    // "No limit" in the demo's bitrate menu lifts the cap.
+    call(
+        &mut v,
+        1,
+        json!({"request": "configure", "bitrate": 0}),
+        None,
+    );
+    assert_eq!(v.host.caps.last(), Some(&(1, 0)));
     assert!(events_to(&v, 2).contains(&json!({"videoroom": "event", "id": a, "display": "Alice"})));
     // No talk detection outside audiolevel_event rooms.
     assert!(v.host.talk.is_empty());
