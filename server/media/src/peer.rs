@@ -2,7 +2,8 @@
 //!
 //! The peer never does I/O itself: it is driven by its shard, which hands it input and a
 //! [`PeerIo`] to put its output in. Every mutation of the `Rtc` is followed by a full
-//! drain of `poll_output` (str0m's contract), done by [`Peer::drain`].
+//! drain of `poll_output` (str0m's contract), done by [`Peer::drain`], except routed RTP
+//! writes, which str0m holds until the next timeout anyway (see [`Peer::write_rtp`]).
 
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
@@ -715,7 +716,6 @@ impl Peer {
         mid: Mid,
         p: &ForwardPacket,
         out: &RtpOut,
-        io: &mut PeerIo,
     ) {
         let Some(pt) = self.map_pt(mid, &p.codec) else {
             debug!(handle = self.handle, %mid, "no payload type for {:?}; dropping", p.codec.codec);
@@ -748,7 +748,11 @@ impl Peer {
             write = write.vp8_patch(patch);
         }
         tx.write_rtp(write);
-        self.drain(now, io);
+        // str0m releases a written packet only at the next `Input::Timeout` (it stamps the
+        // send queue there), so draining now would walk the whole Rtc for nothing. The
+        // shard's timer pass drives this peer once per loop iteration instead, sending
+        // every packet written to it in that iteration together.
+        self.rtc_deadline = now;
     }
 
     /// The target's payload type for a codec: same codec and (for H.264) the same

@@ -68,6 +68,8 @@ pub struct Shard {
     forwarders: Forwarders,
     /// Datagrams of this loop iteration, sent together at its end.
     batch: SendBatch,
+    /// Per other shard: the routes of the packet being fanned out whose targets it owns.
+    remote_routes: Vec<Vec<RouteId>>,
 }
 
 /// How often the forwarders' RTCP sockets are read (they are not in the wake-up set).
@@ -112,7 +114,6 @@ impl Shard {
     pub fn new(index: usize, shared: Arc<Shared>, sockets: Vec<(SocketAddr, UdpSocket)>) -> Shard {
         Shard {
             index,
-            shared,
             sockets,
             handles: HashMap::new(),
             router: RouterShard::default(),
@@ -121,6 +122,8 @@ impl Shard {
             keyframe_requests: Vec::new(),
             forwarders: Forwarders::default(),
             batch: SendBatch::default(),
+            remote_routes: vec![Vec::new(); shared.shards.len()],
+            shared,
         }
     }
 
@@ -365,12 +368,19 @@ impl Shard {
                     let owner = self.shared.shard_of(target);
                     if owner == self.index {
                         self.deliver(now, route, p);
-                    } else {
-                        let _ = self.shared.shards[owner].send(ShardMsg::Forward {
-                            route,
-                            packet: p.clone(),
-                        });
+                    } else if let Some(routes) = self.remote_routes.get_mut(owner) {
+                        routes.push(route);
                     }
+                }
+                for owner in 0..self.remote_routes.len() {
+                    if self.remote_routes[owner].is_empty() {
+                        continue;
+                    }
+                    let routes = std::mem::take(&mut self.remote_routes[owner]);
+                    let _ = self.shared.shards[owner].send(ShardMsg::Forward {
+                        routes,
+                        packet: p.clone(),
+                    });
                 }
                 if self.forwarders.has(p.source, &p.source_mid) {
                     self.forward_plain(now, p);
@@ -549,7 +559,11 @@ impl Shard {
                 destination,
                 data,
             } => self.on_datagram(now, handle, source, destination, &data),
-            ShardMsg::Forward { route, packet } => self.deliver(now, route, &packet),
+            ShardMsg::Forward { routes, packet } => {
+                for route in routes {
+                    self.deliver(now, route, &packet);
+                }
+            }
             ShardMsg::KeyframeRequest {
                 source,
                 mid,

@@ -21,9 +21,10 @@ pub enum ShardMsg {
         destination: SocketAddr,
         data: Vec<u8>,
     },
-    /// A routed packet for a target we own.
+    /// A routed packet for targets we own: one message per packet and shard, whatever the
+    /// number of routes (each message can wake the shard).
     Forward {
-        route: RouteId,
+        routes: Vec<RouteId>,
         packet: Arc<ForwardPacket>,
     },
     /// Ask one of our sources for a keyframe.
