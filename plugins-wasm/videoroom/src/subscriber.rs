@@ -61,11 +61,19 @@ impl SubStream {
         }
     }
 
+    /// The route's layer choice. Janus's default targets are the top layers (2); a
+    /// simulcast substream left unset means "the highest present" (same, but robust to
+    /// publishers with fewer layers). Explicit temporal and SVC spatial targets let the
+    /// router report the layers it forwards, which the demos wait for.
     fn layer(&self) -> LayerChoice {
         match &self.feed {
-            Some(f) if f.simulcast || f.svc => LayerChoice {
+            Some(f) if f.svc => LayerChoice {
+                substream: Some(self.targets.substream.unwrap_or(2)),
+                temporal: Some(self.targets.temporal.unwrap_or(2)),
+            },
+            Some(f) if f.simulcast => LayerChoice {
                 substream: self.targets.substream,
-                temporal: self.targets.temporal,
+                temporal: Some(self.targets.temporal.unwrap_or(2)),
             },
             _ => LayerChoice::all(),
         }

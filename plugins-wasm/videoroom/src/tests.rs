@@ -1402,7 +1402,7 @@ fn simulcast_layers_configure_and_events() {
     assert_eq!(att["streams"][0]["simulcast"]["substream-target"], 1);
     let (rid, r) = v.host.routes[0].clone();
     assert_eq!(r.layer.substream, Some(1));
-    assert_eq!(r.layer.temporal, None);
+    assert_eq!(r.layer.temporal, Some(2), "Janus's default temporal target");
     clear(&mut v);
     let ev = call(
         &mut v,
