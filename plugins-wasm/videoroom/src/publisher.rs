@@ -490,8 +490,15 @@ impl<H: Host> VideoRoom<H> {
             }
             Ok(Some(c))
         };
-        let audiocodec = forced("audiocodec", &cfg.audiocodec, AUDIO_CODECS)?;
-        let videocodec = forced("videocodec", &cfg.videocodec, VIDEO_CODECS)?;
+        // Janus looks at forced codecs only when there is an offer to answer.
+        let (audiocodec, videocodec) = if offer.is_some() {
+            (
+                forced("audiocodec", &cfg.audiocodec, AUDIO_CODECS)?,
+                forced("videocodec", &cfg.videocodec, VIDEO_CODECS)?,
+            )
+        } else {
+            (None, None)
+        };
         if offer.is_some() && !negotiated {
             let active = room
                 .participants

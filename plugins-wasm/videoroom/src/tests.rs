@@ -952,7 +952,7 @@ fn configure_with_offer_answers_with_room_codecs() {
         &mut v,
         1,
         json!({"request": "configure", "videocodec": "h264"}),
-        None,
+        Some(av_offer()),
     );
     assert_eq!(e.0, i64::from(INVALID_ELEMENT));
     // Answers are not for publishers.
@@ -2019,7 +2019,7 @@ fn janus_texts_for_subscriber_and_publisher_mistakes() {
         &mut v,
         1,
         json!({"request": "configure", "audiocodec": "pcmu"}),
-        None,
+        Some(av_offer()),
     );
     assert_eq!(
         e,
