@@ -3,108 +3,21 @@
 // long-poll and once over WebSocket, and checks that the echoed video plays and that a
 // data-channel message comes back.
 //
-// Env: PORTUNUS_HTTP (default http://127.0.0.1:8088/janus), PORTUNUS_WS (default
-// ws://127.0.0.1:8188), JANUS_DEMOS (default /usr/share/janus/demos), CHROMIUM (default
-// /usr/bin/chromium), TRANSPORTS (default "http,ws").
+// Env: see lib.mjs; TRANSPORTS (default "http,ws").
 
-import { chromium } from 'playwright-core';
-import fs from 'node:fs';
-import http from 'node:http';
-import os from 'node:os';
-import path from 'node:path';
+import {
+  clickStart, launchBrowser, leaveJanus, recordConsole, runTests, saveArtifacts, serveDemos, STEP_TIMEOUT,
+} from './lib.mjs';
 
-const GATEWAY = {
-  http: process.env.PORTUNUS_HTTP || 'http://127.0.0.1:8088/janus',
-  ws: process.env.PORTUNUS_WS || 'ws://127.0.0.1:8188',
-};
-const DEMOS = process.env.JANUS_DEMOS || '/usr/share/janus/demos';
-const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 const TRANSPORTS = (process.env.TRANSPORTS || 'http,ws').split(',').filter(Boolean);
-const STEP_TIMEOUT = 30_000;
-const FLAGS = [
-  '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-  '--disable-background-networking', '--disable-component-update', '--disable-sync',
-  '--use-fake-ui-for-media-stream', '--use-fake-device-for-media-stream',
-];
 
-// Copy the demo folder as it is, then re-point its relative symlinks (Debian links
-// `javascript -> ../../javascript` and `fonts/font-awesome`) at what they resolve to in the
-// original tree, so janus.js, jQuery, adapter.js etc. are served from the Debian packages.
-function copyDemos(dst) {
-  fs.cpSync(DEMOS, dst, { recursive: true, verbatimSymlinks: true });
-  const fix = (rel) => {
-    for (const entry of fs.readdirSync(path.join(dst, rel), { withFileTypes: true })) {
-      const r = path.join(rel, entry.name);
-      if (entry.isSymbolicLink()) {
-        const target = fs.realpathSync(path.join(DEMOS, r));
-        fs.unlinkSync(path.join(dst, r));
-        fs.symlinkSync(target, path.join(dst, r));
-      } else if (entry.isDirectory()) {
-        fix(r);
-      }
-    }
-  };
-  fix('.');
-}
-
-function writeSettings(dir, server) {
-  fs.writeFileSync(path.join(dir, 'settings.js'),
-    `// Written by portunus' browser test: point the demos at the gateway under test.\n` +
-    `var server = ${JSON.stringify(server)};\nvar iceServers = null;\n` +
-    // Debian's echotest.js reads `token` and `apisecret`, which its settings.js never
-    // declares (a ReferenceError on Start); declaring them empty is what settings.js is for.
-    `var token = null;\nvar apisecret = null;\n`);
-}
-
-const TYPES = {
-  '.html': 'text/html', '.js': 'text/javascript', '.css': 'text/css', '.png': 'image/png',
-  '.ico': 'image/x-icon', '.svg': 'image/svg+xml', '.woff': 'font/woff', '.woff2': 'font/woff2',
-  '.ttf': 'font/ttf', '.map': 'application/json',
-};
-
-// A tiny static server on another port than the gateway, so the page is cross-origin to it
-// (as with the Debian demos: CORS preflights on every POST).
-function serveStatic(root) {
-  return new Promise((resolve) => {
-    const server = http.createServer((req, res) => {
-      const url = new URL(req.url, 'http://x');
-      const file = path.join(root, path.normalize(decodeURIComponent(url.pathname)));
-      if (!file.startsWith(root)) { res.writeHead(403).end(); return; }
-      fs.readFile(file, (err, data) => {
-        if (err) { res.writeHead(404).end(); return; }
-        res.writeHead(200, { 'Content-Type': TYPES[path.extname(file)] || 'application/octet-stream' });
-        res.end(data);
-      });
-    });
-    server.listen(0, '127.0.0.1', () => resolve(server));
-  });
-}
-
-async function runOnce(kind, browser, log) {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), `portunus-demos-${kind}-`));
-  const root = path.join(dir, 'demos');
-  copyDemos(root);
-  writeSettings(root, GATEWAY[kind]);
-  const server = await serveStatic(root);
+async function echo(kind, browser, log) {
+  const demos = await serveDemos(kind);
   const page = await browser.newPage();
-  const consoleLines = [];
-  page.on('console', (m) => consoleLines.push(`[${m.type()}] ${m.text()}`));
-  page.on('pageerror', (e) => consoleLines.push(`[pageerror] ${e.message}`));
-  page.on('dialog', (d) => { consoleLines.push(`[dialog] ${d.message()}`); d.dismiss().catch(() => {}); });
+  const lines = recordConsole(page);
   try {
-    const url = `http://127.0.0.1:${server.address().port}/echotest.html`;
-    await page.goto(url);
-    // The demo binds Start inside Janus.init's callback; click until the page reacts (the
-    // button turns disabled or "Stop"), never once it has.
-    let started = false;
-    for (let i = 0; i < 20 && !started; i++) {
-      await page.click('#start', { timeout: STEP_TIMEOUT });
-      started = await page.waitForFunction(() => {
-        const b = document.querySelector('#start');
-        return b.disabled || b.textContent.trim() !== 'Start';
-      }, null, { timeout: 500, polling: 50 }).then(() => true, () => false);
-    }
-    if (!started) throw new Error('the Start button never reacted');
+    await page.goto(demos.url('echotest.html'), { timeout: STEP_TIMEOUT });
+    await clickStart(page);
     const t0 = Date.now();
     // Remote video: janus.js attaches the echoed stream to #videoright video (peervideo<mid>).
     await page.waitForFunction(() => {
@@ -139,45 +52,21 @@ async function runOnce(kind, browser, log) {
       expected, { timeout: STEP_TIMEOUT, polling: 100 });
     log(`${kind}: data channel echoed "${expected}"`);
   } catch (e) {
-    log(`${kind}: page console (last 40 lines):\n  ${consoleLines.slice(-40).join('\n  ')}`);
+    await saveArtifacts(`echotest-${kind}`, [{ name: 'page', page, lines }], log);
     throw e;
   } finally {
-    await page.close().catch(() => {});
-    server.close();
-    fs.rmSync(dir, { recursive: true, force: true });
+    const how = await leaveJanus(page);
+    if (how !== 'destroyed') log(`${kind}: session not destroyed cleanly (${how})`);
+    demos.close();
   }
 }
 
-async function main() {
-  const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'portunus-chromium-'));
-  const log = (s) => console.log(s);
-  // Exactly our flags (ignoreDefaultArgs), plus the fresh profile and the pipe Playwright
-  // drives the browser through.
-  const browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    ignoreDefaultArgs: true,
-    args: [...FLAGS, `--user-data-dir=${profile}`, '--remote-debugging-pipe'],
-    timeout: 60_000,
+const { browser, close } = await launchBrowser();
+const { failed, passed } = await runTests('echotest',
+  TRANSPORTS.map((kind) => [`echo over ${kind}`, (log) => echo(kind, browser, log)]))
+  .catch((e) => {
+    console.log(`echotest: 0 passed, 1 failed (${e.message})`);
+    return { passed: 0, failed: 1 };
   });
-  let passed = 0;
-  let failed = 0;
-  for (const kind of TRANSPORTS) {
-    try {
-      await runOnce(kind, browser, log);
-      console.log(`ok - echotest over ${kind}`);
-      passed++;
-    } catch (e) {
-      console.log(`not ok - echotest over ${kind}: ${e.message}`);
-      failed++;
-    }
-  }
-  await browser.close();
-  fs.rmSync(profile, { recursive: true, force: true });
-  console.log(`browser: ${passed} passed, ${failed} failed`);
-  process.exit(failed === 0 && passed > 0 ? 0 : 1);
-}
-
-main().catch((e) => {
-  console.log(`browser: 0 passed, 1 failed (${e.message})`);
-  process.exit(1);
-});
+await close();
+process.exit(failed === 0 && passed > 0 ? 0 : 1);

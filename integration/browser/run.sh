@@ -1,9 +1,14 @@
 #!/usr/bin/env bash
-# Real-browser test: builds portunus, starts it on loopback with a test config, runs headless
-# Chromium through Debian's unchanged janus-demos EchoTest page (HTTP long-poll and WebSocket),
-# stops the server, and exits non-zero on any failure.
+# Real-browser tests: builds portunus, starts it on loopback with a test config (the VideoRoom
+# rooms taken from the repo's config.toml), runs headless Chromium through Debian's unchanged
+# janus-demos pages (echotest.mjs: EchoTest over HTTP long-poll and WebSocket; videoroom.mjs:
+# two VideoRoom participants, simulcast substream switching), stops the server, prints
+# "browser: N passed, N failed" and exits non-zero on any failure. Failure screenshots and
+# console logs go to $BROWSER_ARTIFACTS.
 #
-# Env: PORTUNUS_HTTP_PORT (8088), PORTUNUS_WS_PORT (8188), CARGO_PROFILE (dev|release, dev).
+# Env: PORTUNUS_HTTP_PORT (8088), PORTUNUS_WS_PORT (8188), CARGO_PROFILE (dev|release, dev),
+# BROWSER_ARTIFACTS (default: a fresh temporary folder, kept only on failure),
+# BROWSER_TESTS (which scripts, default "echotest videoroom").
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -31,6 +36,7 @@ target_dir="$(cargo metadata --manifest-path "$repo/Cargo.toml" --format-version
 bin="$target_dir/$([ "$profile" = dev ] && echo debug || echo "$profile")/portunus"
 
 work="$(mktemp -d)"
+artifacts="${BROWSER_ARTIFACTS:-$(mktemp -d -t portunus-browser-artifacts.XXXXXX)}"
 server_pid=""
 cleanup() {
   if [ -n "$server_pid" ] && kill -0 "$server_pid" 2>/dev/null; then
@@ -59,7 +65,17 @@ port = $ws_port
 [media]
 udp_port = 0
 interfaces = ["127.0.0.1"]
+
 TOML
+# The VideoRoom's settings and rooms exactly as shipped (room 1234 is the demos' room): every
+# table of config.toml under [plugins."janus.plugin.videoroom"].
+awk '/^\[\[?[^]]*\]\]?[ \t]*$/ { keep = ($0 ~ /^\[\[?plugins\."janus\.plugin\.videoroom"/) } keep' \
+  "$repo/config.toml" >> "$work/config.toml"
+grep -q '^room = 1234' "$work/config.toml" || {
+  echo "browser test: config.toml has no VideoRoom room 1234"
+  echo "browser: 0 passed, 1 failed"
+  exit 1
+}
 
 for port in "$http_port" "$ws_port"; do
   if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
@@ -91,11 +107,40 @@ fi
 
 cd "$here"
 npm ci --no-audit --no-fund --loglevel=error
-status=0
-PORTUNUS_HTTP="http://127.0.0.1:$http_port/janus" PORTUNUS_WS="ws://127.0.0.1:$ws_port" \
-  node echotest.mjs || status=$?
-if [ "$status" -ne 0 ]; then
-  echo "browser test: portunus log (last 80 lines):"
-  tail -n 80 "$work/server.log"
+passed=0
+failed=0
+for t in ${BROWSER_TESTS:-echotest videoroom}; do
+  echo "browser test: $t.mjs"
+  # Every wait in the scripts is bounded; the timeout only guards against a wedged browser.
+  set +e
+  PORTUNUS_HTTP="http://127.0.0.1:$http_port/janus" PORTUNUS_WS="ws://127.0.0.1:$ws_port" \
+    BROWSER_ARTIFACTS="$artifacts" timeout -s INT -k 30 900 node "$t.mjs" 2>&1 | tee "$work/$t.out"
+  rc=${PIPESTATUS[0]}
+  set -e
+  # The script's own summary line ("<suite>: N passed, N failed"); no summary, or a non-zero
+  # exit with no failure counted, counts as one failure.
+  summary="$(grep -E '^[a-z]+: [0-9]+ passed, [0-9]+ failed' "$work/$t.out" | tail -n 1 || true)"
+  p="$(sed -nE 's/^[a-z]+: ([0-9]+) passed, ([0-9]+) failed.*/\1/p' <<<"$summary")"
+  f="$(sed -nE 's/^[a-z]+: ([0-9]+) passed, ([0-9]+) failed.*/\2/p' <<<"$summary")"
+  p="${p:-0}"
+  f="${f:-0}"
+  if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
+    echo "browser test: $t.mjs exited with $rc"
+    f=1
+  fi
+  passed=$((passed + p))
+  failed=$((failed + f))
+  if [ "$f" -ne 0 ]; then
+    echo "browser test: $t failed; portunus log (last 80 lines):"
+    tail -n 80 "$work/server.log"
+  fi
+done
+if [ "$failed" -ne 0 ]; then
+  mkdir -p "$artifacts"
+  cp "$work/server.log" "$artifacts/portunus.log"
+  echo "browser test: screenshots, console logs and portunus.log in $artifacts"
+elif [ -z "${BROWSER_ARTIFACTS:-}" ]; then
+  rm -rf "$artifacts"
 fi
-exit "$status"
+echo "browser: $passed passed, $failed failed"
+[ "$failed" -eq 0 ] && [ "$passed" -gt 0 ]
