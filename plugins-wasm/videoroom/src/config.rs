@@ -3,6 +3,7 @@
 //! with the same names and defaults as Janus's `room-<id>` entries.
 
 use portunus_plugin_sdk::janus::{self, Param, ParamKind};
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 use crate::error::{INVALID_ELEMENT, MISSING_ELEMENT, VrResult, err};
@@ -14,7 +15,7 @@ pub const VIDEO_CODECS: &[&str] = &["vp8", "vp9", "h264", "av1", "h265"];
 const MAX_CODECS: usize = 5;
 
 /// Plugin-wide settings.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Settings {
     /// Required on `create` (and on `rtp_forward` when `lock_rtp_forward`).
     pub admin_key: Option<String>,
@@ -90,7 +91,7 @@ impl Settings {
 }
 
 /// One room's settings, Janus names and defaults.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RoomConfig {
     pub description: String,
     pub is_private: bool,

@@ -3,11 +3,13 @@
 
 use core::fmt;
 
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::error::{INVALID_ELEMENT, MISSING_ELEMENT, VrResult, err};
 
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(untagged)]
 pub enum Id {
     Num(u64),
     Str(String),
@@ -85,7 +87,7 @@ impl fmt::Display for Id {
 
 /// splitmix64: ids and private ids only need to be unpredictable enough not to collide and
 /// not to be guessed by counting; the generator is seeded from the clock and the handle.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct IdGen {
     state: u64,
 }

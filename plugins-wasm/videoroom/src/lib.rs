@@ -15,6 +15,7 @@ pub mod host_api;
 pub mod ids;
 pub mod publisher;
 pub mod room;
+pub mod snapshot;
 pub mod subscriber;
 pub mod sync_requests;
 
@@ -476,6 +477,14 @@ impl Plugin for VideoRoomPlugin {
 
     fn on_media_event(&mut self, event: MediaEvent) {
         self.0.on_media_event(event)
+    }
+
+    fn snapshot(&mut self) -> Option<Vec<u8>> {
+        self.0.snapshot()
+    }
+
+    fn restore(&mut self, state: Vec<u8>) -> Result<(), String> {
+        self.0.restore(&state)
     }
 }
 

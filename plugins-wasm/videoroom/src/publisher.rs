@@ -3,6 +3,7 @@
 //! periodic keyframes, talk detection, data relay).
 
 use portunus_plugin_sdk::prelude::*;
+use serde::{Deserialize, Serialize};
 
 use crate::config::{AUDIO_CODECS, RoomConfig, VIDEO_CODECS};
 use crate::error::*;
@@ -12,7 +13,7 @@ use crate::ids::Id;
 use crate::room::Role;
 use crate::{Request, VideoRoom};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum StreamKind {
     Audio,
     Video,
@@ -47,7 +48,7 @@ impl From<MediaKind> for StreamKind {
 }
 
 /// One published m-line.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct PubStream {
     pub kind: StreamKind,
     pub mindex: u32,
@@ -70,7 +71,7 @@ pub struct PubStream {
 }
 
 /// A plain-RTP forwarder of one stream.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Forwarder {
     pub id: ForwarderId,
     pub mid: String,
@@ -83,7 +84,7 @@ pub struct Forwarder {
     pub substream: Option<u8>,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Publisher {
     pub room: Id,
     pub id: Id,

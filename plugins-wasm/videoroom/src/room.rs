@@ -3,13 +3,14 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use portunus_plugin_sdk::prelude::*;
+use serde::{Deserialize, Serialize};
 
 use crate::config::RoomConfig;
 use crate::ids::Id;
 use crate::publisher::Publisher;
 use crate::subscriber::Subscriber;
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Room {
     pub id: Id,
     pub cfg: RoomConfig,
@@ -20,6 +21,7 @@ pub struct Room {
     pub check_allowed: bool,
     pub allowed: BTreeSet<String>,
     /// Publisher-type participants (joined with `ptype: "publisher"`), by id.
+    #[serde(with = "crate::snapshot::pairs")]
     pub participants: BTreeMap<Id, HandleId>,
     /// Subscriber handles.
     pub subscribers: BTreeSet<HandleId>,
@@ -56,7 +58,7 @@ impl Room {
 }
 
 /// What a handle is in the plugin.
-#[derive(Debug, Default)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub enum Role {
     /// Attached, not joined (or left).
     #[default]
@@ -65,7 +67,7 @@ pub enum Role {
     Subscriber(Box<Subscriber>),
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Session {
     pub handle: HandleId,
     pub opaque_id: Option<String>,

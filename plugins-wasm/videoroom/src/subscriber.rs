@@ -3,6 +3,7 @@
 //! answers with `start`, and media flows by native routes publisher → subscriber.
 
 use portunus_plugin_sdk::prelude::*;
+use serde::{Deserialize, Serialize};
 use serde_json::Map;
 
 use crate::error::*;
@@ -14,7 +15,7 @@ use crate::room::Role;
 use crate::{Request, VideoRoom};
 
 /// The publisher stream a subscriber m-line carries.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct FeedRef {
     pub id: Id,
     pub handle: HandleId,
@@ -27,7 +28,7 @@ pub struct FeedRef {
 }
 
 /// The layers a subscriber asked for. For SVC feeds `substream` is the spatial layer.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Targets {
     pub substream: Option<u8>,
     pub temporal: Option<u8>,
@@ -35,7 +36,7 @@ pub struct Targets {
 }
 
 /// One m-line of a subscriber's PeerConnection (a "slot").
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SubStream {
     pub kind: StreamKind,
     pub mindex: usize,
@@ -80,7 +81,7 @@ impl SubStream {
     }
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Subscriber {
     pub room: Id,
     pub pvt_id: Option<u32>,

@@ -2153,3 +2153,58 @@ fn autoupdate_off_waits_for_the_next_update() {
     assert!(ev[0].data["streams"].is_array());
     assert!(matches!(ev[0].jsep, Some(JsepOut::PreparedOffer)));
 }
+
+#[test]
+fn hot_reload_keeps_rooms_participants_and_routes() {
+    let mut v = demo();
+    let a = publish(&mut v, 1, 1234, "alice", av_offer());
+    sync(
+        &mut v,
+        9,
+        json!({"request": "create", "room": 77, "description": "runtime"}),
+    );
+    let att = subscribe(&mut v, 5, 1234, json!([{"feed": a}]));
+    let mid = att["streams"][1]["mid"].as_str().unwrap().to_owned();
+    let rid = v
+        .host
+        .routes
+        .iter()
+        .find(|(_, r)| r.target.mid == mid)
+        .unwrap()
+        .0;
+    let state = v.snapshot().expect("a snapshot");
+
+    // The next version: a fresh instance, init with the config, then restore.
+    let mut next = VideoRoom::new(Fake::default());
+    next.init(demo_config()).unwrap();
+    next.restore(&state).unwrap();
+    assert!(
+        next.host.timers.contains(&(1, 10_000)),
+        "fir_freq timer re-armed"
+    );
+    let r = sync(&mut next, 5, json!({"request": "exists", "room": 77}));
+    assert_eq!(r["exists"], true);
+    let r = sync(
+        &mut next,
+        5,
+        json!({"request": "listparticipants", "room": 1234}),
+    );
+    assert_eq!(r["participants"][0]["id"], a);
+    // Layer events still find their subscriber; requests still work on old handles.
+    next.on_media_event(MediaEvent::LayerChanged(LayerChange {
+        route: rid,
+        target: MediaRef::new(5, mid.clone()),
+        substream: None,
+        temporal: Some(1),
+    }));
+    let ev = call(&mut next, 5, json!({"request": "pause"}), None);
+    assert_eq!(ev[0].data["paused"], "ok");
+    assert!(
+        next.host
+            .updates
+            .iter()
+            .any(|(id, _, paused)| *id == rid && *paused)
+    );
+    assert!(next.restore(b"not json").is_err());
+    assert!(next.restore(br#"{"version": 99}"#).is_err());
+}

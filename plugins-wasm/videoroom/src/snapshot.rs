@@ -1,0 +1,101 @@
+//! Hot reload: the whole plugin state handed from one version to the next. Routes,
+//! forwarders, talk detection and PeerConnections live in the core and keep running; only
+//! timers (the fir_freq keyframe requests) are re-armed.
+
+use std::collections::{BTreeMap, HashMap};
+
+use portunus_plugin_sdk::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::VideoRoom;
+use crate::config::Settings;
+use crate::host_api::Host;
+use crate::ids::{Id, IdGen};
+use crate::room::{Room, Session};
+
+/// Bumped when the layout changes in a way an older snapshot cannot be read into.
+const VERSION: u32 = 1;
+
+#[derive(Serialize, Deserialize)]
+struct Snapshot {
+    version: u32,
+    settings: Settings,
+    #[serde(with = "pairs")]
+    rooms: BTreeMap<Id, Room>,
+    sessions: HashMap<HandleId, Session>,
+    routes: HashMap<RouteId, (HandleId, String)>,
+    ids: IdGen,
+}
+
+/// Maps keyed by [`Id`] as a list of pairs: JSON object keys are strings, which would turn
+/// numeric ids into string ids on the way back.
+pub mod pairs {
+    use std::collections::BTreeMap;
+
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub fn serialize<K: Serialize, V: Serialize, S: Serializer>(
+        m: &BTreeMap<K, V>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        s.collect_seq(m.iter())
+    }
+
+    pub fn deserialize<'de, K, V, D>(d: D) -> Result<BTreeMap<K, V>, D::Error>
+    where
+        K: Deserialize<'de> + Ord,
+        V: Deserialize<'de>,
+        D: Deserializer<'de>,
+    {
+        Ok(Vec::<(K, V)>::deserialize(d)?.into_iter().collect())
+    }
+}
+
+impl<H: Host> VideoRoom<H> {
+    pub fn snapshot(&self) -> Option<Vec<u8>> {
+        let s = Snapshot {
+            version: VERSION,
+            settings: self.settings.clone(),
+            rooms: self.rooms.clone(),
+            sessions: self.sessions.clone(),
+            routes: self.routes.clone(),
+            ids: self.ids.clone(),
+        };
+        serde_json::to_vec(&s).ok()
+    }
+
+    pub fn restore(&mut self, state: &[u8]) -> Result<(), String> {
+        let s: Snapshot = serde_json::from_slice(state)
+            .map_err(|e| format!("videoroom snapshot unreadable: {e}"))?;
+        if s.version != VERSION {
+            return Err(format!(
+                "videoroom snapshot version {} (this version reads {VERSION})",
+                s.version
+            ));
+        }
+        self.settings = s.settings;
+        self.rooms = s.rooms;
+        self.sessions = s.sessions;
+        self.routes = s.routes;
+        self.ids = s.ids;
+        // Timers belonged to the old instance.
+        let firs: Vec<(HandleId, u32)> = self
+            .sessions
+            .values()
+            .filter_map(|s| {
+                let p = s.publisher().filter(|p| p.publishing)?;
+                let fir = self.rooms.get(&p.room)?.cfg.fir_freq;
+                (fir > 0).then_some((s.handle, fir))
+            })
+            .collect();
+        for (h, fir) in firs {
+            self.host.set_timer(h, u64::from(fir) * 1000);
+        }
+        self.host.info(&format!(
+            "restored {} room(s) and {} handle(s)",
+            self.rooms.len(),
+            self.sessions.len()
+        ));
+        Ok(())
+    }
+}
