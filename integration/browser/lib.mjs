@@ -198,15 +198,24 @@ export async function clickStart(page) {
 }
 
 // Leaves cleanly: destroys the demo's Janus session (its global `janus`), as its Stop button
-// does, so the gateway drops the handles at once. Resolves to 'destroyed' or what went wrong.
+// does, so the gateway drops the handles at once. Resolves to 'destroyed', 'no session' (none
+// or already left: the demos reload themselves once destroyed) or what went wrong.
 // (The page itself is left to go with the browser: closing a page that ran a PeerConnection
 // sometimes hangs in headless Chromium.)
-export function leaveJanus(page) {
-  return bounded(page.evaluate(() => new Promise((resolve) => {
+export async function leaveJanus(page) {
+  const leave = () => bounded(page.evaluate(() => new Promise((resolve) => {
     if (typeof janus === 'undefined' || !janus) { resolve('no session'); return; }
     janus.destroy({ success: () => resolve('destroyed'), error: (e) => resolve(`error ${e}`) });
     setTimeout(() => resolve('no answer in 3 s'), 3000);
-  })), 5_000, 'leaving').catch((e) => e.message);
+  })), 5_000, 'leaving');
+  try {
+    return await leave();
+  } catch (e) {
+    if (!/Execution context was destroyed/.test(e.message)) return e.message;
+    // The page was reloading (as the demos do once their session is destroyed): ask the new one.
+    await page.waitForLoadState('load', { timeout: 5_000 }).catch(() => {});
+    return leave().catch((e2) => e2.message);
+  }
 }
 
 // Polls `fn(arg)` in the page until it returns a truthy value, which is returned; throws
