@@ -312,7 +312,11 @@ impl<H: Host> VideoRoom<H> {
         s.pc_up = true;
         match &s.role {
             Role::Publisher(_) => self.publisher_media_up(handle),
-            Role::Subscriber(_) => self.install_routes(handle),
+            Role::Subscriber(_) => {
+                self.install_routes(handle);
+                // As Janus: a new subscriber's PeerConnection is up, ask its feeds for a keyframe.
+                self.request_feed_keyframes(handle);
+            }
             Role::Idle => {}
         }
     }

@@ -622,6 +622,28 @@ impl<H: Host> VideoRoom<H> {
     }
 
     /// Installs the routes of every answered, active m-line that has none.
+    /// Asks every video feed of a subscriber for a keyframe, so its decoder starts (or follows
+    /// a switch) at once instead of waiting for the publisher's next periodic keyframe. The
+    /// core throttles these per source.
+    pub(crate) fn request_feed_keyframes(&mut self, handle: HandleId) {
+        let Some(sub) = self.subscriber(handle) else {
+            return;
+        };
+        let sources: Vec<MediaRef> = sub
+            .streams
+            .iter()
+            .filter(|s| s.kind == StreamKind::Video)
+            .filter_map(|s| {
+                s.feed
+                    .as_ref()
+                    .map(|f| MediaRef::new(f.handle, f.mid.clone()))
+            })
+            .collect();
+        for s in sources {
+            self.host.request_keyframe(&s);
+        }
+    }
+
     pub(crate) fn install_routes(&mut self, handle: HandleId) {
         let Some(sub) = self.subscriber(handle) else {
             return;
@@ -1001,21 +1023,7 @@ impl<H: Host> VideoRoom<H> {
         }
         self.install_routes(req.handle);
         // A keyframe from each new source, so the switch shows at once.
-        if let Some(sub) = self.subscriber(req.handle) {
-            let sources: Vec<MediaRef> = sub
-                .streams
-                .iter()
-                .filter(|s| s.kind == StreamKind::Video)
-                .filter_map(|s| {
-                    s.feed
-                        .as_ref()
-                        .map(|f| MediaRef::new(f.handle, f.mid.clone()))
-                })
-                .collect();
-            for s in sources {
-                self.host.request_keyframe(&s);
-            }
-        }
+        self.request_feed_keyframes(req.handle);
         let sub = self
             .subscriber(req.handle)
             .ok_or_else(|| err(UNKNOWN_ERROR, "subscriber gone"))?;

@@ -1255,8 +1255,14 @@ fn subscriber_join_offers_and_start_routes() {
     assert_eq!(mref(&r.target), mr(5, "s2"));
     assert!(!r.paused);
     assert!(!r.auto_layer);
+    v.host.keyframes.clear();
     v.setup_media(5);
     assert_eq!(v.host.routes.len(), 2, "setup_media adds no duplicates");
+    assert_eq!(
+        v.host.keyframes.iter().map(mref).collect::<Vec<_>>(),
+        vec![mr(1, "1")],
+        "a subscriber whose PeerConnection is up asks its video feed for a keyframe"
+    );
     // pause and resume
     let ev = call(&mut v, 5, json!({"request": "pause"}), None);
     assert_eq!(
