@@ -666,6 +666,18 @@ impl Peer {
         Ok(())
     }
 
+    /// ICE and DTLS are up (`WebrtcUp` was reported).
+    pub fn is_connected(&self) -> bool {
+        self.connected
+    }
+
+    /// Whether `mid` is a video m-line of this PeerConnection.
+    pub fn is_video(&self, mid: Mid) -> bool {
+        self.mids
+            .iter()
+            .any(|m| m.mid == mid && m.kind == MediaKind::Video)
+    }
+
     /// Whether the PeerConnection has an m-line `mid`.
     pub fn has_mid(&self, mid: Mid) -> bool {
         self.mids.iter().any(|m| m.mid == mid)
@@ -710,13 +722,7 @@ impl Peer {
     }
 
     /// Writes a routed packet on the send stream of `mid`.
-    pub fn write_rtp(
-        &mut self,
-        now: Instant,
-        mid: Mid,
-        p: &ForwardPacket,
-        out: &RtpOut,
-    ) {
+    pub fn write_rtp(&mut self, now: Instant, mid: Mid, p: &ForwardPacket, out: &RtpOut) {
         let Some(pt) = self.map_pt(mid, &p.codec) else {
             debug!(handle = self.handle, %mid, "no payload type for {:?}; dropping", p.codec.codec);
             return;
@@ -871,6 +877,11 @@ impl Peer {
         match e {
             Event::Connected if !self.connected => {
                 self.connected = true;
+                // Routes installed before the PeerConnection was up have sent nothing it
+                // could decode yet: their sources are asked for a keyframe (throttled).
+                for m in self.mids.iter().filter(|m| m.kind == MediaKind::Video) {
+                    io.keyframe_requests.push((self.handle, m.mid));
+                }
                 let _ = io.events.send(MediaEvent::WebrtcUp {
                     handle: self.handle,
                 });

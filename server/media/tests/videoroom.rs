@@ -774,3 +774,156 @@ fn nack_from_a_subscriber_is_answered_with_the_lost_packet() {
         "resent payload differs"
     );
 }
+
+/// Steps the publisher for `d`; true when it got a keyframe request for `video` meanwhile.
+fn publisher_asked(
+    publisher: &mut Client,
+    video: Mid,
+    ev: &mut UnboundedReceiver<MediaEvent>,
+    seen: &mut Vec<MediaEvent>,
+    d: Duration,
+) -> bool {
+    let before = publisher.events.len();
+    let until = std::time::Instant::now() + d;
+    while std::time::Instant::now() < until {
+        publisher.step();
+        while let Ok(e) = ev.try_recv() {
+            seen.push(e);
+        }
+        if publisher.events[before..]
+            .iter()
+            .any(|e| matches!(e, Event::KeyframeRequest(r) if r.mid == video))
+        {
+            return true;
+        }
+    }
+    false
+}
+
+#[test]
+fn a_new_route_target_gets_a_keyframe_requested_from_its_source() {
+    let (engine, mut ev) = start(2);
+    let mut seen = Vec::new();
+    let publisher: HandleId = 81;
+    let (mut pubc, video) = video_publisher(&engine, &mut ev, &mut seen, publisher);
+    // Let the keyframe throttle of anything during setup run out.
+    assert!(!publisher_asked(
+        &mut pubc,
+        video,
+        &mut ev,
+        &mut seen,
+        Duration::from_millis(600)
+    ));
+
+    // A route to a subscriber whose PeerConnection is not up yet: nothing to ask for yet.
+    let sub: HandleId = 82;
+    let mut subc = Client::new();
+    let offer = engine
+        .offer(
+            sub,
+            &spec(vec![line(
+                None,
+                MediaKind::Video,
+                Direction::SendOnly,
+                &["vp8"],
+            )]),
+        )
+        .unwrap();
+    client_accepts(&engine, &mut subc, sub, &offer.sdp);
+    let route = Route {
+        source: MediaRef {
+            handle: publisher,
+            mid: video.to_string(),
+        },
+        target: MediaRef {
+            handle: sub,
+            mid: offer.mids[0].clone(),
+        },
+        layer: LayerChoice::default(),
+        paused: false,
+        auto_layer: false,
+    };
+    let id = engine.route_add(route.clone()).unwrap();
+    assert!(!publisher_asked(
+        &mut pubc,
+        video,
+        &mut ev,
+        &mut seen,
+        Duration::from_millis(300)
+    ));
+    // The subscriber's PeerConnection comes up: the publisher is asked.
+    subc.wait(&mut ev, &mut seen, |_, s| {
+        s.contains(&MediaEvent::WebrtcUp { handle: sub })
+            .then_some(())
+    });
+    assert!(publisher_asked(
+        &mut pubc,
+        video,
+        &mut ev,
+        &mut seen,
+        Duration::from_secs(2)
+    ));
+
+    // A route added to a subscriber already up asks at once (past the throttle)...
+    engine.route_remove(id);
+    assert!(!publisher_asked(
+        &mut pubc,
+        video,
+        &mut ev,
+        &mut seen,
+        Duration::from_millis(600)
+    ));
+    let id = engine.route_add(route.clone()).unwrap();
+    assert!(publisher_asked(
+        &mut pubc,
+        video,
+        &mut ev,
+        &mut seen,
+        Duration::from_secs(2)
+    ));
+    // ... but not again within the throttle, however many routes come: once it ends.
+    engine.route_remove(id);
+    let id = engine.route_add(route.clone()).unwrap();
+    assert!(!publisher_asked(
+        &mut pubc,
+        video,
+        &mut ev,
+        &mut seen,
+        Duration::from_millis(300)
+    ));
+    assert!(publisher_asked(
+        &mut pubc,
+        video,
+        &mut ev,
+        &mut seen,
+        Duration::from_secs(2)
+    ));
+
+    // A paused route asks nothing; resuming it asks (the throttle has run out by then).
+    engine.route_remove(id);
+    let id = engine
+        .route_add(Route {
+            paused: true,
+            ..route.clone()
+        })
+        .unwrap();
+    assert!(!publisher_asked(
+        &mut pubc,
+        video,
+        &mut ev,
+        &mut seen,
+        Duration::from_millis(600)
+    ));
+    engine
+        .route_update(id, LayerChoice::default(), false)
+        .unwrap();
+    assert!(publisher_asked(
+        &mut pubc,
+        video,
+        &mut ev,
+        &mut seen,
+        Duration::from_secs(2)
+    ));
+    engine.destroy(sub);
+    engine.destroy(publisher);
+}

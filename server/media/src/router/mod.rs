@@ -139,6 +139,9 @@ pub struct RouterShard {
     targets: HashMap<RouteId, TargetRoute>,
     rewriters: HashMap<(HandleId, Mid), StreamOut>,
     keyframe_sent: HashMap<(HandleId, Mid), Instant>,
+    /// Requests that came within the throttle: when they come due, and for which layer
+    /// (`None` = all).
+    keyframe_deferred: HashMap<(HandleId, Mid), (Instant, Option<u8>)>,
     /// Bandwidth estimates of the target handles on this shard (bits per second).
     estimates: HashMap<HandleId, u64>,
 }
@@ -188,6 +191,11 @@ impl RouterShard {
         );
     }
 
+    /// Target side: the route `id` as installed (and updated) on this shard.
+    pub fn target_route(&self, id: RouteId) -> Option<&Route> {
+        self.targets.get(&id).map(|t| &t.route)
+    }
+
     pub fn update(&mut self, id: RouteId, layer: LayerChoice, paused: bool) -> bool {
         match self.targets.get_mut(&id) {
             Some(t) => {
@@ -221,6 +229,7 @@ impl RouterShard {
         });
         self.rewriters.retain(|(h, _), _| *h != handle);
         self.keyframe_sent.retain(|(h, _), _| *h != handle);
+        self.keyframe_deferred.retain(|(h, _), _| *h != handle);
         self.estimates.remove(&handle);
     }
 
@@ -416,6 +425,46 @@ impl RouterShard {
                 true
             }
         }
+    }
+
+    /// Source side: keeps a request the throttle refused for when the throttle ends,
+    /// merged with any other one kept (different layers merge to all). A target that came
+    /// up just after the last keyframe went by would otherwise wait for the next GOP.
+    pub fn defer_keyframe(&mut self, source: HandleId, mid: Mid, layer: Option<u8>) {
+        let Some(sent) = self.keyframe_sent.get(&(source, mid)) else {
+            return;
+        };
+        let due = *sent + KEYFRAME_THROTTLE;
+        self.keyframe_deferred
+            .entry((source, mid))
+            .and_modify(|(_, l)| {
+                if *l != layer {
+                    *l = None;
+                }
+            })
+            .or_insert((due, layer));
+    }
+
+    /// Source side: when the next deferred keyframe request comes due.
+    pub fn next_deferred_keyframe(&self) -> Option<Instant> {
+        self.keyframe_deferred.values().map(|(t, _)| *t).min()
+    }
+
+    /// Source side: takes the deferred keyframe requests due at `now`.
+    pub fn due_keyframes(&mut self, now: Instant) -> Vec<(HandleId, Mid, Option<u8>)> {
+        if self.keyframe_deferred.is_empty() {
+            return Vec::new();
+        }
+        let mut due = Vec::new();
+        self.keyframe_deferred.retain(|(source, mid), (t, layer)| {
+            if *t <= now {
+                due.push((*source, *mid, *layer));
+                false
+            } else {
+                true
+            }
+        });
+        due
     }
 }
 
@@ -911,5 +960,34 @@ mod tests {
         assert!(!r.keyframe_allowed(1, m, t + Duration::from_millis(100)));
         assert!(r.keyframe_allowed(2, m, t));
         assert!(r.keyframe_allowed(1, m, t + Duration::from_millis(600)));
+    }
+
+    #[test]
+    fn throttled_keyframe_requests_come_due_when_the_throttle_ends() {
+        let mut r = RouterShard::default();
+        let t = Instant::now();
+        let (a, b) = (Mid::from("1"), Mid::from("2"));
+        // Nothing was sent: nothing to defer.
+        r.defer_keyframe(1, a, None);
+        assert_eq!(r.next_deferred_keyframe(), None);
+        assert!(r.keyframe_allowed(1, a, t));
+        r.defer_keyframe(1, a, Some(1));
+        r.defer_keyframe(1, a, Some(1));
+        assert_eq!(r.next_deferred_keyframe(), Some(t + KEYFRAME_THROTTLE));
+        assert!(r.due_keyframes(t + Duration::from_millis(100)).is_empty());
+        assert_eq!(
+            r.due_keyframes(t + KEYFRAME_THROTTLE),
+            vec![(1, a, Some(1))]
+        );
+        assert!(r.due_keyframes(t + KEYFRAME_THROTTLE).is_empty());
+        assert_eq!(r.next_deferred_keyframe(), None);
+        // Different layers merge to all; a forgotten source's requests go with it.
+        assert!(r.keyframe_allowed(2, b, t));
+        r.defer_keyframe(2, b, Some(0));
+        r.defer_keyframe(2, b, Some(2));
+        assert_eq!(r.due_keyframes(t + KEYFRAME_THROTTLE), vec![(2, b, None)]);
+        r.defer_keyframe(2, b, None);
+        r.forget_handle(2);
+        assert_eq!(r.next_deferred_keyframe(), None);
     }
 }

@@ -130,7 +130,10 @@ impl Shard {
     pub async fn run(mut self, mut rx: UnboundedReceiver<ShardMsg>) {
         let mut buf = vec![0u8; RECV_BUF];
         loop {
-            let next = self.deadlines.next();
+            let next = match (self.deadlines.next(), self.router.next_deferred_keyframe()) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
             let wake = {
                 let sockets = &self.sockets;
                 let buf = &mut buf;
@@ -334,6 +337,9 @@ impl Shard {
     }
 
     fn run_timers(&mut self, now: Instant) {
+        for (source, mid, layer) in self.router.due_keyframes(now) {
+            self.keyframe_upstream(now, source, mid, layer, true);
+        }
         while let Some((t, handle)) = self.deadlines.pop_due(now) {
             let Some(peer) = self.handles.get_mut(&handle).and_then(|s| s.peer.as_mut()) else {
                 continue;
@@ -517,8 +523,34 @@ impl Shard {
             });
         }
         if let Some(out) = d.out {
-            self.with_peer(d.target, |peer, io| peer.write_rtp(now, d.mid, p, &out, io));
+            self.with_peer(d.target, |peer, _| peer.write_rtp(now, d.mid, p, &out));
         }
+    }
+
+    /// A target starting (or resuming) a route mid-stream can decode only from a keyframe:
+    /// ask the source for one now instead of leaving it to wait up to a whole GOP. Only when
+    /// the target's PeerConnection is up; one coming up later asks then (`Event::Connected`
+    /// in the peer). Throttled per source, so a crowd joining at once costs one request.
+    fn keyframe_for_route(&mut self, now: Instant, id: RouteId) {
+        let Some(route) = self.router.target_route(id) else {
+            return;
+        };
+        if route.paused {
+            return;
+        }
+        let target_mid = Mid::from(route.target.mid.as_str());
+        let up = self
+            .handles
+            .get(&route.target.handle)
+            .and_then(|s| s.peer.as_ref())
+            .is_some_and(|p| p.is_connected() && p.is_video(target_mid));
+        if !up {
+            return;
+        }
+        let source = route.source.handle;
+        let mid = Mid::from(route.source.mid.as_str());
+        let layer = route.layer.substream;
+        self.keyframe_upstream(now, source, mid, layer, true);
     }
 
     /// Asks a source for a keyframe, on its own shard.
@@ -541,6 +573,7 @@ impl Shard {
             return;
         }
         if throttle && !self.router.keyframe_allowed(source, mid, now) {
+            self.router.defer_keyframe(source, mid, layer);
             return;
         }
         self.with_peer(source, |p, io| p.request_keyframe(now, mid, layer, io));
@@ -649,9 +682,16 @@ impl Shard {
                 mid,
                 target,
             } => self.router.add_fanout(id, source, mid, target),
-            Cmd::AddTarget { id, route } => self.router.add_target(id, route),
+            Cmd::AddTarget { id, route } => {
+                self.router.add_target(id, route);
+                self.keyframe_for_route(now, id);
+            }
             Cmd::UpdateRoute { id, layer, paused } => {
+                let resumed = self.router.target_route(id).is_some_and(|r| r.paused) && !paused;
                 self.router.update(id, layer, paused);
+                if resumed {
+                    self.keyframe_for_route(now, id);
+                }
             }
             Cmd::RemoveRoute { id } => self.router.remove(id),
             Cmd::TalkDetect {
