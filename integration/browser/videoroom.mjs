@@ -9,7 +9,9 @@
 // 2. A publisher with simulcast (the demo's ?simulcast=true) and a viewer (?subscriber-mode=true):
 //    the viewer clicks the demo's substream buttons SL 0 then SL 2; each switch must be confirmed
 //    by the plugin's `substream` event (the demo turns that button green) and change what the
-//    viewer decodes (frame size and received bitrate: low layer smaller than high).
+//    viewer decodes (frame size and received bitrate: low layer smaller than high); then the
+//    temporal buttons TL 0 and TL 1: a `temporal` event each, and the decoded frame rate
+//    follows (TL 0 < TL 1 < all layers).
 //
 // Env: see lib.mjs; VIDEOROOM_TESTS (comma list of "pair", "simulcast"; default both).
 
@@ -161,23 +163,33 @@ async function inbound(p, slot) {
   }, slot);
 }
 
-// Received video bit rate over `ms`, in kbit/s.
-async function receivedKbps(p, slot, ms) {
+// What the viewer receives over `ms`: video bit rate (kbit/s) and decoded frame rate.
+async function receiving(p, slot, ms) {
   const a = await inbound(p, slot);
   const t0 = Date.now();
   await p.page.waitForTimeout(ms);
   const b = await inbound(p, slot);
-  return ((b.bytes - a.bytes) * 8) / (Date.now() - t0);
+  const dt = Date.now() - t0;
+  return { kbps: ((b.bytes - a.bytes) * 8) / dt, fps: ((b.frames - a.frames) * 1000) / dt };
 }
 
-// Clicks the demo's "SL n" button for `slot` and waits for the plugin's substream event, which
-// the demo shows by turning that button green (btn-success, set only from msg.substream).
-async function switchSubstream(p, slot, n, log) {
+// Clicks the demo's "SL n" / "TL n" button for `slot` and waits for the plugin's substream /
+// temporal event, which the demo shows by turning that button green (btn-success, set only
+// from msg.substream / msg.temporal).
+async function switchLayer(p, slot, kind, n, log) {
+  const id = `#${kind}${slot}-${n}`;
   const t0 = Date.now();
-  await p.page.click(`#sl${slot}-${n}`, { timeout: STEP_TIMEOUT });
-  await waitInPage(p.page, `the substream ${n} event (button SL ${n} turning green)`,
-    ([i, sl]) => document.querySelector(`#sl${i}-${sl}`)?.classList.contains('btn-success'), [slot, n]);
-  log(`viewer: substream ${n} event after ${Date.now() - t0} ms`);
+  if (kind === 'sl') {
+    await p.page.click(id, { timeout: STEP_TIMEOUT });
+  } else {
+    // The demo's layout lays the video panel over its TL row (Playwright: "<div
+    // id=videoremote1> intercepts pointer events"), so the button gets its click event directly.
+    await p.page.locator(id).dispatchEvent('click', {}, { timeout: STEP_TIMEOUT });
+  }
+  const what = kind === 'sl' ? 'substream' : 'temporal';
+  await waitInPage(p.page, `the ${what} ${n} event (button ${kind.toUpperCase()} ${n} turning green)`,
+    (sel) => document.querySelector(sel)?.classList.contains('btn-success'), id);
+  log(`${p.name}: ${what} ${n} event after ${Date.now() - t0} ms`);
 }
 
 async function simulcast(log) {
@@ -221,32 +233,45 @@ async function simulcast(log) {
     const showing = (rid) => (s) => s.sent[rid] && s.w === s.sent[rid].w && s.videoW === s.w
       && s.sent.l && s.sent.h && s.sent.l.w < s.sent.h.w;
     const high = await waitFor('the viewer to decode the high layer', decoding, showing('h'));
-    const highKbps = await receivedKbps(viewer, slot, 3000);
+    const { kbps: highKbps } = await receiving(viewer, slot, 3000);
     log(`viewer (http): high layer ${high.w}x${high.h}, ${highKbps.toFixed(0)} kbit/s`);
 
-    await switchSubstream(viewer, slot, 0, log);
+    await switchLayer(viewer, slot, 'sl', 0, log);
     const low = await waitFor('the viewer to decode the low layer', decoding, showing('l'));
-    const lowKbps = await receivedKbps(viewer, slot, 3000);
+    const { kbps: lowKbps } = await receiving(viewer, slot, 3000);
     log(`viewer (http): low layer ${low.w}x${low.h}, ${lowKbps.toFixed(0)} kbit/s`);
     if (!(lowKbps < highKbps)) {
       throw new Error(`received bitrate did not drop with the low layer (${highKbps.toFixed(0)} -> ${lowKbps.toFixed(0)} kbit/s)`);
     }
     await assertPlaying(viewer, slot, log);
 
-    await switchSubstream(viewer, slot, 2, log);
+    await switchLayer(viewer, slot, 'sl', 2, log);
     const back = await waitFor('the viewer to decode the high layer again', decoding, showing('h'));
-    const backKbps = await receivedKbps(viewer, slot, 3000);
-    log(`viewer (http): back to ${back.w}x${back.h}, ${backKbps.toFixed(0)} kbit/s`);
+    const { kbps: backKbps, fps: allFps } = await receiving(viewer, slot, 3000);
+    log(`viewer (http): back to ${back.w}x${back.h}, ${backKbps.toFixed(0)} kbit/s, ${allFps.toFixed(1)} fps`);
     if (!(backKbps > lowKbps)) {
       throw new Error(`received bitrate did not rise with the high layer (${lowKbps.toFixed(0)} -> ${backKbps.toFixed(0)} kbit/s)`);
     }
     await assertPlaying(viewer, slot, log);
+
+    // Temporal layers (Chromium's VP8 simulcast is L1T3; the demo offers TL 0 and TL 1 for it):
+    // each cap is confirmed by a temporal event and lowers the decoded frame rate.
+    await switchLayer(viewer, slot, 'tl', 0, log);
+    await viewer.page.waitForTimeout(500);
+    const { fps: fps0 } = await receiving(viewer, slot, 3000);
+    await switchLayer(viewer, slot, 'tl', 1, log);
+    await viewer.page.waitForTimeout(500);
+    const { fps: fps1 } = await receiving(viewer, slot, 3000);
+    log(`viewer (http): ${allFps.toFixed(1)} fps with every temporal layer, ${fps1.toFixed(1)} up to TL 1, ${fps0.toFixed(1)} with TL 0`);
+    if (!(fps0 > 0 && fps0 < fps1 && fps1 < allFps)) {
+      throw new Error(`decoded frame rate does not follow the temporal cap (all ${allFps.toFixed(1)}, TL 1 ${fps1.toFixed(1)}, TL 0 ${fps0.toFixed(1)} fps)`);
+    }
   });
 }
 
 const TESTS = [
   ['pair', 'two pages (alice over HTTP, bob over WebSocket) see and hear each other; alice leaves', twoPublishers],
-  ['simulcast', 'simulcast publisher, viewer switches substream 2 -> 0 -> 2', simulcast],
+  ['simulcast', 'simulcast publisher, viewer switches substream 2 -> 0 -> 2, temporal cap 0 -> 1', simulcast],
 ].filter(([key]) => ONLY.includes(key)).map(([, name, fn]) => [name, fn]);
 
 const { passed, failed } = await runTests('videoroom', TESTS).catch((e) => {
