@@ -7,6 +7,7 @@
 //! - [`procfs`]: CPU time and RSS of a process from `/proc`.
 //! - [`echotest`]: the EchoTest scenario (N parallel echo sessions).
 //! - [`videoroom`]: the VideoRoom scenario (P publishers of real VP8 + Opus, N subscribers).
+//! - [`streaming`]: the Streaming scenario (one RTP mountpoint fed by the tool, N viewers).
 //! - [`ledger`]: send instants of every published packet, found by content at subscribers.
 //! - [`live`]: the run's phase and counters for the progress bar.
 //! - [`report`]: the results table and JSON.
@@ -19,4 +20,5 @@ pub mod payload;
 pub mod procfs;
 pub mod report;
 pub mod stats;
+pub mod streaming;
 pub mod videoroom;

@@ -14,6 +14,7 @@ use portunus_integration::bench::echotest::{
     self, EchotestOptions, Live, MAX_DURATION, MAX_SESSIONS, Phase,
 };
 use portunus_integration::bench::payload::MediaProfile;
+use portunus_integration::bench::streaming::{self, StreamingOptions};
 use portunus_integration::bench::videoroom::{self, VideoroomOptions};
 
 #[derive(Parser)]
@@ -29,6 +30,9 @@ enum Scenario {
     Echotest(EchotestArgs),
     /// P publishers (real VP8 + Opus made by ffmpeg) × N subscribers in a VideoRoom.
     Videoroom(VideoroomArgs),
+    /// One RTP mountpoint (Streaming plugin) fed with plain RTP by the tool (real VP8 + Opus
+    /// made by ffmpeg), N viewers.
+    Streaming(StreamingArgs),
     /// The videoroom scenario against portunus and Janus 1.1.2, alternating, over a list of
     /// subscriber counts, in network namespaces the tool creates (needs root); writes the
     /// configurations, results, a ratio table and an SVG plot.
@@ -126,6 +130,75 @@ struct VideoroomArgs {
     rows: usize,
 }
 
+#[derive(clap::Args, Clone)]
+struct StreamingArgs {
+    /// Janus-API WebSocket URL.
+    #[arg(long, default_value = "ws://127.0.0.1:8188")]
+    server: String,
+    /// Viewers (each on its own PeerConnection).
+    #[arg(short = 'n', long, default_value_t = 1,
+          value_parser = clap::value_parser!(u32).range(0..=streaming::MAX_VIEWERS as i64))]
+    viewers: u32,
+    /// Seconds of the measurement window (after every viewer is up).
+    #[arg(long, default_value_t = 10,
+          value_parser = clap::value_parser!(u64).range(1..=streaming::MAX_DURATION.as_secs()))]
+    duration: u64,
+    /// Use this existing RTP mountpoint (Opus/VP8, e.g. Janus's sample 1) instead of
+    /// creating one for the run.
+    #[arg(long)]
+    mountpoint: Option<u64>,
+    /// The existing mountpoint's secret (its RTP ports are shown only with it; the Debian
+    /// samples' is `adminpwd`).
+    #[arg(long)]
+    secret: Option<String>,
+    /// The existing mountpoint's PIN, if it has one.
+    #[arg(long)]
+    pin: Option<String>,
+    /// The Streaming plugin's admin_key, if mountpoint creation needs one.
+    #[arg(long)]
+    admin_key: Option<String>,
+    /// The created mountpoint keeps the last keyframe for new viewers (`bufferkf`).
+    #[arg(long)]
+    bufferkf: bool,
+    /// Where to send the RTP (default: the --server host).
+    #[arg(long)]
+    rtp_host: Option<std::net::IpAddr>,
+    /// The server's pid: report its CPU time and memory from /proc.
+    #[arg(long)]
+    pid: Option<u32>,
+    /// Video size, WIDTHxHEIGHT.
+    #[arg(long, default_value = "1280x720", value_parser = parse_size)]
+    size: (u32, u32),
+    /// Video bitrate, kbit/s.
+    #[arg(long, default_value_t = 1500,
+          value_parser = clap::value_parser!(u32).range(50..=20_000))]
+    video_kbps: u32,
+    /// Frames between keyframes (a plain RTP source cannot be asked for one).
+    #[arg(long, default_value_t = 60,
+          value_parser = clap::value_parser!(u32).range(1..=3000))]
+    gop: u32,
+    /// Seconds a viewer may take from `watch` to `webrtcup`.
+    #[arg(long, default_value_t = 20,
+          value_parser = clap::value_parser!(u64).range(1..=120u64))]
+    setup_timeout: u64,
+    /// Viewers set up at once.
+    #[arg(long, default_value_t = 16,
+          value_parser = clap::value_parser!(u32).range(1..=512))]
+    setup_concurrency: u32,
+    /// Local address for the viewers' and the RTP source's UDP sockets.
+    #[arg(long, default_value = "127.0.0.1")]
+    bind: std::net::IpAddr,
+    /// Where the ffmpeg clips are cached (default: target/bench-media).
+    #[arg(long)]
+    media_dir: Option<std::path::PathBuf>,
+    /// Print the report as JSON on stdout (progress still goes to stderr).
+    #[arg(long)]
+    json: bool,
+    /// Viewers listed one by one in the table (all are in the JSON).
+    #[arg(long, default_value_t = 10)]
+    rows: usize,
+}
+
 fn parse_size(s: &str) -> Result<(u32, u32), String> {
     let (w, h) = s.split_once('x').ok_or("expected WIDTHxHEIGHT")?;
     let n = |v: &str| v.parse::<u32>().map_err(|e| format!("{v:?}: {e}"));
@@ -183,6 +256,7 @@ fn main() -> anyhow::Result<()> {
     match cli.scenario {
         Scenario::Echotest(args) => runtime.block_on(run_echotest(args)),
         Scenario::Videoroom(args) => runtime.block_on(run_videoroom(args)),
+        Scenario::Streaming(args) => runtime.block_on(run_streaming(args)),
         Scenario::Compare(args) => run_compare(args),
     }
 }
@@ -304,6 +378,52 @@ async fn run_videoroom(args: VideoroomArgs) -> anyhow::Result<()> {
             .find_map(|s| s.error.clone())
             .unwrap_or_default();
         anyhow::bail!("no subscriber came up: {why}");
+    }
+    Ok(())
+}
+
+async fn run_streaming(args: StreamingArgs) -> anyhow::Result<()> {
+    let mut opts = StreamingOptions::new(
+        &args.server,
+        args.viewers as usize,
+        Duration::from_secs(args.duration),
+    );
+    opts.mountpoint = args.mountpoint;
+    opts.secret = args.secret.clone();
+    opts.pin = args.pin.clone();
+    opts.admin_key = args.admin_key.clone();
+    opts.bufferkf = args.bufferkf;
+    opts.rtp_host = args.rtp_host;
+    opts.server_pid = args.pid;
+    opts.bind = args.bind;
+    opts.setup_timeout = Duration::from_secs(args.setup_timeout);
+    opts.setup_concurrency = args.setup_concurrency as usize;
+    opts.video.width = args.size.0;
+    opts.video.height = args.size.1;
+    opts.video.kbps = args.video_kbps;
+    opts.video.gop = args.gop;
+    if let Some(d) = &args.media_dir {
+        opts.media_dir = d.clone();
+    }
+    let live = Arc::new(Live::default());
+    let (stop, stopped) = tokio::sync::oneshot::channel();
+    let bar = progress(live.clone(), opts.viewers, opts.duration, stopped);
+    let result = streaming::run(opts, live).await;
+    let _ = stop.send(());
+    let _ = bar.await;
+    let report = result.context("streaming")?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", report.to_table(args.rows));
+    }
+    if args.viewers > 0 && report.totals.viewers_up == 0 {
+        let why = report
+            .viewers
+            .iter()
+            .find_map(|v| v.error.clone())
+            .unwrap_or_default();
+        anyhow::bail!("no viewer came up: {why}");
     }
     Ok(())
 }

@@ -1,0 +1,375 @@
+//! The Streaming plugin's call flow as streamingtest runs it, for the load tool: an RTP
+//! mountpoint made with `create` (or an existing one read with `info`), and viewers that
+//! `watch` (the server offers), answer with `start`, and receive. Written against the Janus
+//! API only, so it runs unchanged against Janus 1.1.2 and against portunus once it has a
+//! Streaming plugin. The request/trickle/webrtcup steps are the VideoRoom flow's.
+
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::bench::payload::Kind;
+use crate::bench::videoroom::flow::{FlowError, request, trickle, webrtcup};
+use crate::janus::{JanusClient, Jsep};
+use crate::peer::{Peer, PeerConfig};
+
+/// Janus package name of the Streaming plugin.
+pub const STREAMING: &str = "janus.plugin.streaming";
+
+/// One RTP stream of a mountpoint: where the plugin listens and what it expects.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct MountStream {
+    pub mid: String,
+    pub kind: Kind,
+    /// UDP port the plugin receives this stream's RTP on.
+    pub port: u16,
+    /// Payload type the tool sends with (the mountpoint's, or Opus 111 / VP8 100).
+    pub pt: u8,
+}
+
+/// Opus and VP8 payload types of the Janus samples (and of mountpoints the tool creates).
+pub const OPUS_PT: u8 = 111;
+pub const VP8_PT: u8 = 100;
+
+/// The `create` body for an RTP mountpoint with one Opus and one VP8 stream on ports the
+/// plugin picks (`port: 0`). `secret` lets the tool read and destroy it later.
+pub fn create_body(secret: &str, admin_key: Option<&str>, bufferkf: bool) -> Value {
+    let mut body = json!({
+        "request": "create",
+        "type": "rtp",
+        "description": "portunus-bench",
+        "is_private": false,
+        "permanent": false,
+        "secret": secret,
+        "media": [
+            {"type": "audio", "mid": "a", "label": "audio", "port": 0,
+             "pt": OPUS_PT, "codec": "opus"},
+            {"type": "video", "mid": "v", "label": "video", "port": 0,
+             "pt": VP8_PT, "codec": "vp8", "bufferkf": bufferkf},
+        ],
+    });
+    if let Some(k) = admin_key {
+        body["admin_key"] = json!(k);
+    }
+    body
+}
+
+/// The mountpoint id and streams in a `created` reply (`stream.id`, `stream.ports`).
+pub fn parse_created(data: &Value) -> Result<(u64, Vec<MountStream>), FlowError> {
+    let stream = data
+        .get("stream")
+        .ok_or_else(|| format!("create: no stream in {data}"))?;
+    let id = stream
+        .get("id")
+        .and_then(Value::as_u64)
+        .ok_or_else(|| format!("create: no numeric stream.id in {data}"))?;
+    // `ports` carries type/mid/port; the payload types are the ones the tool asked for.
+    let streams = parse_streams(stream.get("ports"), |kind| match kind {
+        Kind::Audio => OPUS_PT,
+        Kind::Video => VP8_PT,
+    })?;
+    Ok((id, streams))
+}
+
+/// The streams in an `info` reply (`info.media`, ports present only with the secret).
+/// Streams that are not Opus or VP8 (the tool has nothing else to send) are an error.
+pub fn parse_info(data: &Value) -> Result<Vec<MountStream>, FlowError> {
+    let info = data
+        .get("info")
+        .ok_or_else(|| format!("info: no info in {data}"))?;
+    let media = info.get("media").and_then(Value::as_array);
+    for m in media.into_iter().flatten() {
+        let codec = m.get("codec").and_then(Value::as_str);
+        if let Some(c) = codec.filter(|c| !matches!(*c, "opus" | "vp8")) {
+            return Err(format!(
+                "mountpoint stream {} is {c}: the tool sends only Opus and VP8",
+                m.get("mid").unwrap_or(&Value::Null)
+            ));
+        }
+        if m.get("type").and_then(Value::as_str) == Some("data") {
+            return Err("mountpoints with a data stream are not supported".into());
+        }
+    }
+    let streams = parse_streams(info.get("media"), |_| 0)?;
+    // Missing payload types default to the samples'.
+    Ok(streams
+        .into_iter()
+        .zip(media.into_iter().flatten().filter(is_av))
+        .map(|(mut s, m)| {
+            s.pt = m
+                .get("pt")
+                .and_then(Value::as_u64)
+                .and_then(|p| u8::try_from(p).ok())
+                .filter(|p| *p < 128)
+                .unwrap_or(match s.kind {
+                    Kind::Audio => OPUS_PT,
+                    Kind::Video => VP8_PT,
+                });
+            s
+        })
+        .collect())
+}
+
+fn is_av(m: &&Value) -> bool {
+    matches!(
+        m.get("type").and_then(Value::as_str),
+        Some("audio" | "video")
+    )
+}
+
+/// Audio and video entries of `list` (objects with type/mid/port), in order.
+fn parse_streams(
+    list: Option<&Value>,
+    pt: impl Fn(Kind) -> u8,
+) -> Result<Vec<MountStream>, FlowError> {
+    let list = list
+        .and_then(Value::as_array)
+        .ok_or("the mountpoint lists no streams (an RTP mountpoint? with its secret?)")?;
+    let mut out = Vec::new();
+    for m in list.iter().filter(is_av) {
+        let kind = match m.get("type").and_then(Value::as_str) {
+            Some("audio") => Kind::Audio,
+            _ => Kind::Video,
+        };
+        let mid = m
+            .get("mid")
+            .and_then(Value::as_str)
+            .ok_or_else(|| format!("stream without mid: {m}"))?;
+        let port = m
+            .get("port")
+            .and_then(Value::as_u64)
+            .and_then(|p| u16::try_from(p).ok())
+            .filter(|p| *p != 0)
+            .ok_or_else(|| {
+                format!("stream {mid}: no port (pass the mountpoint's secret to read it)")
+            })?;
+        out.push(MountStream {
+            mid: mid.to_string(),
+            kind,
+            port,
+            pt: pt(kind),
+        });
+    }
+    if out.is_empty() {
+        return Err("the mountpoint has no audio or video stream".into());
+    }
+    Ok(out)
+}
+
+/// A control handle on the plugin (create, info, destroy).
+pub struct Control {
+    pub session: u64,
+    pub handle: u64,
+}
+
+impl Control {
+    pub async fn attach(client: &JanusClient) -> Result<Self, FlowError> {
+        let session = client.create().await.map_err(|e| format!("create: {e}"))?;
+        let handle = client
+            .attach(session, STREAMING)
+            .await
+            .map_err(|e| format!("attach {STREAMING}: {e}"))?;
+        Ok(Control { session, handle })
+    }
+
+    /// Creates the bench mountpoint; its id and streams.
+    pub async fn create(
+        &self,
+        client: &JanusClient,
+        secret: &str,
+        admin_key: Option<&str>,
+        bufferkf: bool,
+        timeout: Duration,
+    ) -> Result<(u64, Vec<MountStream>), FlowError> {
+        let body = create_body(secret, admin_key, bufferkf);
+        let (data, _) = request(client, self.session, self.handle, body, None, timeout).await?;
+        parse_created(&data)
+    }
+
+    /// The streams of an existing mountpoint.
+    pub async fn info(
+        &self,
+        client: &JanusClient,
+        id: u64,
+        secret: Option<&str>,
+        timeout: Duration,
+    ) -> Result<Vec<MountStream>, FlowError> {
+        let mut body = json!({"request": "info", "id": id});
+        if let Some(s) = secret {
+            body["secret"] = json!(s);
+        }
+        let (data, _) = request(client, self.session, self.handle, body, None, timeout).await?;
+        parse_info(&data)
+    }
+
+    pub async fn destroy(
+        &self,
+        client: &JanusClient,
+        id: u64,
+        secret: &str,
+        timeout: Duration,
+    ) -> Result<(), FlowError> {
+        let body = json!({"request": "destroy", "id": id, "secret": secret, "permanent": false});
+        request(client, self.session, self.handle, body, None, timeout)
+            .await
+            .map(drop)
+    }
+}
+
+/// A viewer, media up.
+pub struct Viewer {
+    pub session: u64,
+    pub handle: u64,
+    pub peer: Peer,
+    /// When `watch` was sent.
+    pub watch_at: Instant,
+    pub up_at: Instant,
+}
+
+/// `watch` → offer → `start` + answer (trickling the peer's candidates meanwhile) →
+/// `webrtcup`.
+pub async fn watch(
+    client: &JanusClient,
+    mountpoint: u64,
+    pin: Option<&str>,
+    peer_config: PeerConfig,
+    timeout: Duration,
+) -> Result<Viewer, FlowError> {
+    let session = client.create().await.map_err(|e| format!("create: {e}"))?;
+    let handle = client
+        .attach(session, STREAMING)
+        .await
+        .map_err(|e| format!("attach {STREAMING}: {e}"))?;
+    let mut body = json!({"request": "watch", "id": mountpoint});
+    if let Some(p) = pin {
+        body["pin"] = json!(p);
+    }
+    let watch_at = Instant::now();
+    let (data, offer) = request(client, session, handle, body, None, timeout).await?;
+    let offer = offer.ok_or_else(|| format!("watch: no JSEP offer in {data}"))?;
+    let peer = Peer::start(peer_config)
+        .await
+        .map_err(|e| format!("peer: {e}"))?;
+    let answer = peer
+        .accept_offer(&offer.sdp)
+        .await
+        .map_err(|e| format!("accept offer: {e}"))?;
+    let jsep = Jsep {
+        kind: "answer".into(),
+        sdp: answer.sdp.clone(),
+        trickle: None,
+    };
+    let start = json!({"request": "start"});
+    let (reply, trickled) = tokio::join!(
+        request(client, session, handle, start, Some(&jsep), timeout),
+        trickle(client, session, handle, &answer)
+    );
+    trickled?;
+    reply?;
+    let up_at = webrtcup(client, handle, &peer, timeout).await?;
+    Ok(Viewer {
+        session,
+        handle,
+        peer,
+        watch_at,
+        up_at,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn create_body_asks_for_opus_and_vp8_on_picked_ports() {
+        let b = create_body("s3cret", Some("adm"), true);
+        assert_eq!(b["type"], "rtp");
+        assert_eq!(b["secret"], "s3cret");
+        assert_eq!(b["admin_key"], "adm");
+        assert_eq!(b["media"][0]["port"], 0);
+        assert_eq!(b["media"][0]["codec"], "opus");
+        assert_eq!(b["media"][1]["codec"], "vp8");
+        assert_eq!(b["media"][1]["bufferkf"], true);
+        assert!(create_body("s", None, false).get("admin_key").is_none());
+    }
+
+    #[test]
+    fn reads_the_created_reply() {
+        // As Janus 1.1.2 answers a multistream `create`.
+        let data = json!({"streaming": "created", "create": "portunus-bench", "permanent": false,
+            "stream": {"id": 4242, "type": "live", "description": "portunus-bench",
+                "is_private": false, "ports": [
+                    {"type": "audio", "mid": "a", "port": 20123},
+                    {"type": "video", "mid": "v", "port": 20456}]}});
+        let (id, s) = parse_created(&data).expect("parsed");
+        assert_eq!(id, 4242);
+        assert_eq!(
+            s,
+            vec![
+                MountStream {
+                    mid: "a".into(),
+                    kind: Kind::Audio,
+                    port: 20123,
+                    pt: OPUS_PT
+                },
+                MountStream {
+                    mid: "v".into(),
+                    kind: Kind::Video,
+                    port: 20456,
+                    pt: VP8_PT
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn bad_created_replies_are_errors() {
+        assert!(parse_created(&json!({})).is_err());
+        assert!(parse_created(&json!({"stream": {"id": "x"}})).is_err());
+        assert!(parse_created(&json!({"stream": {"id": 1}})).is_err());
+        assert!(parse_created(&json!({"stream": {"id": 1, "ports": []}})).is_err());
+        let no_port = json!({"stream": {"id": 1, "ports": [{"type": "audio", "mid": "a"}]}});
+        assert!(parse_created(&no_port).is_err());
+        let big =
+            json!({"stream": {"id": 1, "ports": [{"type": "audio", "mid": "a", "port": 70000}]}});
+        assert!(parse_created(&big).is_err());
+        let no_mid = json!({"stream": {"id": 1, "ports": [{"type": "video", "port": 5}]}});
+        assert!(parse_created(&no_mid).is_err());
+    }
+
+    #[test]
+    fn reads_info_of_the_legacy_sample() {
+        // Mountpoint 1 of the Debian config, `info` with its secret.
+        let data = json!({"streaming": "info", "info": {"id": 1, "type": "live", "media": [
+            {"mindex": 0, "type": "audio", "mid": "a", "label": "audio", "pt": 111,
+             "codec": "opus", "rtpmap": "opus/48000/2", "port": 5002},
+            {"mindex": 1, "type": "video", "mid": "v", "label": "video", "pt": 100,
+             "codec": "vp8", "rtpmap": "VP8/90000", "port": 5004}]}});
+        let s = parse_info(&data).expect("parsed");
+        assert_eq!(s.len(), 2);
+        assert_eq!((s[0].mid.as_str(), s[0].port, s[0].pt), ("a", 5002, 111));
+        assert_eq!(
+            (s[1].mid.as_str(), s[1].kind, s[1].port, s[1].pt),
+            ("v", Kind::Video, 5004, 100)
+        );
+    }
+
+    #[test]
+    fn info_without_secret_or_with_other_codecs_is_an_error() {
+        let no_ports = json!({"info": {"id": 1, "media": [
+            {"type": "audio", "mid": "a", "codec": "opus"}]}});
+        let e = parse_info(&no_ports).expect_err("no ports");
+        assert!(e.contains("secret"), "{e}");
+        let h264 = json!({"info": {"id": 1, "media": [
+            {"type": "video", "mid": "v", "codec": "h264", "port": 5004}]}});
+        assert!(parse_info(&h264).expect_err("h264").contains("h264"));
+        let file = json!({"info": {"id": 2, "type": "live", "filename": "x.alaw"}});
+        assert!(parse_info(&file).is_err());
+        let data = json!({"info": {"media": [{"type": "data", "mid": "d", "port": 5}]}});
+        assert!(parse_info(&data).is_err());
+        // An out-of-range pt falls back to the codec's usual one.
+        let odd = json!({"info": {"media": [
+            {"type": "video", "mid": "v1", "codec": "vp8", "port": 5104, "pt": 300}]}});
+        assert_eq!(parse_info(&odd).expect("parsed")[0].pt, VP8_PT);
+    }
+}

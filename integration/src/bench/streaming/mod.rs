@@ -1,0 +1,604 @@
+//! The Streaming scenario: one RTP mountpoint fed by the tool with plain RTP (real VP8 and
+//! Opus made by ffmpeg, at real rate), N viewers each on their own PeerConnection. The
+//! source starts first and keeps sending; viewers `watch` while media flows (so watch →
+//! first keyframe is what a user sees); then a measurement window of `duration` begins.
+//!
+//! Per viewer: packets and bytes received, loss, one-way latency (send instants found by
+//! content in the [`Ledger`], as in the VideoRoom scenario), jitter, watch → first
+//! keyframe. Overall: forwarded packets per server CPU-second, server CPU per forwarded
+//! packet, server memory per PeerConnection, and the tool's own CPU.
+//!
+//! Only the Janus API is used: it runs against Janus 1.1.2's `janus.plugin.streaming` now,
+//! and unchanged against portunus once it has a Streaming plugin.
+
+pub mod feeder;
+pub mod flow;
+pub mod report;
+
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+use tokio::net::UdpSocket;
+use tokio::sync::watch;
+
+use super::ledger::Ledger;
+use super::live::{Live, Phase};
+use super::payload::Kind;
+use super::procfs::{self, Pid, ProcUsage};
+use super::stats::{Histogram, Jitter};
+use crate::janus::{Endpoint, JanusClient};
+use crate::media::clip::{AudioClip, VideoClip};
+use crate::media::ffmpeg::{self, AudioSpec, VideoSpec};
+use crate::media::vp8;
+use crate::peer::{PeerConfig, RtpTap};
+use feeder::{Feed, FeedContext, FeedCounts, Source};
+use flow::Control;
+pub use report::{StreamingReport, StreamingTotals, ViewerResult};
+
+/// Longest media window accepted (the tool must stop by itself).
+pub const MAX_DURATION: Duration = Duration::from_secs(600);
+pub const MAX_VIEWERS: usize = 2000;
+/// Janus drops sessions silent for 60 s by default.
+const KEEPALIVE: Duration = Duration::from_secs(25);
+
+/// How to run the scenario.
+#[derive(Debug, Clone)]
+pub struct StreamingOptions {
+    /// Janus-API WebSocket URL.
+    pub server: String,
+    pub viewers: usize,
+    /// Measurement window, after every viewer is up.
+    pub duration: Duration,
+    /// An existing RTP mountpoint; `None` creates one for the run (destroyed afterwards).
+    pub mountpoint: Option<u64>,
+    /// The existing mountpoint's secret (its ports are shown only with it).
+    pub secret: Option<String>,
+    pub pin: Option<String>,
+    /// The Streaming plugin's admin_key, if `create` needs one.
+    pub admin_key: Option<String>,
+    /// Created mountpoint: the plugin keeps the last keyframe for new viewers.
+    pub bufferkf: bool,
+    /// Where to send the RTP; default: the host of `server`.
+    pub rtp_host: Option<IpAddr>,
+    pub server_pid: Option<u32>,
+    pub setup_timeout: Duration,
+    /// Viewers set up at once.
+    pub setup_concurrency: usize,
+    pub drain: Duration,
+    /// Local address of the viewers' and the source's sockets.
+    pub bind: IpAddr,
+    pub video: VideoSpec,
+    pub audio: AudioSpec,
+    /// Where the ffmpeg clips are cached.
+    pub media_dir: PathBuf,
+    /// Largest RTP payload.
+    pub max_payload: usize,
+}
+
+impl StreamingOptions {
+    pub fn new(server: impl Into<String>, viewers: usize, duration: Duration) -> Self {
+        StreamingOptions {
+            server: server.into(),
+            viewers,
+            duration,
+            mountpoint: None,
+            secret: None,
+            pin: None,
+            admin_key: None,
+            bufferkf: false,
+            rtp_host: None,
+            server_pid: None,
+            setup_timeout: Duration::from_secs(20),
+            setup_concurrency: 16,
+            drain: Duration::from_secs(1),
+            bind: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            video: VideoSpec::default(),
+            audio: AudioSpec::default(),
+            media_dir: ffmpeg::default_dir(),
+            max_payload: 1200,
+        }
+    }
+}
+
+/// Failures that stop the whole run (a failing viewer is only reported).
+#[derive(Debug, thiserror::Error)]
+pub enum StreamingError {
+    #[error("invalid options: {0}")]
+    Options(String),
+    #[error("media: {0}")]
+    Media(#[from] crate::media::MediaError),
+    #[error("server process: {0}")]
+    Proc(#[from] procfs::ProcError),
+    #[error("mountpoint: {0}")]
+    Mountpoint(String),
+    #[error("RTP source: {0}")]
+    Source(String),
+}
+
+/// The measurement window in microseconds since the run's epoch (0 = not yet / open).
+#[derive(Debug, Default)]
+pub(crate) struct Window {
+    start_us: AtomicU64,
+    end_us: AtomicU64,
+}
+
+impl Window {
+    pub(crate) fn contains(&self, at_us: u64) -> bool {
+        let start = self.start_us.load(Ordering::Relaxed);
+        let end = self.end_us.load(Ordering::Relaxed);
+        start != 0 && at_us >= start && (end == 0 || at_us < end)
+    }
+}
+
+/// One received stream as measured.
+#[derive(Debug, Default, Clone)]
+struct StreamMeasure {
+    packets: u64,
+    bytes: u64,
+    latency_us: Histogram,
+    jitter: Jitter,
+}
+
+#[derive(Debug, Default)]
+struct ViewerMeasure {
+    /// By mountpoint stream index.
+    streams: Vec<StreamMeasure>,
+    /// Packets not found in the ledger or on an unknown mid.
+    unmatched: u64,
+    /// Packets sent outside the window (before it, during setup).
+    outside: u64,
+    first_keyframe: Option<Instant>,
+}
+
+/// The host part of a `ws://host:port/path` URL (brackets of an IPv6 literal removed).
+pub fn url_host(url: &str) -> Option<&str> {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let authority = rest.split(['/', '?', '#']).next()?;
+    let authority = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let host = if let Some(v6) = authority.strip_prefix('[') {
+        v6.split_once(']')?.0
+    } else {
+        authority.split(':').next()?
+    };
+    (!host.is_empty()).then_some(host)
+}
+
+/// Where the RTP goes: `rtp_host`, else the server URL's host resolved.
+async fn rtp_target(opts: &StreamingOptions) -> Result<IpAddr, StreamingError> {
+    if let Some(h) = opts.rtp_host {
+        return Ok(h);
+    }
+    let host = url_host(&opts.server)
+        .ok_or_else(|| StreamingError::Options(format!("no host in {}", opts.server)))?;
+    tokio::net::lookup_host((host, 0))
+        .await
+        .map_err(|e| StreamingError::Source(format!("resolve {host}: {e}")))?
+        .map(|a| a.ip())
+        .next()
+        .ok_or_else(|| StreamingError::Source(format!("{host} has no address")))
+}
+
+/// Runs the scenario to the end (bounded by setup timeouts, the duration and the drain).
+pub async fn run(
+    opts: StreamingOptions,
+    live: Arc<Live>,
+) -> Result<StreamingReport, StreamingError> {
+    check(&opts)?;
+    let (video, audio) = {
+        let (dir, v, a) = (opts.media_dir.clone(), opts.video, opts.audio);
+        tokio::task::spawn_blocking(move || load_media(&dir, &v, &a))
+            .await
+            .map_err(|e| StreamingError::Source(format!("media task: {e}")))??
+    };
+    let target = rtp_target(&opts).await?;
+    let server_pid = opts.server_pid.map(Pid::Other);
+    let sample_server = || server_pid.map(procfs::sample).transpose();
+    let server_start = sample_server()?;
+    let client_start = procfs::sample(Pid::Current)?;
+    let epoch = Instant::now();
+    let ledger = Arc::new(Ledger::default());
+    let window = Arc::new(Window::default());
+    live.set_phase(Phase::Setup);
+
+    let control_client = JanusClient::connect(&Endpoint::WebSocket(opts.server.clone()))
+        .await
+        .map_err(|e| StreamingError::Mountpoint(format!("connect {}: {e}", opts.server)))?;
+    let control = Control::attach(&control_client)
+        .await
+        .map_err(StreamingError::Mountpoint)?;
+    let secret = opts
+        .secret
+        .clone()
+        .unwrap_or_else(|| format!("portunus-bench-{:016x}", rand::random::<u64>()));
+    let (mountpoint, created, streams) = match opts.mountpoint {
+        Some(id) => {
+            let s = control
+                .info(
+                    &control_client,
+                    id,
+                    opts.secret.as_deref(),
+                    opts.setup_timeout,
+                )
+                .await
+                .map_err(StreamingError::Mountpoint)?;
+            (id, false, s)
+        }
+        None => {
+            let (id, s) = control
+                .create(
+                    &control_client,
+                    &secret,
+                    opts.admin_key.as_deref(),
+                    opts.bufferkf,
+                    opts.setup_timeout,
+                )
+                .await
+                .map_err(StreamingError::Mountpoint)?;
+            (id, true, s)
+        }
+    };
+    if streams.len() > usize::from(u16::MAX) {
+        return Err(StreamingError::Mountpoint("too many streams".into()));
+    }
+
+    // The source: one task per stream, sending until told to stop.
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let ctx = Arc::new(FeedContext {
+        ledger: ledger.clone(),
+        window: window.clone(),
+        live: live.clone(),
+        epoch,
+        max_payload: opts.max_payload,
+    });
+    let mut counts = Vec::with_capacity(streams.len());
+    let mut feeders = Vec::with_capacity(streams.len());
+    for (i, s) in streams.iter().enumerate() {
+        let socket = UdpSocket::bind(SocketAddr::new(opts.bind, 0))
+            .await
+            .map_err(|e| StreamingError::Source(format!("bind {}: {e}", opts.bind)))?;
+        let source = match s.kind {
+            Kind::Audio => Source::Audio(audio.clone()),
+            Kind::Video => Source::Video(video.clone()),
+        };
+        let c = Arc::new(FeedCounts::default());
+        counts.push(c.clone());
+        let feed = Feed {
+            index: i as u16,
+            stream: s.clone(),
+            socket,
+            target: SocketAddr::new(target, s.port),
+            source,
+        };
+        feeders.push(tokio::spawn(feeder::feed(
+            feed,
+            ctx.clone(),
+            c,
+            stop_rx.clone(),
+        )));
+    }
+    let control_client = Arc::new(control_client);
+    let mut keepalives = vec![tokio::spawn(keepalive(
+        control_client.clone(),
+        control.session,
+        stop_rx.clone(),
+    ))];
+
+    // Viewers, a bounded number at a time.
+    let mids: Arc<HashMap<String, (usize, Kind)>> = Arc::new(
+        streams
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (s.mid.clone(), (i, s.kind)))
+            .collect(),
+    );
+    let gate = Arc::new(tokio::sync::Semaphore::new(opts.setup_concurrency.max(1)));
+    let tasks: Vec<_> = (0..opts.viewers)
+        .map(|i| {
+            let opts = opts.clone();
+            let (gate, mids) = (gate.clone(), mids.clone());
+            let (ledger, window, live) = (ledger.clone(), window.clone(), live.clone());
+            tokio::spawn(async move {
+                let _permit = gate.acquire_owned().await;
+                let measure = Arc::new(Mutex::new(ViewerMeasure {
+                    streams: vec![StreamMeasure::default(); mids.len()],
+                    ..ViewerMeasure::default()
+                }));
+                let r = watch_one(
+                    &opts, mountpoint, mids, ledger, window, &live, epoch, &measure,
+                )
+                .await;
+                match &r {
+                    Ok(_) => live.sessions_up.fetch_add(1, Ordering::Relaxed),
+                    Err(e) => {
+                        tracing::warn!(viewer = i, "setup failed: {e}");
+                        live.sessions_failed.fetch_add(1, Ordering::Relaxed)
+                    }
+                };
+                (i, r, measure)
+            })
+        })
+        .collect();
+    let mut viewers = Vec::with_capacity(opts.viewers);
+    for t in tasks {
+        match t.await {
+            Ok(v) => viewers.push(v),
+            Err(e) => tracing::warn!("viewer task: {e}"),
+        }
+    }
+    for (_, r, _) in &viewers {
+        if let Ok((client, v)) = r {
+            keepalives.push(tokio::spawn(keepalive(
+                client.clone(),
+                v.session,
+                stop_rx.clone(),
+            )));
+        }
+    }
+
+    // The measurement window.
+    let server_window_start = sample_server()?;
+    let client_window_start = procfs::sample(Pid::Current)?;
+    let start = Instant::now();
+    window
+        .start_us
+        .store((start - epoch).as_micros().max(1) as u64, Ordering::Relaxed);
+    live.set_media_started(start);
+    live.set_phase(Phase::Media);
+    tokio::time::sleep(opts.duration).await;
+    let end = Instant::now();
+    window
+        .end_us
+        .store((end - epoch).as_micros() as u64, Ordering::Relaxed);
+    let server_window_end = sample_server()?;
+    let client_window_end = procfs::sample(Pid::Current)?;
+    live.set_phase(Phase::Drain);
+    let _ = stop_tx.send(true);
+    for f in feeders {
+        let _ = f.await;
+    }
+    tokio::time::sleep(opts.drain).await;
+    let server_end = sample_server()?;
+    let client_end = procfs::sample(Pid::Current)?;
+
+    let report = report::build(report::Inputs {
+        opts: &opts,
+        mountpoint,
+        created,
+        streams: &streams,
+        sent: &counts,
+        window_s: (end - start).as_secs_f64(),
+        viewers: &viewers,
+        server_total: usage(server_start, server_end),
+        server_setup: usage(server_start, server_window_start),
+        server_window: usage(server_window_start, server_window_end),
+        client_window: ProcUsage::between(&client_window_start, &client_window_end),
+        client_total: ProcUsage::between(&client_start, &client_end),
+        ledger_entries: ledger.len(),
+    });
+
+    // Teardown: viewers, then the mountpoint.
+    live.set_phase(Phase::Teardown);
+    for k in keepalives {
+        let _ = k.await;
+    }
+    let downs: Vec<_> = viewers
+        .into_iter()
+        .filter_map(|(_, r, _)| r.ok())
+        .map(|(client, v)| {
+            tokio::spawn(async move {
+                let bye = async {
+                    let _ = client.destroy(v.session).await;
+                    v.peer.close().await;
+                };
+                let _ = tokio::time::timeout(Duration::from_secs(5), bye).await;
+            })
+        })
+        .collect();
+    for d in downs {
+        let _ = d.await;
+    }
+    if created
+        && let Err(e) = control
+            .destroy(&control_client, mountpoint, &secret, Duration::from_secs(5))
+            .await
+    {
+        tracing::warn!("destroy mountpoint {mountpoint}: {e}");
+    }
+    let _ = control_client.destroy(control.session).await;
+    live.set_phase(Phase::Done);
+    Ok(report)
+}
+
+fn check(opts: &StreamingOptions) -> Result<(), StreamingError> {
+    let bad = |m: String| Err(StreamingError::Options(m));
+    if opts.viewers > MAX_VIEWERS {
+        return bad(format!("viewers must be 0..={MAX_VIEWERS}"));
+    }
+    if opts.duration.is_zero() || opts.duration > MAX_DURATION {
+        return bad(format!("duration must be 1..={} s", MAX_DURATION.as_secs()));
+    }
+    if !(200..=1400).contains(&opts.max_payload) {
+        return bad("max payload must be 200..=1400 bytes".into());
+    }
+    let v = opts.video;
+    if v.width < 64
+        || v.height < 64
+        || v.width > 3840
+        || v.height > 2160
+        || v.fps == 0
+        || v.fps > 60
+    {
+        return bad(format!("video {}x{} @ {} fps", v.width, v.height, v.fps));
+    }
+    if v.seconds == 0 || v.seconds > 120 || opts.audio.seconds == 0 || opts.audio.seconds > 120 {
+        return bad("clip length must be 1..=120 s".into());
+    }
+    if opts.mountpoint.is_none() && opts.pin.is_some() {
+        return bad("--pin is for an existing --mountpoint".into());
+    }
+    Ok(())
+}
+
+type Clips = (Arc<VideoClip>, Arc<AudioClip>);
+
+fn load_media(
+    dir: &std::path::Path,
+    video: &VideoSpec,
+    audio: &AudioSpec,
+) -> Result<Clips, crate::media::MediaError> {
+    let v = VideoClip::load(&ffmpeg::ensure_video(dir, video)?)?;
+    let a = AudioClip::load(&ffmpeg::ensure_audio(dir, audio)?)?;
+    Ok((Arc::new(v), Arc::new(a)))
+}
+
+fn usage(start: Option<procfs::ProcSample>, end: Option<procfs::ProcSample>) -> Option<ProcUsage> {
+    Some(ProcUsage::between(&start?, &end?))
+}
+
+/// Keeps `session` alive until `stop` (runs may outlast Janus's 60 s session timeout).
+async fn keepalive(client: Arc<JanusClient>, session: u64, mut stop: watch::Receiver<bool>) {
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + KEEPALIVE, KEEPALIVE);
+    loop {
+        tokio::select! {
+            _ = stop.changed() => return,
+            _ = tick.tick() => {
+                if let Err(e) = client.keepalive(session).await {
+                    tracing::warn!(session, "keepalive: {e}");
+                }
+            }
+        }
+    }
+}
+
+type Watched = (Arc<JanusClient>, flow::Viewer);
+
+/// Connects one viewer with a tap measuring every packet against the ledger.
+#[allow(clippy::too_many_arguments)]
+async fn watch_one(
+    opts: &StreamingOptions,
+    mountpoint: u64,
+    mids: Arc<HashMap<String, (usize, Kind)>>,
+    ledger: Arc<Ledger>,
+    window: Arc<Window>,
+    live: &Arc<Live>,
+    epoch: Instant,
+    measure: &Arc<Mutex<ViewerMeasure>>,
+) -> Result<Watched, String> {
+    let client = JanusClient::connect(&Endpoint::WebSocket(opts.server.clone()))
+        .await
+        .map_err(|e| format!("connect {}: {e}", opts.server))?;
+    let m = measure.clone();
+    let live_tap = live.clone();
+    let tap = RtpTap(Arc::new(move |mid: &str, payload: &[u8], at: Instant| {
+        let mut m = m.lock();
+        let Some(&(index, kind)) = mids.get(mid) else {
+            m.unmatched += 1;
+            return;
+        };
+        if kind == Kind::Video
+            && m.first_keyframe.is_none()
+            && vp8::descriptor(payload).is_some_and(|d| d.keyframe)
+        {
+            m.first_keyframe = Some(at);
+        }
+        let Some(sent) = ledger.lookup(index as u16, kind, payload) else {
+            m.unmatched += 1;
+            return;
+        };
+        if !window.contains(sent.at_us) {
+            m.outside += 1;
+            return;
+        }
+        let arrived_us = at.saturating_duration_since(epoch).as_micros() as u64;
+        let Some(s) = m.streams.get_mut(index) else {
+            return;
+        };
+        s.packets += 1;
+        s.bytes += payload.len() as u64;
+        s.latency_us.record(arrived_us.saturating_sub(sent.at_us));
+        s.jitter.record(sent.at_us, arrived_us);
+        live_tap.received_packets.fetch_add(1, Ordering::Relaxed);
+    }));
+    let config = PeerConfig {
+        bind: SocketAddr::new(opts.bind, 0),
+        data_channel: None,
+        keep_payloads: 0,
+        rtp_tap: Some(tap),
+        ..PeerConfig::default()
+    };
+    let viewer = tokio::time::timeout(
+        opts.setup_timeout,
+        flow::watch(
+            &client,
+            mountpoint,
+            opts.pin.as_deref(),
+            config,
+            opts.setup_timeout,
+        ),
+    )
+    .await
+    .map_err(|_| format!("not up within {} s", opts.setup_timeout.as_secs()))??;
+    Ok((Arc::new(client), viewer))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_the_host_of_a_server_url() {
+        assert_eq!(url_host("ws://10.199.3.1:8188"), Some("10.199.3.1"));
+        assert_eq!(url_host("ws://localhost:8188/janus"), Some("localhost"));
+        assert_eq!(
+            url_host("wss://user:pw@example.test/x"),
+            Some("example.test")
+        );
+        assert_eq!(url_host("ws://[::1]:8188/"), Some("::1"));
+        assert_eq!(url_host("127.0.0.1"), Some("127.0.0.1"));
+        assert_eq!(url_host("ws://"), None);
+        assert_eq!(url_host("ws://[::1"), None);
+        assert_eq!(url_host("ws://:8188"), None);
+    }
+
+    #[test]
+    fn the_window_counts_only_between_its_ends() {
+        let w = Window::default();
+        assert!(!w.contains(5));
+        w.start_us.store(10, Ordering::Relaxed);
+        assert!(!w.contains(9));
+        assert!(w.contains(10) && w.contains(1_000_000));
+        w.end_us.store(20, Ordering::Relaxed);
+        assert!(w.contains(19) && !w.contains(20));
+    }
+
+    #[test]
+    fn rejects_bad_options() {
+        let ok = StreamingOptions::new("ws://127.0.0.1:8188", 2, Duration::from_secs(5));
+        assert!(check(&ok).is_ok());
+        let mut o = ok.clone();
+        o.viewers = MAX_VIEWERS + 1;
+        assert!(check(&o).is_err());
+        let mut o = ok.clone();
+        o.duration = Duration::ZERO;
+        assert!(check(&o).is_err());
+        let mut o = ok.clone();
+        o.duration = MAX_DURATION + Duration::from_secs(1);
+        assert!(check(&o).is_err());
+        let mut o = ok.clone();
+        o.max_payload = 100;
+        assert!(check(&o).is_err());
+        let mut o = ok.clone();
+        o.video.fps = 0;
+        assert!(check(&o).is_err());
+        let mut o = ok.clone();
+        o.pin = Some("1234".into());
+        assert!(check(&o).is_err());
+        o.mountpoint = Some(1);
+        assert!(check(&o).is_ok());
+    }
+}
