@@ -70,6 +70,8 @@ pub struct Shard {
     batch: SendBatch,
     /// Per other shard: the routes of the packet being fanned out whose targets it owns.
     remote_routes: Vec<Vec<RouteId>>,
+    /// Per other shard: packets for it from this loop iteration, sent at its end.
+    outbox: Vec<Vec<(Vec<RouteId>, Arc<ForwardPacket>)>>,
 }
 
 /// How often the forwarders' RTCP sockets are read (they are not in the wake-up set).
@@ -123,6 +125,7 @@ impl Shard {
             forwarders: Forwarders::default(),
             batch: SendBatch::default(),
             remote_routes: vec![Vec::new(); shared.shards.len()],
+            outbox: (0..shared.shards.len()).map(|_| Vec::new()).collect(),
             shared,
         }
     }
@@ -190,10 +193,22 @@ impl Shard {
                 Wake::Packet(Err(e)) => debug!(shard = self.index, "recv: {e}"),
                 Wake::Timer => {}
             }
+            // Other shards start on their packets while this one sends its own.
+            self.flush_outbox();
             self.run_timers(Instant::now());
+            self.flush_outbox();
             flush_on(&self.sockets, &mut self.batch);
         }
         debug!(shard = self.index, "shard stopped");
+    }
+
+    /// Sends each other shard the packets this iteration routed to it, in one message.
+    fn flush_outbox(&mut self) {
+        for (owner, out) in self.outbox.iter_mut().enumerate() {
+            if !out.is_empty() {
+                let _ = self.shared.shards[owner].send(ShardMsg::Forward(std::mem::take(out)));
+            }
+        }
     }
 
     /// Reads what is already waiting on the sockets, a bounded number at a time.
@@ -383,10 +398,7 @@ impl Shard {
                         continue;
                     }
                     let routes = std::mem::take(&mut self.remote_routes[owner]);
-                    let _ = self.shared.shards[owner].send(ShardMsg::Forward {
-                        routes,
-                        packet: p.clone(),
-                    });
+                    self.outbox[owner].push((routes, p.clone()));
                 }
                 if self.forwarders.has(p.source, &p.source_mid) {
                     self.forward_plain(now, p);
@@ -592,9 +604,11 @@ impl Shard {
                 destination,
                 data,
             } => self.on_datagram(now, handle, source, destination, &data),
-            ShardMsg::Forward { routes, packet } => {
-                for route in routes {
-                    self.deliver(now, route, &packet);
+            ShardMsg::Forward(batch) => {
+                for (routes, packet) in batch {
+                    for route in routes {
+                        self.deliver(now, route, &packet);
+                    }
                 }
             }
             ShardMsg::KeyframeRequest {

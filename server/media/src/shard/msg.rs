@@ -21,12 +21,10 @@ pub enum ShardMsg {
         destination: SocketAddr,
         data: Vec<u8>,
     },
-    /// A routed packet for targets we own: one message per packet and shard, whatever the
-    /// number of routes (each message can wake the shard).
-    Forward {
-        routes: Vec<RouteId>,
-        packet: Arc<ForwardPacket>,
-    },
+    /// Routed packets for targets we own, each with its routes: what one loop iteration of
+    /// the sending shard produced for us, in one message (each message can wake the shard,
+    /// and a burst handled together sends each target's packets in one pass).
+    Forward(Vec<(Vec<RouteId>, Arc<ForwardPacket>)>),
     /// Ask one of our sources for a keyframe.
     KeyframeRequest {
         source: HandleId,
