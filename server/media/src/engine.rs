@@ -249,14 +249,17 @@ impl MediaEngine {
         })?
     }
 
-    /// Asks the sender of `source` for a keyframe (PLI).
+    /// Asks the sender of `source` for a keyframe (PLI). Requests to one source are
+    /// coalesced to one per 500 ms, whoever asks (plugins, subscribers, new routes): one
+    /// within that time is sent when it ends, never dropped. A plugin asking for every
+    /// subscriber that comes up would otherwise send a crowd's worth of PLIs at once.
     pub fn request_keyframe(&self, source: &MediaRef) {
         let shard = self.inner.shared.shard_of(source.handle);
         let _ = self.inner.shared.shards[shard].send(ShardMsg::KeyframeRequest {
             source: source.handle,
             mid: Mid::from(source.mid.as_str()),
             layer: None,
-            throttle: false,
+            throttle: true,
         });
     }
 
