@@ -78,12 +78,13 @@ pub fn parse_info(data: &Value) -> Result<Vec<MountStream>, FlowError> {
         .get("info")
         .ok_or_else(|| format!("info: no info in {data}"))?;
     let media = info.get("media").and_then(Value::as_array);
-    for m in media.into_iter().flatten() {
+    for (i, m) in media.into_iter().flatten().enumerate() {
         let codec = m.get("codec").and_then(Value::as_str);
         if let Some(c) = codec.filter(|c| !matches!(*c, "opus" | "vp8")) {
+            let mid = m.get("mid").and_then(Value::as_str).unwrap_or("-");
             return Err(format!(
-                "mountpoint stream {} is {c}: the tool sends only Opus and VP8",
-                m.get("mid").unwrap_or(&Value::Null)
+                "mountpoint stream {i} (mid {mid}) is {c}: the tool sends only Opus and VP8 \
+                 (file mountpoints have nothing to feed)"
             ));
         }
         if m.get("type").and_then(Value::as_str) == Some("data") {
