@@ -476,8 +476,10 @@ async fn data_channel_relay() {
     );
     let sub = subscribe(&env, json!([{"feed": alice.id}])).await;
     assert!(
-        sub.streams.iter().any(|s| s["type"] == "data"),
-        "data stream offered: {:?}",
+        sub.streams
+            .iter()
+            .any(|s| s["type"] == "data" && s["mid"].as_str().is_some_and(|m| !m.is_empty())),
+        "data stream offered, with its mid (as Janus's attached): {:?}",
         sub.streams
     );
     let peer = alice.peer().expect("published");

@@ -432,6 +432,11 @@ impl Peer {
         let offer = sdp::restrict_codecs(&offer, &wanted)?;
         self.pending_local_offer = Some(pending);
         self.learn_mids(&offer, false);
+        if spec.data_channels
+            && let Some(mid) = sdp::application_mid(&offer)
+        {
+            mids.push(mid);
+        }
         Ok(LocalOffer {
             sdp: sdp::add_end_of_candidates(&offer),
             mids,

@@ -255,6 +255,15 @@ pub fn first_mid(sdp: &str) -> Option<String> {
         .or(Some("0".to_string()))
 }
 
+/// The mid of the data-channel (`m=application`) m-line, if the SDP has one.
+pub fn application_mid(sdp: &str) -> Option<String> {
+    let (_, secs) = sections(sdp);
+    secs.iter()
+        .find(|s| s.m_line.starts_with("m=application"))
+        .and_then(|s| s.attrs.iter().find_map(|a| attr_value(a, "mid")))
+        .map(|m| m.trim().to_string())
+}
+
 /// Rewrites a client offer so that str0m's mirrored answer is the one the plugin asked
 /// for: rejected m-lines get port 0 (and leave the BUNDLE group), directions are set to
 /// the inverse of the wanted answer direction (limited by what the client offered), and a
@@ -610,6 +619,10 @@ a=rtpmap:96 VP8/90000\r\n";
         let data_first = "v=0\r\nm=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\na=mid:d\r\nm=audio 9 X 0\r\na=mid:a\r\n";
         assert_eq!(first_mid(data_first).as_deref(), Some("d"));
         assert_eq!(first_mid("v=0\r\n"), None);
+        assert_eq!(application_mid(data_first).as_deref(), Some("d"));
+        assert_eq!(application_mid(CHROME_LIKE).as_deref(), Some("2"));
+        assert_eq!(application_mid("v=0\r\nm=audio 9 X 0\r\na=mid:a\r\n"), None);
+        assert_eq!(application_mid("garbage"), None);
     }
 
     #[test]

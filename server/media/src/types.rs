@@ -118,7 +118,8 @@ pub struct OfferSpec {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LocalOffer {
     pub sdp: String,
-    /// The mid of each m-line of the `OfferSpec`, in its order (kept or new).
+    /// The mid of each m-line of the `OfferSpec`, in its order (kept or new), then the mid of
+    /// the data-channel m-line when the spec asked for data channels.
     pub mids: Vec<String>,
 }
 

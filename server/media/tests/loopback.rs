@@ -276,10 +276,14 @@ fn server_offer_answered_by_client_connects() {
                 ice_restart: false,
             },
         )
-        .map(|o| o.sdp)
         .unwrap();
+    // The mids: audio, video, then the data channel's (named by the SDP's m=application).
+    assert_eq!(offer.mids.len(), 3, "{:?}", offer.mids);
+    let data_mid = offer.mids[2].clone();
+    let offer = offer.sdp;
     assert!(offer.contains("a=end-of-candidates"), "{offer}");
-    assert!(offer.contains("m=application"), "{offer}");
+    let app = &offer[offer.find("m=application").expect("data m-line")..];
+    assert!(app.contains(&format!("a=mid:{data_mid}")), "{offer}");
 
     let mut client = Client::new();
     let answer = client
