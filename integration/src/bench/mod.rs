@@ -10,6 +10,7 @@
 //! - [`streaming`]: the Streaming scenario (one RTP mountpoint fed by the tool, N viewers).
 //! - [`ledger`]: send instants of every published packet, found by content at subscribers.
 //! - [`live`]: the run's phase and counters for the progress bar.
+//! - [`receivers`]: what the VideoRoom and Streaming reports share (window, rows, totals).
 //! - [`report`]: the results table and JSON.
 
 pub mod compare;
@@ -18,6 +19,7 @@ pub mod ledger;
 pub mod live;
 pub mod payload;
 pub mod procfs;
+pub mod receivers;
 pub mod report;
 pub mod stats;
 pub mod streaming;

@@ -227,7 +227,8 @@ fn per_packet(us: Option<f64>) -> String {
         .unwrap_or_default()
 }
 
-fn opt(v: Option<f64>, decimals: usize) -> String {
+/// `v` with `decimals`, or `-` when absent.
+pub(crate) fn opt(v: Option<f64>, decimals: usize) -> String {
     v.map_or_else(|| "-".into(), |v| format!("{v:.decimals$}"))
 }
 

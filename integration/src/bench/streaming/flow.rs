@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use crate::bench::payload::Kind;
-use crate::bench::videoroom::flow::{FlowError, request, trickle, webrtcup};
-use crate::janus::{JanusClient, Jsep};
+use crate::bench::videoroom::flow::{FlowError, answer_offer, request};
+use crate::janus::JanusClient;
 use crate::peer::{Peer, PeerConfig};
 
 /// Janus package name of the Streaming plugin.
@@ -248,26 +248,9 @@ pub async fn watch(
     let watch_at = Instant::now();
     let (data, offer) = request(client, session, handle, body, None, timeout).await?;
     let offer = offer.ok_or_else(|| format!("watch: no JSEP offer in {data}"))?;
-    let peer = Peer::start(peer_config)
-        .await
-        .map_err(|e| format!("peer: {e}"))?;
-    let answer = peer
-        .accept_offer(&offer.sdp)
-        .await
-        .map_err(|e| format!("accept offer: {e}"))?;
-    let jsep = Jsep {
-        kind: "answer".into(),
-        sdp: answer.sdp.clone(),
-        trickle: None,
-    };
     let start = json!({"request": "start"});
-    let (reply, trickled) = tokio::join!(
-        request(client, session, handle, start, Some(&jsep), timeout),
-        trickle(client, session, handle, &answer)
-    );
-    trickled?;
-    reply?;
-    let up_at = webrtcup(client, handle, &peer, timeout).await?;
+    let (peer, up_at) =
+        answer_offer(client, session, handle, &offer, start, peer_config, timeout).await?;
     Ok(Viewer {
         session,
         handle,

@@ -19,7 +19,7 @@ use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
@@ -30,6 +30,7 @@ use super::ledger::Ledger;
 use super::live::{Live, Phase};
 use super::payload::Kind;
 use super::procfs::{self, Pid, ProcUsage};
+use super::receivers::{Window, check_media, usage};
 use super::stats::{Histogram, Jitter};
 use crate::janus::{Endpoint, JanusClient};
 use crate::media::clip::{AudioClip, VideoClip};
@@ -118,21 +119,6 @@ pub enum StreamingError {
     Mountpoint(String),
     #[error("RTP source: {0}")]
     Source(String),
-}
-
-/// The measurement window in microseconds since the run's epoch (0 = not yet / open).
-#[derive(Debug, Default)]
-pub(crate) struct Window {
-    start_us: AtomicU64,
-    end_us: AtomicU64,
-}
-
-impl Window {
-    pub(crate) fn contains(&self, at_us: u64) -> bool {
-        let start = self.start_us.load(Ordering::Relaxed);
-        let end = self.end_us.load(Ordering::Relaxed);
-        start != 0 && at_us >= start && (end == 0 || at_us < end)
-    }
 }
 
 /// One received stream as measured.
@@ -344,16 +330,12 @@ pub async fn run(
     let server_window_start = sample_server()?;
     let client_window_start = procfs::sample(Pid::Current)?;
     let start = Instant::now();
-    window
-        .start_us
-        .store((start - epoch).as_micros().max(1) as u64, Ordering::Relaxed);
+    window.open(epoch, start);
     live.set_media_started(start);
     live.set_phase(Phase::Media);
     tokio::time::sleep(opts.duration).await;
     let end = Instant::now();
-    window
-        .end_us
-        .store((end - epoch).as_micros() as u64, Ordering::Relaxed);
+    window.close(epoch, end);
     let server_window_end = sample_server()?;
     let client_window_end = procfs::sample(Pid::Current)?;
     live.set_phase(Phase::Drain);
@@ -419,25 +401,14 @@ fn check(opts: &StreamingOptions) -> Result<(), StreamingError> {
     if opts.viewers > MAX_VIEWERS {
         return bad(format!("viewers must be 0..={MAX_VIEWERS}"));
     }
-    if opts.duration.is_zero() || opts.duration > MAX_DURATION {
-        return bad(format!("duration must be 1..={} s", MAX_DURATION.as_secs()));
-    }
-    if !(200..=1400).contains(&opts.max_payload) {
-        return bad("max payload must be 200..=1400 bytes".into());
-    }
-    let v = opts.video;
-    if v.width < 64
-        || v.height < 64
-        || v.width > 3840
-        || v.height > 2160
-        || v.fps == 0
-        || v.fps > 60
-    {
-        return bad(format!("video {}x{} @ {} fps", v.width, v.height, v.fps));
-    }
-    if v.seconds == 0 || v.seconds > 120 || opts.audio.seconds == 0 || opts.audio.seconds > 120 {
-        return bad("clip length must be 1..=120 s".into());
-    }
+    check_media(
+        opts.duration,
+        MAX_DURATION,
+        opts.max_payload,
+        &opts.video,
+        &opts.audio,
+    )
+    .map_err(StreamingError::Options)?;
     if opts.mountpoint.is_none() && opts.pin.is_some() {
         return bad("--pin is for an existing --mountpoint".into());
     }
@@ -454,10 +425,6 @@ fn load_media(
     let v = VideoClip::load(&ffmpeg::ensure_video(dir, video)?)?;
     let a = AudioClip::load(&ffmpeg::ensure_audio(dir, audio)?)?;
     Ok((Arc::new(v), Arc::new(a)))
-}
-
-fn usage(start: Option<procfs::ProcSample>, end: Option<procfs::ProcSample>) -> Option<ProcUsage> {
-    Some(ProcUsage::between(&start?, &end?))
 }
 
 /// Keeps `session` alive until `stop` (runs may outlast Janus's 60 s session timeout).
@@ -563,17 +530,6 @@ mod tests {
         assert_eq!(url_host("ws://"), None);
         assert_eq!(url_host("ws://[::1"), None);
         assert_eq!(url_host("ws://:8188"), None);
-    }
-
-    #[test]
-    fn the_window_counts_only_between_its_ends() {
-        let w = Window::default();
-        assert!(!w.contains(5));
-        w.start_us.store(10, Ordering::Relaxed);
-        assert!(!w.contains(9));
-        assert!(w.contains(10) && w.contains(1_000_000));
-        w.end_us.store(20, Ordering::Relaxed);
-        assert!(w.contains(19) && !w.contains(20));
     }
 
     #[test]

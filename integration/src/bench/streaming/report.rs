@@ -13,57 +13,30 @@ use super::flow::MountStream;
 use super::{StreamingOptions, ViewerMeasure, Watched};
 use crate::bench::payload::Kind;
 use crate::bench::procfs::ProcUsage;
-use crate::bench::stats::Histogram;
+use crate::bench::receivers::{
+    Costs, ReceiverRow, ReceiverTotals, RowBuilder, Setup, StreamNumbers, write_rows,
+};
+use crate::bench::report::opt;
 use crate::media::ffmpeg::{AudioSpec, VideoSpec};
 
 /// One viewer.
+pub type ViewerResult = ReceiverRow<ViewerExtra>;
+
+/// What only a Streaming viewer has.
 #[derive(Debug, Clone, serde::Serialize)]
-pub struct ViewerResult {
-    pub index: usize,
-    pub error: Option<String>,
-    /// `watch` → `webrtcup`.
-    pub setup_ms: Option<f64>,
-    /// `watch` → first packet starting a VP8 keyframe.
-    pub first_keyframe_ms: Option<f64>,
-    /// Packets sent in the window and received (every stream).
-    pub packets: u64,
+pub struct ViewerExtra {
     pub audio_packets: u64,
     pub video_packets: u64,
-    pub bytes: u64,
-    /// Packets the source sent in the window.
-    pub expected: u64,
-    pub loss_pct: f64,
-    pub latency_p50_ms: Option<f64>,
-    pub latency_p99_ms: Option<f64>,
-    pub latency_max_ms: Option<f64>,
-    /// Mean RFC 3550 jitter over its streams.
-    pub jitter_ms: Option<f64>,
-    pub kbps: f64,
-    /// Packets that matched no sent packet (should be 0).
-    pub unmatched: u64,
 }
 
 /// The whole run.
+pub type StreamingTotals = ReceiverTotals<StreamingCounts>;
+
+/// What only the Streaming totals have.
 #[derive(Debug, Clone, serde::Serialize)]
-pub struct StreamingTotals {
+pub struct StreamingCounts {
     pub viewers_up: usize,
     pub viewers_failed: usize,
-    /// Packets the source sent in the window (all streams).
-    pub sent_packets: u64,
-    /// Packets viewers received from the window: what the server forwarded.
-    pub forwarded_packets: u64,
-    pub forwarded_bytes: u64,
-    pub expected_packets: u64,
-    pub loss_pct: f64,
-    pub latency_p50_ms: Option<f64>,
-    pub latency_p99_ms: Option<f64>,
-    pub latency_max_ms: Option<f64>,
-    pub jitter_ms: Option<f64>,
-    pub setup_p50_ms: Option<f64>,
-    pub setup_max_ms: Option<f64>,
-    pub first_keyframe_p50_ms: Option<f64>,
-    pub first_keyframe_max_ms: Option<f64>,
-    pub unmatched_packets: u64,
     /// RTP packets the source could not send (should be 0).
     pub source_send_errors: u64,
 }
@@ -119,19 +92,6 @@ pub(super) struct Inputs<'a> {
     pub ledger_entries: usize,
 }
 
-fn ms(us: Option<u64>) -> Option<f64> {
-    us.map(|u| u as f64 / 1000.0)
-}
-
-/// Percentage of `expected` not received (0 when nothing was expected).
-pub fn loss_pct(expected: u64, got: u64) -> f64 {
-    if expected == 0 {
-        0.0
-    } else {
-        expected.saturating_sub(got) as f64 * 100.0 / expected as f64
-    }
-}
-
 pub(super) fn build(i: Inputs<'_>) -> StreamingReport {
     let sent: Vec<u64> = i
         .sent
@@ -139,108 +99,52 @@ pub(super) fn build(i: Inputs<'_>) -> StreamingReport {
         .map(|c| c.in_window.load(Ordering::Relaxed))
         .collect();
     let expected_each: u64 = sent.iter().sum();
-    let mut latency_all = Histogram::default();
-    let mut setup = Histogram::default();
-    let mut keyframe = Histogram::default();
-    let mut jitters = Vec::new();
+    let mut rows = RowBuilder::new(i.window_s);
     let mut viewers = Vec::with_capacity(i.viewers.len());
     for (index, result, measure) in i.viewers {
         let m = measure.lock();
-        let (mut packets, mut bytes, mut audio, mut video) = (0, 0, 0, 0);
-        let mut latency = Histogram::default();
-        let mut jitter = (0.0, 0u32);
-        for (s, stream) in m.streams.iter().zip(i.streams) {
-            packets += s.packets;
-            bytes += s.bytes;
-            match stream.kind {
-                Kind::Audio => audio += s.packets,
-                Kind::Video => video += s.packets,
-            }
-            latency.merge(&s.latency_us);
-            if s.packets > 1 {
-                jitter.0 += s.jitter.micros();
-                jitter.1 += 1;
-            }
-        }
-        latency_all.merge(&latency);
-        let (error, setup_ms, first_keyframe_ms) = match result {
-            Ok((_, v)) => {
-                let up = v.up_at - v.watch_at;
-                setup.record(up.as_micros() as u64);
-                let key = m
-                    .first_keyframe
-                    .map(|t| t.saturating_duration_since(v.watch_at));
-                if let Some(k) = key {
-                    keyframe.record(k.as_micros() as u64);
-                }
-                (
-                    None,
-                    Some(up.as_secs_f64() * 1000.0),
-                    key.map(|k| k.as_secs_f64() * 1000.0),
-                )
-            }
-            Err(e) => (Some(e.clone()), None, None),
+        let mut extra = ViewerExtra {
+            audio_packets: 0,
+            video_packets: 0,
         };
-        let jitter_ms = (jitter.1 > 0).then(|| jitter.0 / f64::from(jitter.1) / 1000.0);
-        if let Some(j) = jitter_ms {
-            jitters.push(j);
+        let mut streams = Vec::with_capacity(m.streams.len());
+        for (s, stream) in m.streams.iter().zip(i.streams) {
+            match stream.kind {
+                Kind::Audio => extra.audio_packets += s.packets,
+                Kind::Video => extra.video_packets += s.packets,
+            }
+            streams.push(StreamNumbers {
+                packets: s.packets,
+                bytes: s.bytes,
+                latency_us: &s.latency_us,
+                jitter: &s.jitter,
+            });
         }
-        let expected = if result.is_ok() { expected_each } else { 0 };
-        viewers.push(ViewerResult {
-            index: *index,
-            error,
-            setup_ms,
-            first_keyframe_ms,
-            packets,
-            audio_packets: audio,
-            video_packets: video,
-            bytes,
-            expected,
-            loss_pct: loss_pct(expected, packets),
-            latency_p50_ms: ms(latency.percentile(0.5)),
-            latency_p99_ms: ms(latency.percentile(0.99)),
-            latency_max_ms: ms(latency.max()),
-            jitter_ms,
-            kbps: if i.window_s > 0.0 {
-                bytes as f64 * 8.0 / i.window_s / 1000.0
-            } else {
-                0.0
-            },
-            unmatched: m.unmatched,
+        let setup = result.as_ref().map(|(_, v)| Setup {
+            requested_at: v.watch_at,
+            up_at: v.up_at,
+            first_keyframe: m.first_keyframe,
         });
+        viewers.push(rows.row(*index, setup, streams, expected_each, m.unmatched, extra));
     }
     let up = viewers.iter().filter(|v| v.error.is_none()).count();
-    let forwarded: u64 = viewers.iter().map(|v| v.packets).sum();
-    let expected: u64 = viewers.iter().map(|v| v.expected).sum();
-    let totals = StreamingTotals {
+    let counts = StreamingCounts {
         viewers_up: up,
         viewers_failed: viewers.len() - up,
-        sent_packets: expected_each,
-        forwarded_packets: forwarded,
-        forwarded_bytes: viewers.iter().map(|v| v.bytes).sum(),
-        expected_packets: expected,
-        loss_pct: loss_pct(expected, forwarded),
-        latency_p50_ms: ms(latency_all.percentile(0.5)),
-        latency_p99_ms: ms(latency_all.percentile(0.99)),
-        latency_max_ms: ms(latency_all.max()),
-        jitter_ms: (!jitters.is_empty())
-            .then(|| jitters.iter().sum::<f64>() / jitters.len() as f64),
-        setup_p50_ms: ms(setup.percentile(0.5)),
-        setup_max_ms: ms(setup.max()),
-        first_keyframe_p50_ms: ms(keyframe.percentile(0.5)),
-        first_keyframe_max_ms: ms(keyframe.max()),
-        unmatched_packets: viewers.iter().map(|v| v.unmatched).sum(),
         source_send_errors: i
             .sent
             .iter()
             .map(|c| c.send_errors.load(Ordering::Relaxed))
             .sum(),
     };
-    let cpu = i.server_window.map(|u| u.cpu_s).filter(|c| *c > 0.0);
-    let kib_per_pc = i
-        .server_setup
-        .filter(|_| up > 0)
-        .map(|u| (u.rss_end_kib as f64 - u.rss_start_kib as f64) / up as f64);
+    let totals = rows.totals(&viewers, expected_each, counts);
+    let costs = Costs::new(
+        totals.forwarded_packets,
+        up,
+        i.server_setup,
+        i.server_window,
+        &i.client_window,
+    );
     StreamingReport {
         scenario: "streaming",
         server: i.opts.server.clone(),
@@ -252,13 +156,10 @@ pub(super) fn build(i: Inputs<'_>) -> StreamingReport {
         video: i.opts.video,
         audio: i.opts.audio,
         window_seconds: i.window_s,
-        forwarded_per_server_cpu_s: cpu.filter(|_| forwarded > 0).map(|c| forwarded as f64 / c),
-        server_cpu_us_per_forwarded_packet: cpu
-            .filter(|_| forwarded > 0)
-            .map(|c| c * 1e6 / forwarded as f64),
-        server_kib_per_peer_connection: kib_per_pc,
-        client_cpu_us_per_received_packet: (forwarded > 0)
-            .then(|| i.client_window.cpu_s * 1e6 / forwarded as f64),
+        forwarded_per_server_cpu_s: costs.forwarded_per_server_cpu_s,
+        server_cpu_us_per_forwarded_packet: costs.server_cpu_us_per_forwarded_packet,
+        server_kib_per_peer_connection: costs.server_kib_per_peer_connection,
+        client_cpu_us_per_received_packet: costs.client_cpu_us_per_received_packet,
         server_window: i.server_window,
         server_setup: i.server_setup,
         server_total: i.server_total,
@@ -268,10 +169,6 @@ pub(super) fn build(i: Inputs<'_>) -> StreamingReport {
         viewers,
         ledger_entries: i.ledger_entries,
     }
-}
-
-fn opt(v: Option<f64>, prec: usize) -> String {
-    v.map_or_else(|| "-".into(), |x| format!("{x:.prec$}"))
 }
 
 impl StreamingReport {
@@ -310,65 +207,7 @@ impl StreamingReport {
             v.gop,
             self.audio.kbps
         );
-        let _ = writeln!(
-            o,
-            "{:>5} {:>9} {:>8} {:>9} {:>9} {:>7} {:>8} {:>8} {:>8} {:>7} {:>7}",
-            "view",
-            "setup ms",
-            "key ms",
-            "packets",
-            "expected",
-            "loss %",
-            "lat p50",
-            "lat p99",
-            "lat max",
-            "jitter",
-            "kbit/s",
-        );
-        for v in self.viewers.iter().take(rows) {
-            if let Some(e) = &v.error {
-                let _ = writeln!(o, "{:>5} failed: {e}", v.index);
-                continue;
-            }
-            let _ = writeln!(
-                o,
-                "{:>5} {:>9} {:>8} {:>9} {:>9} {:>7.2} {:>8} {:>8} {:>8} {:>7} {:>7.0}",
-                v.index,
-                opt(v.setup_ms, 1),
-                opt(v.first_keyframe_ms, 0),
-                v.packets,
-                v.expected,
-                v.loss_pct,
-                opt(v.latency_p50_ms, 2),
-                opt(v.latency_p99_ms, 2),
-                opt(v.latency_max_ms, 2),
-                opt(v.jitter_ms, 2),
-                v.kbps,
-            );
-        }
-        let failed = self.viewers.iter().filter(|v| v.error.is_some());
-        for v in failed.filter(|v| v.index >= rows).take(3) {
-            let _ = writeln!(
-                o,
-                "{:>5} failed: {}",
-                v.index,
-                v.error.as_deref().unwrap_or("")
-            );
-        }
-        let _ = writeln!(
-            o,
-            "{:>5} {:>9} {:>8} {:>9} {:>9} {:>7.2} {:>8} {:>8} {:>8} {:>7}",
-            "all",
-            opt(t.setup_p50_ms, 1),
-            opt(t.first_keyframe_p50_ms, 0),
-            t.forwarded_packets,
-            t.expected_packets,
-            t.loss_pct,
-            opt(t.latency_p50_ms, 2),
-            opt(t.latency_p99_ms, 2),
-            opt(t.latency_max_ms, 2),
-            opt(t.jitter_ms, 2),
-        );
+        write_rows(&mut o, "view", &self.viewers, rows, t, None);
         let _ = writeln!(
             o,
             "source sent {} packets in the window ({} send errors), forwarded {} ({} unmatched); setup max {} ms, first keyframe max {} ms",
@@ -379,39 +218,17 @@ impl StreamingReport {
             opt(t.setup_max_ms, 1),
             opt(t.first_keyframe_max_ms, 0)
         );
-        if let Some(w) = &self.server_window {
-            let _ = writeln!(
-                o,
-                "server: {:.2} CPU-s in the window ({:.0}% of a core), {} forwarded packets per CPU-second, {} µs per forwarded packet, peak RSS {} MiB, {} KiB per PeerConnection",
-                w.cpu_s,
-                w.cpu_percent(),
-                opt(self.forwarded_per_server_cpu_s, 0),
-                opt(self.server_cpu_us_per_forwarded_packet, 2),
-                w.peak_rss_kib / 1024,
-                opt(self.server_kib_per_peer_connection, 0)
-            );
-        }
-        let _ = writeln!(
-            o,
-            "tool: {:.2} CPU-s in the window ({:.0}% of a core), {} µs per received packet",
-            self.client_window.cpu_s,
-            self.client_window.cpu_percent(),
-            opt(self.client_cpu_us_per_received_packet, 2)
-        );
+        self.costs()
+            .write(&mut o, self.server_window.as_ref(), &self.client_window);
         o
     }
-}
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn loss_is_a_share_of_what_was_expected() {
-        assert_eq!(loss_pct(0, 0), 0.0);
-        assert_eq!(loss_pct(0, 5), 0.0);
-        assert_eq!(loss_pct(200, 199), 0.5);
-        // Duplicates never make loss negative.
-        assert_eq!(loss_pct(10, 12), 0.0);
+    fn costs(&self) -> Costs {
+        Costs {
+            forwarded_per_server_cpu_s: self.forwarded_per_server_cpu_s,
+            server_cpu_us_per_forwarded_packet: self.server_cpu_us_per_forwarded_packet,
+            server_kib_per_peer_connection: self.server_kib_per_peer_connection,
+            client_cpu_us_per_received_packet: self.client_cpu_us_per_received_packet,
+        }
     }
 }

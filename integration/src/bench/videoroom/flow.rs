@@ -96,6 +96,40 @@ pub async fn webrtcup(
     Ok(at)
 }
 
+/// Answers the server's `offer` from a new peer: `start` (the given body) with the answer
+/// while trickling the peer's candidates, then `webrtcup`. Returns the peer and when it came
+/// up.
+pub async fn answer_offer(
+    client: &JanusClient,
+    session: u64,
+    handle: u64,
+    offer: &Jsep,
+    start: Value,
+    peer_config: PeerConfig,
+    timeout: Duration,
+) -> Result<(Peer, Instant), FlowError> {
+    let peer = Peer::start(peer_config)
+        .await
+        .map_err(|e| format!("peer: {e}"))?;
+    let answer = peer
+        .accept_offer(&offer.sdp)
+        .await
+        .map_err(|e| format!("accept offer: {e}"))?;
+    let jsep = Jsep {
+        kind: "answer".into(),
+        sdp: answer.sdp.clone(),
+        trickle: None,
+    };
+    let (reply, trickled) = tokio::join!(
+        request(client, session, handle, start, Some(&jsep), timeout),
+        trickle(client, session, handle, &answer)
+    );
+    trickled?;
+    reply?;
+    let up_at = webrtcup(client, handle, &peer, timeout).await?;
+    Ok((peer, up_at))
+}
+
 /// A publisher in the room, media up.
 pub struct Publisher {
     pub session: u64,
@@ -198,26 +232,9 @@ pub async fn subscribe(
     let (attached, offer) = request(client, session, handle, join, None, timeout).await?;
     let offer = offer.ok_or_else(|| format!("join: no JSEP offer in {attached}"))?;
     on_streams(stream_map(&attached));
-    let peer = Peer::start(peer_config)
-        .await
-        .map_err(|e| format!("peer: {e}"))?;
-    let answer = peer
-        .accept_offer(&offer.sdp)
-        .await
-        .map_err(|e| format!("accept offer: {e}"))?;
-    let jsep = Jsep {
-        kind: "answer".into(),
-        sdp: answer.sdp.clone(),
-        trickle: None,
-    };
     let start = json!({"request": "start", "room": room});
-    let (reply, trickled) = tokio::join!(
-        request(client, session, handle, start, Some(&jsep), timeout),
-        trickle(client, session, handle, &answer)
-    );
-    trickled?;
-    reply?;
-    let up_at = webrtcup(client, handle, &peer, timeout).await?;
+    let (peer, up_at) =
+        answer_offer(client, session, handle, &offer, start, peer_config, timeout).await?;
     Ok(Subscriber {
         session,
         handle,

@@ -29,6 +29,7 @@ use super::ledger::Ledger;
 use super::live::{Live, Phase};
 use super::payload::Kind;
 use super::procfs::{self, Pid, ProcUsage};
+use super::receivers::{Window, check_media, usage};
 use super::stats::{Histogram, Jitter};
 use crate::janus::{Endpoint, JanusClient};
 use crate::media::clip::{AudioClip, VideoClip};
@@ -125,21 +126,6 @@ pub enum VideoroomError {
     Room(String),
     #[error("no publisher came up: {0}")]
     NoPublisher(String),
-}
-
-/// The measurement window in microseconds since the run's epoch (0 = not yet / open).
-#[derive(Debug, Default)]
-pub(crate) struct Window {
-    start_us: AtomicU64,
-    end_us: AtomicU64,
-}
-
-impl Window {
-    pub(crate) fn contains(&self, at_us: u64) -> bool {
-        let start = self.start_us.load(Ordering::Relaxed);
-        let end = self.end_us.load(Ordering::Relaxed);
-        start != 0 && at_us >= start && (end == 0 || at_us < end)
-    }
 }
 
 /// Packets a publisher sent inside the window: audio, then video layers 0..=2.
@@ -299,16 +285,12 @@ pub async fn run(
     let server_window_start = sample_server()?;
     let client_window_start = procfs::sample(Pid::Current)?;
     let start = Instant::now();
-    window
-        .start_us
-        .store((start - epoch).as_micros().max(1) as u64, Ordering::Relaxed);
+    window.open(epoch, start);
     live.set_media_started(start);
     live.set_phase(Phase::Media);
     tokio::time::sleep(opts.duration).await;
     let end = Instant::now();
-    window
-        .end_us
-        .store((end - epoch).as_micros() as u64, Ordering::Relaxed);
+    window.close(epoch, end);
     let server_window_end = sample_server()?;
     let client_window_end = procfs::sample(Pid::Current)?;
     live.set_phase(Phase::Drain);
@@ -369,26 +351,14 @@ fn check(opts: &VideoroomOptions) -> Result<(), VideoroomError> {
     if opts.subscribers > MAX_SUBSCRIBERS {
         return bad(format!("subscribers must be 0..={MAX_SUBSCRIBERS}"));
     }
-    if opts.duration.is_zero() || opts.duration > MAX_DURATION {
-        return bad(format!("duration must be 1..={} s", MAX_DURATION.as_secs()));
-    }
-    if !(200..=1400).contains(&opts.max_payload) {
-        return bad("max payload must be 200..=1400 bytes".into());
-    }
-    let v = opts.video;
-    if v.width < 64
-        || v.height < 64
-        || v.width > 3840
-        || v.height > 2160
-        || v.fps == 0
-        || v.fps > 60
-    {
-        return bad(format!("video {}x{} @ {} fps", v.width, v.height, v.fps));
-    }
-    if v.seconds == 0 || v.seconds > 120 || opts.audio.seconds == 0 || opts.audio.seconds > 120 {
-        return bad("clip length must be 1..=120 s".into());
-    }
-    Ok(())
+    check_media(
+        opts.duration,
+        MAX_DURATION,
+        opts.max_payload,
+        &opts.video,
+        &opts.audio,
+    )
+    .map_err(VideoroomError::Options)
 }
 
 /// The clips every publisher plays: one per simulcast layer, and the audio.
@@ -405,10 +375,6 @@ fn load_media(
         .collect::<Result<Vec<_>, crate::media::MediaError>>()?;
     let audio = AudioClip::load(&ffmpeg::ensure_audio(dir, audio)?)?;
     Ok((Arc::new(videos), Arc::new(audio)))
-}
-
-fn usage(start: Option<procfs::ProcSample>, end: Option<procfs::ProcSample>) -> Option<ProcUsage> {
-    Some(ProcUsage::between(&start?, &end?))
 }
 
 async fn cleanup_room(control: &JanusClient, created: Option<(u64, u64, u64)>, key: Option<&str>) {
