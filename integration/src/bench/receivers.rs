@@ -8,7 +8,8 @@ use std::ops::Deref;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use super::procfs::{ProcSample, ProcUsage};
+use super::live::{Live, Phase};
+use super::procfs::{self, Pid, ProcError, ProcSample, ProcUsage};
 use super::report::opt;
 use super::stats::{Histogram, Jitter};
 use crate::media::ffmpeg::{AudioSpec, VideoSpec};
@@ -40,8 +41,81 @@ impl Window {
 }
 
 /// CPU and memory between two samples, when both were taken.
-pub(crate) fn usage(start: Option<ProcSample>, end: Option<ProcSample>) -> Option<ProcUsage> {
+fn usage(start: Option<ProcSample>, end: Option<ProcSample>) -> Option<ProcUsage> {
     Some(ProcUsage::between(&start?, &end?))
+}
+
+/// CPU and memory samples of the server (when its pid is known) and of the tool: at the
+/// run's start, at the window's ends, and at the run's end.
+pub(crate) struct RunSamples {
+    server_pid: Option<Pid>,
+    start: Samples,
+    window: Option<[Samples; 2]>,
+}
+
+type Samples = (Option<ProcSample>, ProcSample);
+
+fn sample(server_pid: Option<Pid>) -> Result<Samples, ProcError> {
+    let server = server_pid.map(procfs::sample).transpose()?;
+    Ok((server, procfs::sample(Pid::Current)?))
+}
+
+/// What the server and the tool used, over the phases of a run.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Usages {
+    pub server_total: Option<ProcUsage>,
+    /// From the run's start to the window's: setup.
+    pub server_setup: Option<ProcUsage>,
+    pub server_window: Option<ProcUsage>,
+    pub client_window: ProcUsage,
+    pub client_total: ProcUsage,
+}
+
+impl RunSamples {
+    pub(crate) fn start(server_pid: Option<u32>) -> Result<Self, ProcError> {
+        let server_pid = server_pid.map(Pid::Other);
+        Ok(Self {
+            server_pid,
+            start: sample(server_pid)?,
+            window: None,
+        })
+    }
+
+    /// The measurement window: opens `window`, lets media run for `duration`, closes it and
+    /// moves `live` on to draining. Returns the window's length in seconds.
+    pub(crate) async fn window(
+        &mut self,
+        window: &Window,
+        epoch: Instant,
+        live: &Live,
+        duration: Duration,
+    ) -> Result<f64, ProcError> {
+        let first = sample(self.server_pid)?;
+        let start = Instant::now();
+        window.open(epoch, start);
+        live.set_media_started(start);
+        live.set_phase(Phase::Media);
+        tokio::time::sleep(duration).await;
+        let end = Instant::now();
+        window.close(epoch, end);
+        self.window = Some([first, sample(self.server_pid)?]);
+        live.set_phase(Phase::Drain);
+        Ok((end - start).as_secs_f64())
+    }
+
+    /// The last samples, and the usages between all of them. Without a window, it spans
+    /// the whole run.
+    pub(crate) fn finish(self) -> Result<Usages, ProcError> {
+        let end = sample(self.server_pid)?;
+        let [w0, w1] = self.window.unwrap_or([self.start, end]);
+        Ok(Usages {
+            server_total: usage(self.start.0, end.0),
+            server_setup: usage(self.start.0, w0.0),
+            server_window: usage(w0.0, w1.0),
+            client_window: ProcUsage::between(&w0.1, &w1.1),
+            client_total: ProcUsage::between(&self.start.1, &end.1),
+        })
+    }
 }
 
 /// The options both scenarios check alike: run length (up to `max_duration`), RTP payload
@@ -516,5 +590,32 @@ mod tests {
         assert!(lines[1].starts_with("    0      30.0") && lines[1].ends_with("    1"));
         assert_eq!(lines[2], "    1 failed: timeout");
         assert!(lines[3].starts_with("  all"));
+    }
+
+    #[test]
+    fn usages_without_a_server_pid_have_only_the_tool() {
+        let u = RunSamples::start(None)
+            .and_then(RunSamples::finish)
+            .expect("/proc/self");
+        assert!(u.server_total.is_none() && u.server_setup.is_none());
+        assert!(u.server_window.is_none());
+        assert!(u.client_total.cpu_s >= 0.0 && u.client_window.cpu_s >= 0.0);
+    }
+
+    #[tokio::test]
+    async fn the_window_phase_opens_and_closes_the_window() {
+        let pid = std::process::id();
+        let mut samples = RunSamples::start(Some(pid)).expect("/proc");
+        let (window, live, epoch) = (Window::default(), Live::default(), Instant::now());
+        let s = samples
+            .window(&window, epoch, &live, Duration::from_millis(20))
+            .await
+            .expect("/proc");
+        assert!(s >= 0.02, "{s}");
+        let now_us = (Instant::now() - epoch).as_micros() as u64;
+        assert!(!window.contains(now_us), "closed after the window");
+        assert!(window.contains(window.start_us.load(Ordering::Relaxed)));
+        let u = samples.finish().expect("/proc");
+        assert!(u.server_setup.is_some() && u.server_window.is_some());
     }
 }

@@ -29,8 +29,8 @@ use tokio::sync::watch;
 use super::ledger::Ledger;
 use super::live::{Live, Phase};
 use super::payload::Kind;
-use super::procfs::{self, Pid, ProcUsage};
-use super::receivers::{Window, check_media, usage};
+use super::procfs;
+use super::receivers::{RunSamples, Window, check_media};
 use super::stats::{Histogram, Jitter};
 use crate::janus::{Endpoint, JanusClient};
 use crate::media::clip::{AudioClip, VideoClip};
@@ -182,10 +182,7 @@ pub async fn run(
             .map_err(|e| StreamingError::Source(format!("media task: {e}")))??
     };
     let target = rtp_target(&opts).await?;
-    let server_pid = opts.server_pid.map(Pid::Other);
-    let sample_server = || server_pid.map(procfs::sample).transpose();
-    let server_start = sample_server()?;
-    let client_start = procfs::sample(Pid::Current)?;
+    let mut samples = RunSamples::start(opts.server_pid)?;
     let epoch = Instant::now();
     let ledger = Arc::new(Ledger::default());
     let window = Arc::new(Window::default());
@@ -327,25 +324,13 @@ pub async fn run(
     }
 
     // The measurement window.
-    let server_window_start = sample_server()?;
-    let client_window_start = procfs::sample(Pid::Current)?;
-    let start = Instant::now();
-    window.open(epoch, start);
-    live.set_media_started(start);
-    live.set_phase(Phase::Media);
-    tokio::time::sleep(opts.duration).await;
-    let end = Instant::now();
-    window.close(epoch, end);
-    let server_window_end = sample_server()?;
-    let client_window_end = procfs::sample(Pid::Current)?;
-    live.set_phase(Phase::Drain);
+    let window_s = samples.window(&window, epoch, &live, opts.duration).await?;
     let _ = stop_tx.send(true);
     for f in feeders {
         let _ = f.await;
     }
     tokio::time::sleep(opts.drain).await;
-    let server_end = sample_server()?;
-    let client_end = procfs::sample(Pid::Current)?;
+    let usage = samples.finish()?;
 
     let report = report::build(report::Inputs {
         opts: &opts,
@@ -353,13 +338,9 @@ pub async fn run(
         created,
         streams: &streams,
         sent: &counts,
-        window_s: (end - start).as_secs_f64(),
+        window_s,
         viewers: &viewers,
-        server_total: usage(server_start, server_end),
-        server_setup: usage(server_start, server_window_start),
-        server_window: usage(server_window_start, server_window_end),
-        client_window: ProcUsage::between(&client_window_start, &client_window_end),
-        client_total: ProcUsage::between(&client_start, &client_end),
+        usage,
         ledger_entries: ledger.len(),
     });
 

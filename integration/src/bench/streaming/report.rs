@@ -14,7 +14,7 @@ use super::{StreamingOptions, ViewerMeasure, Watched};
 use crate::bench::payload::Kind;
 use crate::bench::procfs::ProcUsage;
 use crate::bench::receivers::{
-    Costs, ReceiverRow, ReceiverTotals, RowBuilder, Setup, StreamNumbers, write_rows,
+    Costs, ReceiverRow, ReceiverTotals, RowBuilder, Setup, StreamNumbers, Usages, write_rows,
 };
 use crate::bench::report::opt;
 use crate::media::ffmpeg::{AudioSpec, VideoSpec};
@@ -84,11 +84,7 @@ pub(super) struct Inputs<'a> {
     pub sent: &'a [Arc<FeedCounts>],
     pub window_s: f64,
     pub viewers: &'a [ViewerOutcome],
-    pub server_total: Option<ProcUsage>,
-    pub server_setup: Option<ProcUsage>,
-    pub server_window: Option<ProcUsage>,
-    pub client_window: ProcUsage,
-    pub client_total: ProcUsage,
+    pub usage: Usages,
     pub ledger_entries: usize,
 }
 
@@ -141,9 +137,9 @@ pub(super) fn build(i: Inputs<'_>) -> StreamingReport {
     let costs = Costs::new(
         totals.forwarded_packets,
         up,
-        i.server_setup,
-        i.server_window,
-        &i.client_window,
+        i.usage.server_setup,
+        i.usage.server_window,
+        &i.usage.client_window,
     );
     StreamingReport {
         scenario: "streaming",
@@ -160,11 +156,11 @@ pub(super) fn build(i: Inputs<'_>) -> StreamingReport {
         server_cpu_us_per_forwarded_packet: costs.server_cpu_us_per_forwarded_packet,
         server_kib_per_peer_connection: costs.server_kib_per_peer_connection,
         client_cpu_us_per_received_packet: costs.client_cpu_us_per_received_packet,
-        server_window: i.server_window,
-        server_setup: i.server_setup,
-        server_total: i.server_total,
-        client_window: i.client_window,
-        client_total: i.client_total,
+        server_window: i.usage.server_window,
+        server_setup: i.usage.server_setup,
+        server_total: i.usage.server_total,
+        client_window: i.usage.client_window,
+        client_total: i.usage.client_total,
         totals,
         viewers,
         ledger_entries: i.ledger_entries,

@@ -28,8 +28,8 @@ use tokio::sync::watch;
 use super::ledger::Ledger;
 use super::live::{Live, Phase};
 use super::payload::Kind;
-use super::procfs::{self, Pid, ProcUsage};
-use super::receivers::{Window, check_media, usage};
+use super::procfs;
+use super::receivers::{RunSamples, Window, check_media};
 use super::stats::{Histogram, Jitter};
 use crate::janus::{Endpoint, JanusClient};
 use crate::media::clip::{AudioClip, VideoClip};
@@ -171,10 +171,7 @@ pub async fn run(
             .await
             .map_err(|e| VideoroomError::Room(format!("media task: {e}")))??
     };
-    let server_pid = opts.server_pid.map(Pid::Other);
-    let sample_server = || server_pid.map(procfs::sample).transpose();
-    let server_start = sample_server()?;
-    let client_start = procfs::sample(Pid::Current)?;
+    let mut samples = RunSamples::start(opts.server_pid)?;
     let epoch = Instant::now();
     let ledger = Arc::new(Ledger::default());
     let window = Arc::new(Window::default());
@@ -282,24 +279,11 @@ pub async fn run(
     }
 
     // The measurement window.
-    let server_window_start = sample_server()?;
-    let client_window_start = procfs::sample(Pid::Current)?;
-    let start = Instant::now();
-    window.open(epoch, start);
-    live.set_media_started(start);
-    live.set_phase(Phase::Media);
-    tokio::time::sleep(opts.duration).await;
-    let end = Instant::now();
-    window.close(epoch, end);
-    let server_window_end = sample_server()?;
-    let client_window_end = procfs::sample(Pid::Current)?;
-    live.set_phase(Phase::Drain);
+    let window_s = samples.window(&window, epoch, &live, opts.duration).await?;
     let _ = stop_tx.send(true);
     tokio::time::sleep(opts.drain).await;
-    let server_end = sample_server()?;
-    let client_end = procfs::sample(Pid::Current)?;
+    let usage = samples.finish()?;
 
-    let window_s = (end - start).as_secs_f64();
     let report = report::build(report::Inputs {
         opts: &opts,
         room,
@@ -307,11 +291,7 @@ pub async fn run(
         publishers: &pubs,
         publisher_errors: &pub_errors,
         subscribers: &subs,
-        server_total: usage(server_start, server_end),
-        server_setup: usage(server_start, server_window_start),
-        server_window: usage(server_window_start, server_window_end),
-        client_window: ProcUsage::between(&client_window_start, &client_window_end),
-        client_total: ProcUsage::between(&client_start, &client_end),
+        usage,
         ledger_entries: ledger.len(),
     });
 
