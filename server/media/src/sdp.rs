@@ -95,6 +95,16 @@ struct Section<'a> {
     attrs: Vec<&'a str>,
 }
 
+impl<'a> Section<'a> {
+    /// The section's `a=mid`, trimmed.
+    fn mid(&self) -> Option<&'a str> {
+        self.attrs
+            .iter()
+            .find_map(|a| attr_value(a, "mid"))
+            .map(str::trim)
+    }
+}
+
 fn sections(sdp: &str) -> (Vec<&str>, Vec<Section<'_>>) {
     let mut session = Vec::new();
     let mut out: Vec<Section> = Vec::new();
@@ -235,7 +245,7 @@ pub fn simulcast_ssrcs(sdp: &str) -> Vec<(String, Vec<u32>)> {
     let (_, secs) = sections(sdp);
     secs.iter()
         .filter_map(|s| {
-            let mid = s.attrs.iter().find_map(|a| attr_value(a, "mid"))?.trim();
+            let mid = s.mid()?;
             let ssrcs = sim_group(&s.attrs);
             (!ssrcs.is_empty()).then(|| (mid.to_string(), ssrcs))
         })
@@ -247,12 +257,7 @@ pub fn simulcast_ssrcs(sdp: &str) -> Vec<(String, Vec<u32>)> {
 pub fn first_mid(sdp: &str) -> Option<String> {
     let (_, secs) = sections(sdp);
     let first = secs.first()?;
-    first
-        .attrs
-        .iter()
-        .find_map(|a| attr_value(a, "mid"))
-        .map(|m| m.trim().to_string())
-        .or(Some("0".to_string()))
+    Some(first.mid().unwrap_or("0").to_string())
 }
 
 /// The mid of the data-channel (`m=application`) m-line, if the SDP has one.
@@ -260,8 +265,8 @@ pub fn application_mid(sdp: &str) -> Option<String> {
     let (_, secs) = sections(sdp);
     secs.iter()
         .find(|s| s.m_line.starts_with("m=application"))
-        .and_then(|s| s.attrs.iter().find_map(|a| attr_value(a, "mid")))
-        .map(|m| m.trim().to_string())
+        .and_then(Section::mid)
+        .map(str::to_string)
 }
 
 /// Rewrites a client offer so that str0m's mirrored answer is the one the plugin asked
@@ -274,11 +279,7 @@ pub fn shape_offer(sdp: &str, spec: &AnswerSpec) -> String {
     let mut out_secs: Vec<Vec<String>> = Vec::new();
     for s in &secs {
         let (media, port, fmts) = m_parts(s.m_line);
-        let mid = s
-            .attrs
-            .iter()
-            .find_map(|a| attr_value(a, "mid"))
-            .map(|m| m.trim().to_string());
+        let mid = s.mid().map(str::to_string);
         let choice = mid
             .as_ref()
             .and_then(|mid| spec.media.iter().find(|m| &m.mid == mid));
@@ -431,11 +432,7 @@ pub fn restrict_codecs(sdp: &str, wanted: &[(String, Vec<String>)]) -> Result<St
         out.push_str("\r\n");
     }
     for s in &secs {
-        let mid = s
-            .attrs
-            .iter()
-            .find_map(|a| attr_value(a, "mid"))
-            .map(str::trim);
+        let mid = s.mid();
         let codecs = mid.and_then(|mid| {
             wanted
                 .iter()
