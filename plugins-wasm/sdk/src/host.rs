@@ -8,7 +8,7 @@ use serde_json::Value;
 use crate::bindings::portunus::plugin::host as raw;
 use crate::{
     DataMessage, ForwarderId, HandleId, JsepOut, LayerChoice, LogLevel, MediaRef, OfferSpec, Route,
-    RouteId, RtpForward, TalkDetection,
+    RouteId, RtpForward, RtpInput, RtpInputInfo, TalkDetection,
 };
 
 /// Sends a plugin event to the client of `handle`. `data` must be a JSON object; it
@@ -76,6 +76,18 @@ pub fn rtp_forward_add(forward: &RtpForward) -> Result<ForwarderId, String> {
 /// handle.
 pub fn rtp_forward_remove(id: ForwarderId) {
     raw::rtp_forward_remove(id)
+}
+
+/// Opens a plain-RTP input (Janus Streaming's RTP mountpoint media): one UDP port per
+/// stream; `info.source` names it as a route source. Whether media flows arrives as
+/// [`crate::MediaEvent::InputMedia`].
+pub fn rtp_input_add(input: &RtpInput) -> Result<RtpInputInfo, String> {
+    raw::rtp_input_add(input)
+}
+
+/// Closes an input of this plugin's and the routes from it; unknown ids are ignored.
+pub fn rtp_input_remove(source: HandleId) {
+    raw::rtp_input_remove(source)
 }
 
 /// Writes `config` (a JSON object) as this plugin's section of the gateway's configuration

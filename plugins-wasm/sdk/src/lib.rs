@@ -46,9 +46,10 @@ pub mod bindings {
 }
 
 pub use bindings::portunus::plugin::types::{
-    AnswerSpec, DataMessage, Direction, ForwarderId, HandleId, JsepIn, JsepOut, JsepType,
-    LayerChange, LayerChoice, LogLevel, MediaAnswer, MediaEvent, MediaKind, MediaLine, MediaOffer,
-    MediaRef, OfferSpec, PluginInfo, Route, RouteId, RtpForward, TalkChange, TalkDetection,
+    AnswerSpec, DataMessage, Direction, ForwarderId, HandleId, InputMedia, JsepIn, JsepOut,
+    JsepType, LayerChange, LayerChoice, LogLevel, MediaAnswer, MediaEvent, MediaKind, MediaLine,
+    MediaOffer, MediaRef, OfferSpec, PluginInfo, Route, RouteId, RtpForward, RtpInput,
+    RtpInputInfo, RtpInputStream, TalkChange, TalkDetection,
 };
 
 /// Everything a plugin usually needs, in one `use`.
@@ -59,7 +60,8 @@ pub mod prelude {
         AnswerSpec, DataMessage, Direction, ForwarderId, HandleId, JsepIn, JsepOut, JsepType,
         LayerChange, LayerChoice, LogLevel, MediaAnswer, MediaEvent, MediaKind, MediaLine,
         MediaOffer, MediaRef, Message, OfferSpec, Plugin, PluginInfo, Reply, Route, RouteId,
-        RtpForward, TalkChange, TalkDetection, export_plugin,
+        RtpForward, RtpInput, RtpInputInfo, RtpInputStream, TalkChange, TalkDetection,
+        export_plugin,
     };
     pub use serde_json::{self, Value, json};
 }

@@ -359,6 +359,8 @@ impl<H: Host> VideoRoom<H> {
         match event {
             MediaEvent::LayerChanged(c) => self.layer_changed(c),
             MediaEvent::TalkChanged(c) => self.talk_changed(c),
+            // The VideoRoom opens no plain-RTP inputs.
+            MediaEvent::InputMedia(_) => {}
         }
     }
 

@@ -17,7 +17,9 @@ use portunus_media::types::{
     TalkDetection,
 };
 use portunus_plugin_host::bench::RawPlugin;
-use portunus_plugin_host::{Gateway, PluginConfig, PluginHost, RtpForwardRequest};
+use portunus_plugin_host::{
+    Gateway, PluginConfig, PluginHost, RtpForwardRequest, RtpInputInfo, RtpInputRequest,
+};
 
 /// A gateway that does nothing: only the plugin's own cost is measured.
 struct Null;
@@ -52,6 +54,10 @@ impl Gateway for Null {
         Ok(1)
     }
     fn rtp_forward_remove(&self, _: &str, _: ForwarderId) {}
+    fn rtp_input_add(&self, _: &str, _: RtpInputRequest) -> Result<RtpInputInfo, String> {
+        Err("no inputs here".into())
+    }
+    fn rtp_input_remove(&self, _: &str, _: HandleId) {}
     fn save_config(&self, _: &str, _: serde_json::Value) -> Result<(), String> {
         Ok(())
     }

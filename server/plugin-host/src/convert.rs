@@ -138,6 +138,34 @@ pub fn rtp_forward(f: wit::RtpForward) -> crate::gateway::RtpForwardRequest {
     }
 }
 
+pub fn rtp_input(i: wit::RtpInput) -> crate::gateway::RtpInputRequest {
+    crate::gateway::RtpInputRequest {
+        host: i.host,
+        streams: i
+            .streams
+            .into_iter()
+            .map(|s| crate::gateway::RtpInputStreamRequest {
+                mid: s.mid,
+                kind: media_kind(s.kind),
+                codec: s.codec,
+                clock_rate: s.clock_rate,
+                channels: s.channels,
+                pt: s.pt,
+                fmtp: s.fmtp,
+                port: s.port,
+                rtcp_port: s.rtcp_port,
+            })
+            .collect(),
+    }
+}
+
+pub fn rtp_input_info_to_wit(i: crate::gateway::RtpInputInfo) -> wit::RtpInputInfo {
+    wit::RtpInputInfo {
+        source: i.source,
+        ports: i.ports,
+    }
+}
+
 pub fn talk_detection(t: wit::TalkDetection) -> core::TalkDetection {
     core::TalkDetection {
         active_packets: t.active_packets,

@@ -5,8 +5,8 @@
 //! Implementations must never wait for a plugin (the caller *is* the plugin's thread).
 
 use portunus_media::types::{
-    DataMessage, ForwarderId, HandleId, JsepOut, LayerChoice, MediaRef, OfferSpec, Route, RouteId,
-    TalkDetection,
+    DataMessage, ForwarderId, HandleId, JsepOut, LayerChoice, MediaKind, MediaRef, OfferSpec,
+    Route, RouteId, TalkDetection,
 };
 
 /// A plain-RTP forwarder as a plugin asks for it: the destination is still a host string
@@ -20,6 +20,37 @@ pub struct RtpForwardRequest {
     pub pt: Option<u8>,
     pub substream: Option<u8>,
     pub rtcp_port: Option<u16>,
+}
+
+/// One stream of a plain-RTP input as a plugin asks for it (`wit` `rtp-input-stream`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RtpInputStreamRequest {
+    pub mid: String,
+    pub kind: MediaKind,
+    /// Codec name as the plugin wrote it ("opus", "vp8", "h264", ...); the core validates it.
+    pub codec: String,
+    pub clock_rate: u32,
+    pub channels: Option<u8>,
+    pub pt: Option<u8>,
+    pub fmtp: Option<String>,
+    /// 0 = any free port.
+    pub port: u16,
+    pub rtcp_port: Option<u16>,
+}
+
+/// A plain-RTP input as a plugin asks for it: the bind address is still a string.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RtpInputRequest {
+    /// An IP literal; `None` = every interface.
+    pub host: Option<String>,
+    pub streams: Vec<RtpInputStreamRequest>,
+}
+
+/// What an opened input is called as a route source, and the RTP port of each stream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RtpInputInfo {
+    pub source: HandleId,
+    pub ports: Vec<u16>,
 }
 
 pub trait Gateway: Send + Sync + 'static {
@@ -68,6 +99,10 @@ pub trait Gateway: Send + Sync + 'static {
     ) -> Result<ForwarderId, String>;
     /// Stop a forwarder of the plugin's; unknown ids (or another plugin's) are ignored.
     fn rtp_forward_remove(&self, plugin: &str, id: ForwarderId);
+    /// Open a plain-RTP input owned by the plugin; its `source` id works as a route source.
+    fn rtp_input_add(&self, plugin: &str, input: RtpInputRequest) -> Result<RtpInputInfo, String>;
+    /// Close an input of the plugin's (and the routes from it); others' ids are ignored.
+    fn rtp_input_remove(&self, plugin: &str, source: HandleId);
     /// Replace the plugin's section of the configuration file with `config` (a JSON object).
     fn save_config(&self, plugin: &str, config: serde_json::Value) -> Result<(), String>;
     fn send_data(&self, plugin: &str, handle: HandleId, message: DataMessage)

@@ -157,6 +157,16 @@ impl crate::bindings::portunus::plugin::host::Host for HostState {
         self.gateway.rtp_forward_remove(&self.plugin, id)
     }
 
+    fn rtp_input_add(&mut self, input: wit::RtpInput) -> Result<wit::RtpInputInfo, String> {
+        self.gateway
+            .rtp_input_add(&self.plugin, convert::rtp_input(input))
+            .map(convert::rtp_input_info_to_wit)
+    }
+
+    fn rtp_input_remove(&mut self, source: u64) {
+        self.gateway.rtp_input_remove(&self.plugin, source)
+    }
+
     fn save_config(&mut self, config: String) -> Result<(), String> {
         let config: serde_json::Value =
             serde_json::from_str(&config).map_err(|e| format!("config is not valid JSON: {e}"))?;

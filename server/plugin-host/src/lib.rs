@@ -15,7 +15,9 @@ mod stdio;
 mod worker;
 
 pub use error::PluginError;
-pub use gateway::{Gateway, RtpForwardRequest};
+pub use gateway::{
+    Gateway, RtpForwardRequest, RtpInputInfo, RtpInputRequest, RtpInputStreamRequest,
+};
 pub use host::{MessageReply, PluginConfig, PluginHandle, PluginHost, PluginInfo};
 
 /// The stock plugins built from plugins-wasm/ and carried in the binary.

@@ -10,7 +10,7 @@ use portunus_media::{
     DataMessage, ForwarderId, HandleId, JsepOut, LayerChoice, MediaRef, OfferSpec, Route, RouteId,
     RtpForward, TalkDetection,
 };
-use portunus_plugin_host::{Gateway, RtpForwardRequest};
+use portunus_plugin_host::{Gateway, RtpForwardRequest, RtpInputInfo, RtpInputRequest};
 use serde_json::{Value, json};
 
 use super::session::Handle;
@@ -303,6 +303,16 @@ impl Gateway for CoreGateway {
             core.media.rtp_forward_remove(id);
         }
     }
+
+    fn rtp_input_add(
+        &self,
+        _plugin: &str,
+        _input: RtpInputRequest,
+    ) -> Result<RtpInputInfo, String> {
+        Err("plain-RTP inputs are not implemented yet".into())
+    }
+
+    fn rtp_input_remove(&self, _plugin: &str, _source: HandleId) {}
 
     fn save_config(&self, plugin: &str, config: Value) -> Result<(), String> {
         let core = self.core()?;

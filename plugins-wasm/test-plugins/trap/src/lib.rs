@@ -193,6 +193,10 @@ impl Plugin for Trap {
                 "talk_changed": { "handle": c.source.handle, "mid": c.source.mid,
                     "talking": c.talking, "level": c.level_dbov_avg }
             }),
+            MediaEvent::InputMedia(m) => json!({
+                "input_media": { "source": m.source.handle, "mid": m.source.mid,
+                    "receiving": m.receiving }
+            }),
         });
     }
 

@@ -6,7 +6,9 @@ use portunus_media::types::{
     DataMessage, ForwarderId, HandleId, JsepOut, LayerChoice, MediaRef, OfferSpec, Route, RouteId,
     TalkDetection,
 };
-use portunus_plugin_host::{Gateway, PluginConfig, PluginHost, RtpForwardRequest};
+use portunus_plugin_host::{
+    Gateway, PluginConfig, PluginHost, RtpForwardRequest, RtpInputInfo, RtpInputRequest,
+};
 
 /// Where build.rs put the plugins built from plugins-wasm/ (stock and test ones).
 pub fn plugin_file(crate_name: &str) -> PathBuf {
@@ -73,6 +75,8 @@ pub enum Call {
     TalkDetect(MediaRef, Option<TalkDetection>),
     RtpForwardAdd(RtpForwardRequest),
     RtpForwardRemove(ForwarderId),
+    RtpInputAdd(RtpInputRequest),
+    RtpInputRemove(HandleId),
     SaveConfig {
         plugin: String,
         config: serde_json::Value,
@@ -225,6 +229,20 @@ impl Gateway for Recorder {
 
     fn rtp_forward_remove(&self, _plugin: &str, id: ForwarderId) {
         self.record(Call::RtpForwardRemove(id))
+    }
+
+    fn rtp_input_add(&self, _plugin: &str, input: RtpInputRequest) -> Result<RtpInputInfo, String> {
+        // Fake ports only: what a real bind does is tested with the core.
+        let ports = (0..input.streams.len() as u16).map(|i| 40000 + i).collect();
+        self.record(Call::RtpInputAdd(input));
+        Ok(RtpInputInfo {
+            source: 1 << 60,
+            ports,
+        })
+    }
+
+    fn rtp_input_remove(&self, _plugin: &str, source: HandleId) {
+        self.record(Call::RtpInputRemove(source))
     }
 
     fn save_config(&self, plugin: &str, config: serde_json::Value) -> Result<(), String> {
