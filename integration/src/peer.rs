@@ -50,6 +50,9 @@ pub struct PeerConfig {
     pub simulcast_mode: SimulcastMode,
     /// Direction of the m-lines we offer (janus.js publishers offer `sendonly`).
     pub direction: Direction,
+    /// The one video codec offered and accepted (H.264: constrained baseline,
+    /// packetization-mode 1). The synthetic [`MediaSource`] sends VP8-like payloads only.
+    pub video_codec: crate::media::VideoCodec,
 }
 
 /// How a simulcast offer describes its layers.
@@ -114,6 +117,7 @@ impl Default for PeerConfig {
             keyframe_tap: None,
             simulcast_mode: SimulcastMode::Rid,
             direction: Direction::SendRecv,
+            video_codec: crate::media::VideoCodec::Vp8,
         }
     }
 }

@@ -69,7 +69,9 @@ impl Ledger {
 
 /// A 64-bit fingerprint of the codec data: the length and up to 48 bytes from each end of
 /// the payload after the VP8 descriptor (compressed data: as good as random), FNV-1a. Cheap
-/// next to the SRTP work on the same packet.
+/// next to the SRTP work on the same packet. An H.264 payload reads as a 1-byte descriptor
+/// (its F bit, where VP8 has X, is 0): sender and receiver skip the same byte, and the
+/// servers leave H.264 payloads alone.
 pub fn fingerprint(kind: Kind, payload: &[u8]) -> u64 {
     let data = match kind {
         Kind::Video => vp8::descriptor(payload).map_or(payload, |d| &payload[d.len..]),

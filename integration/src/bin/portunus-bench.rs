@@ -16,6 +16,7 @@ use portunus_integration::bench::echotest::{
 use portunus_integration::bench::payload::MediaProfile;
 use portunus_integration::bench::streaming::{self, StreamingOptions};
 use portunus_integration::bench::videoroom::{self, VideoroomOptions};
+use portunus_integration::media::VideoCodec;
 
 #[derive(Parser)]
 #[command(version, about = "Load generator for Janus-API WebRTC gateways")]
@@ -28,14 +29,14 @@ struct Cli {
 enum Scenario {
     /// N parallel EchoTest sessions sending audio and video at real rates.
     Echotest(EchotestArgs),
-    /// P publishers (real VP8 + Opus made by ffmpeg) × N subscribers in a VideoRoom.
+    /// P publishers (real VP8 or H.264 + Opus made by ffmpeg) × N subscribers in a VideoRoom.
     Videoroom(VideoroomArgs),
-    /// One RTP mountpoint (Streaming plugin) fed with plain RTP by the tool (real VP8 + Opus
-    /// made by ffmpeg), N viewers.
+    /// One RTP mountpoint (Streaming plugin) fed with plain RTP by the tool (real VP8 or
+    /// H.264 + Opus made by ffmpeg), N viewers.
     Streaming(StreamingArgs),
-    /// The videoroom scenario against portunus and Janus 1.1.2, alternating, over a list of
-    /// subscriber counts, in network namespaces the tool creates (needs root); writes the
-    /// configurations, results, a ratio table and an SVG plot.
+    /// The videoroom (or streaming) scenario against portunus and Janus 1.1.2, alternating,
+    /// over a list of subscriber (viewer) counts, in network namespaces the tool creates
+    /// (needs root); writes the configurations, results, a ratio table and an SVG plot.
     Compare(CompareArgs),
 }
 
@@ -47,7 +48,11 @@ struct CompareArgs {
     /// The Janus binary (Debian `janus` 1.1.2).
     #[arg(long, default_value = "/usr/bin/janus")]
     janus: std::path::PathBuf,
-    /// Subscriber counts, comma-separated.
+    /// Which scenario: videoroom (1..P publishers × N subscribers) or streaming (one RTP
+    /// mountpoint × N viewers).
+    #[arg(long, default_value = "videoroom")]
+    scenario: compare::Scenario,
+    /// Subscriber (viewer) counts, comma-separated.
     #[arg(short = 'n', long, value_delimiter = ',', default_values_t = [1u32, 5, 10, 20])]
     subscribers: Vec<u32>,
     #[arg(short = 'p', long, default_value_t = 1,
@@ -62,7 +67,7 @@ struct CompareArgs {
     /// Output folder (configurations, logs, JSON, comparison.md, comparison.svg).
     #[arg(long, default_value = "target/bench-compare")]
     out: std::path::PathBuf,
-    /// Extra arguments passed to every videoroom run (after `--`).
+    /// Extra arguments passed to every scenario run (after `--`, e.g. `-- --video-codec h264`).
     #[arg(last = true)]
     extra: Vec<String>,
 }
@@ -100,6 +105,10 @@ struct VideoroomArgs {
     /// Video size, WIDTHxHEIGHT.
     #[arg(long, default_value = "1280x720", value_parser = parse_size)]
     size: (u32, u32),
+    /// Video codec of the clip: vp8, or h264 (libx264 constrained baseline,
+    /// packetization-mode 1).
+    #[arg(long, default_value = "vp8")]
+    video_codec: VideoCodec,
     /// Video bitrate (the top layer with simulcast), kbit/s.
     #[arg(long, default_value_t = 1500,
           value_parser = clap::value_parser!(u32).range(50..=20_000))]
@@ -143,8 +152,8 @@ struct StreamingArgs {
     #[arg(long, default_value_t = 10,
           value_parser = clap::value_parser!(u64).range(1..=streaming::MAX_DURATION.as_secs()))]
     duration: u64,
-    /// Use this existing RTP mountpoint (Opus/VP8, e.g. Janus's sample 1) instead of
-    /// creating one for the run.
+    /// Use this existing RTP mountpoint (Opus and VP8 or H.264 as --video-codec says, e.g.
+    /// Janus's sample 1) instead of creating one for the run.
     #[arg(long)]
     mountpoint: Option<u64>,
     /// The existing mountpoint's secret (its RTP ports are shown only with it; the Debian
@@ -169,6 +178,10 @@ struct StreamingArgs {
     /// Video size, WIDTHxHEIGHT.
     #[arg(long, default_value = "1280x720", value_parser = parse_size)]
     size: (u32, u32),
+    /// Video codec of the clip: vp8, or h264 (libx264 constrained baseline,
+    /// packetization-mode 1).
+    #[arg(long, default_value = "vp8")]
+    video_codec: VideoCodec,
     /// Video bitrate, kbit/s.
     #[arg(long, default_value_t = 1500,
           value_parser = clap::value_parser!(u32).range(50..=20_000))]
@@ -301,6 +314,9 @@ fn run_compare(args: CompareArgs) -> anyhow::Result<()> {
     if args.subscribers.is_empty() || args.subscribers.iter().any(|n| *n > 2000) {
         anyhow::bail!("subscriber counts must be 0..=2000");
     }
+    if args.scenario == compare::Scenario::Streaming && (args.publishers != 1 || args.simulcast) {
+        anyhow::bail!("-p and --simulcast are for the videoroom scenario");
+    }
     let abs = |p: &std::path::Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
     for (what, p) in [("portunus", &args.portunus), ("janus", &args.janus)] {
         if !p.is_file() {
@@ -310,6 +326,7 @@ fn run_compare(args: CompareArgs) -> anyhow::Result<()> {
     let opts = compare::CompareOptions {
         portunus: abs(&args.portunus),
         janus: abs(&args.janus),
+        scenario: args.scenario,
         subscribers: args.subscribers,
         publishers: args.publishers,
         duration_s: args.duration,
@@ -346,6 +363,7 @@ fn videoroom_options(args: &VideoroomArgs) -> VideoroomOptions {
     opts.video.height = args.size.1;
     opts.video.kbps = args.video_kbps;
     opts.video.gop = args.gop;
+    opts.video.codec = args.video_codec;
     if let Some(d) = &args.media_dir {
         opts.media_dir = d.clone();
     }
@@ -402,6 +420,7 @@ async fn run_streaming(args: StreamingArgs) -> anyhow::Result<()> {
     opts.video.height = args.size.1;
     opts.video.kbps = args.video_kbps;
     opts.video.gop = args.gop;
+    opts.video.codec = args.video_codec;
     if let Some(d) = &args.media_dir {
         opts.media_dir = d.clone();
     }

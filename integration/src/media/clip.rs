@@ -3,15 +3,25 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use super::{MediaError, ivf, ogg, opus, vp8};
+use super::ffmpeg::VideoSpec;
+use super::h264::{self, AccessUnit};
+use super::{MediaError, VideoCodec, ivf, ogg, opus, vp8};
 
-/// A VP8 clip: its frames and where the keyframes are.
+/// The encoded frames of a clip.
+#[derive(Debug, Clone)]
+enum Frames {
+    Vp8(Vec<Vec<u8>>),
+    /// Access units; every IDR one starts with SPS and PPS.
+    H264(Vec<AccessUnit>),
+}
+
+/// A VP8 or H.264 clip: its frames and where the keyframes are.
 #[derive(Debug, Clone)]
 pub struct VideoClip {
     pub width: u16,
     pub height: u16,
     pub fps: u32,
-    frames: Vec<Vec<u8>>,
+    frames: Frames,
     /// Indices of the keyframes, ascending; the first frame is one.
     keyframes: Vec<usize>,
 }
@@ -45,17 +55,75 @@ impl VideoClip {
             width: h.width,
             height: h.height,
             fps,
-            frames,
+            frames: Frames::Vp8(frames),
             keyframes,
         })
     }
 
+    /// Reads an H.264 Annex B stream (no timing in it: `fps` and the size come from the
+    /// spec it was made with). The first frame must be an IDR with its parameter sets.
+    pub fn from_h264(bytes: &[u8], width: u16, height: u16, fps: u32) -> Result<Self, MediaError> {
+        let bad = |what: String| MediaError::format("H.264 clip", what);
+        if !(1..=240).contains(&fps) {
+            return Err(bad(format!("{fps} fps")));
+        }
+        let nals = h264::split_annexb(bytes)?;
+        let units = h264::with_parameter_sets(h264::access_units(&nals))?;
+        let keyframes: Vec<usize> = units
+            .iter()
+            .enumerate()
+            .filter(|(_, u)| u.is_keyframe())
+            .map(|(i, _)| i)
+            .collect();
+        if keyframes.first() != Some(&0) {
+            return Err(bad("the first frame is not an IDR".into()));
+        }
+        Ok(VideoClip {
+            width,
+            height,
+            fps,
+            frames: Frames::H264(units),
+            keyframes,
+        })
+    }
+
+    /// Reads the VP8 (IVF) clip at `path`.
     pub fn load(path: &Path) -> Result<Self, MediaError> {
         Self::from_ivf(&read(path)?)
     }
 
+    /// Reads the clip at `path` made by ffmpeg for `spec` (its codec says the format).
+    pub fn load_spec(path: &Path, spec: &VideoSpec) -> Result<Self, MediaError> {
+        let bytes = read(path)?;
+        match spec.codec {
+            VideoCodec::Vp8 => Self::from_ivf(&bytes),
+            VideoCodec::H264 => {
+                let dim =
+                    |v: u32| u16::try_from(v).map_err(|_| MediaError::format("H.264 clip", "size"));
+                Self::from_h264(&bytes, dim(spec.width)?, dim(spec.height)?, spec.fps)
+            }
+        }
+    }
+
+    pub fn codec(&self) -> VideoCodec {
+        match self.frames {
+            Frames::Vp8(_) => VideoCodec::Vp8,
+            Frames::H264(_) => VideoCodec::H264,
+        }
+    }
+
     pub fn frames(&self) -> usize {
-        self.frames.len()
+        match &self.frames {
+            Frames::Vp8(f) => f.len(),
+            Frames::H264(f) => f.len(),
+        }
+    }
+
+    fn frame_bytes(&self) -> usize {
+        match &self.frames {
+            Frames::Vp8(f) => f.iter().map(Vec::len).sum(),
+            Frames::H264(f) => f.iter().map(AccessUnit::len_bytes).sum(),
+        }
     }
 
     pub fn keyframes(&self) -> &[usize] {
@@ -64,8 +132,7 @@ impl VideoClip {
 
     /// Mean bitrate in bit/s.
     pub fn bitrate(&self) -> u64 {
-        let bytes: usize = self.frames.iter().map(Vec::len).sum();
-        (bytes as u64 * 8 * u64::from(self.fps)) / (self.frames.len().max(1) as u64)
+        (self.frame_bytes() as u64 * 8 * u64::from(self.fps)) / (self.frames().max(1) as u64)
     }
 
     /// The keyframe at or before frame `i`.
@@ -128,8 +195,8 @@ pub struct VideoFrame {
     pub index: usize,
 }
 
-/// Plays a [`VideoClip`] in a loop: one frame per call, packetized, with a picture id that
-/// goes on counting across loops and jumps. A keyframe request makes the next frame the
+/// Plays a [`VideoClip`] in a loop: one frame per call, packetized (VP8: with a picture id
+/// that goes on counting across loops and jumps; H.264: RFC 6184). A keyframe request makes the next frame the
 /// start of its group of pictures (the last keyframe at or before it), as an encoder asked
 /// for a keyframe would send one right away.
 #[derive(Debug, Clone)]
@@ -143,7 +210,7 @@ pub struct VideoCursor {
 impl VideoCursor {
     /// Starts at the keyframe at or before `frame` (modulo the clip length).
     pub fn new(clip: Arc<VideoClip>, frame: usize) -> Self {
-        let next = clip.keyframe_before(frame % clip.frames.len().max(1));
+        let next = clip.keyframe_before(frame % clip.frames().max(1));
         VideoCursor {
             clip,
             next,
@@ -163,13 +230,22 @@ impl VideoCursor {
             self.next = self.clip.keyframe_before(self.next);
         }
         let index = self.next;
-        let frame = &self.clip.frames[index];
-        let packets = vp8::packetize(frame, self.picture_id, max_payload);
-        self.picture_id = (self.picture_id + 1) & 0x7fff;
-        self.next = (index + 1) % self.clip.frames.len();
+        let (packets, keyframe) = match &self.clip.frames {
+            Frames::Vp8(f) => {
+                let frame = &f[index];
+                let p = vp8::packetize(frame, self.picture_id, max_payload);
+                self.picture_id = (self.picture_id + 1) & 0x7fff;
+                (p, vp8::is_keyframe(frame))
+            }
+            Frames::H264(f) => (
+                h264::packetize(&f[index], max_payload),
+                f[index].is_keyframe(),
+            ),
+        };
+        self.next = (index + 1) % self.clip.frames();
         VideoFrame {
             packets,
-            keyframe: vp8::is_keyframe(frame),
+            keyframe,
             index,
         }
     }
@@ -315,6 +391,49 @@ mod tests {
             VideoClip::from_ivf(&ivf::write(&no_rate, &key)).is_err(),
             "time base"
         );
+    }
+
+    /// A fake H.264 stream: SPS/PPS only before the first IDR, IDRs every 3 frames.
+    fn h264_stream(frames: usize) -> Vec<u8> {
+        let mut b = vec![
+            0, 0, 0, 1, 0x67, 0x42, 0xc0, 0x1f, 0, 0, 0, 1, 0x68, 0xce, 0x3c, 0x80,
+        ];
+        for i in 0..frames {
+            let (header, len) = if i % 3 == 0 {
+                (0x65, 2500)
+            } else {
+                (0x41, 400)
+            };
+            b.extend([0, 0, 1, header, 0x88, i as u8]);
+            b.resize(b.len() + len, 0x77);
+        }
+        b
+    }
+
+    #[test]
+    fn h264_cursor_sends_parameter_sets_with_every_idr() {
+        let c = Arc::new(VideoClip::from_h264(&h264_stream(7), 64, 48, 25).expect("valid"));
+        assert_eq!(
+            (c.codec(), c.frames(), c.keyframes()),
+            (VideoCodec::H264, 7, &[0, 3, 6][..])
+        );
+        let mut cur = VideoCursor::new(c.clone(), 4);
+        let f = cur.next_frame(1200);
+        assert_eq!((f.index, f.keyframe), (3, true));
+        // STAP-A(SPS, PPS) although the stream had them only once, then 3 FU-A.
+        assert_eq!(f.packets.len(), 4);
+        assert_eq!(f.packets[0][0] & 0x1f, h264::STAP_A);
+        assert!(h264::is_keyframe_start(&f.packets[0]));
+        assert!(f.packets.iter().all(|p| p.len() <= 1200));
+        let f = cur.next_frame(1200);
+        assert_eq!((f.index, f.keyframe, f.packets.len()), (4, false, 1));
+        assert_eq!(cur.rtp_step(), 3600);
+        // Garbage and streams not starting with an IDR are refused.
+        assert!(VideoClip::from_h264(b"garbage", 64, 48, 25).is_err());
+        assert!(VideoClip::from_h264(&h264_stream(3)[..20], 64, 48, 25).is_err());
+        assert!(VideoClip::from_h264(&h264_stream(3), 64, 48, 0).is_err());
+        let delta_first = [0, 0, 1, 0x67, 1, 0, 0, 1, 0x68, 2, 0, 0, 1, 0x41, 0x88, 1];
+        assert!(VideoClip::from_h264(&delta_first, 64, 48, 25).is_err());
     }
 
     #[test]

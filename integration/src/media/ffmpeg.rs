@@ -1,5 +1,5 @@
 //! Makes the bench clips with ffmpeg (Debian package `ffmpeg`) once and caches them: VP8 in
-//! IVF from the `testsrc2` pattern (moving, so every frame differs) and Opus in Ogg from pink
+//! IVF or H.264 (libx264, constrained baseline) as an Annex B stream from the `testsrc2` pattern (moving, so every frame differs) and Opus in Ogg from pink
 //! noise (so no two audio packets are equal: the latency measurement looks packets up by
 //! content). File names carry every parameter, so a cached file is reused only when it was
 //! made the same way; files are written under a temporary name and renamed, so concurrent
@@ -8,9 +8,9 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use super::MediaError;
+use super::{MediaError, VideoCodec};
 
-/// A VP8 clip to make.
+/// A video clip to make.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub struct VideoSpec {
     pub width: u32,
@@ -22,6 +22,7 @@ pub struct VideoSpec {
     pub seconds: u32,
     /// Frames between keyframes (the sender also jumps to a keyframe when asked for one).
     pub gop: u32,
+    pub codec: VideoCodec,
 }
 
 impl Default for VideoSpec {
@@ -33,14 +34,19 @@ impl Default for VideoSpec {
             kbps: 1500,
             seconds: 10,
             gop: 150,
+            codec: VideoCodec::Vp8,
         }
     }
 }
 
 impl VideoSpec {
     fn file_name(&self) -> String {
+        let (codec, ext) = match self.codec {
+            VideoCodec::Vp8 => ("vp8", "ivf"),
+            VideoCodec::H264 => ("h264cb", "h264"),
+        };
         format!(
-            "vp8-{}x{}-{}fps-{}k-{}s-g{}.ivf",
+            "{codec}-{}x{}-{}fps-{}k-{}s-g{}.{ext}",
             self.width, self.height, self.fps, self.kbps, self.seconds, self.gop
         )
     }
@@ -66,37 +72,71 @@ impl VideoSpec {
         ));
         let kbps = format!("{}k", self.kbps);
         let gop = self.gop.max(1).to_string();
-        for s in [
-            "-c:v",
-            "libvpx",
-            "-b:v",
-            &kbps,
-            "-minrate",
-            &kbps,
-            "-maxrate",
-            &kbps,
-            "-deadline",
-            "realtime",
-            "-cpu-used",
-            "8",
-            // As a WebRTC sender encodes: no alt-ref, no look-ahead.
-            "-auto-alt-ref",
-            "0",
-            "-lag-in-frames",
-            "0",
-            "-error-resilient",
-            "1",
-            "-g",
-            &gop,
-            "-keyint_min",
-            &gop,
-            "-pix_fmt",
-            "yuv420p",
-            "-f",
-            "ivf",
-        ] {
-            a.push(s.to_string());
-        }
+        let encoder: &[&str] = match self.codec {
+            VideoCodec::Vp8 => &[
+                "-c:v",
+                "libvpx",
+                "-b:v",
+                &kbps,
+                "-minrate",
+                &kbps,
+                "-maxrate",
+                &kbps,
+                "-deadline",
+                "realtime",
+                "-cpu-used",
+                "8",
+                // As a WebRTC sender encodes: no alt-ref, no look-ahead.
+                "-auto-alt-ref",
+                "0",
+                "-lag-in-frames",
+                "0",
+                "-error-resilient",
+                "1",
+                "-g",
+                &gop,
+                "-keyint_min",
+                &gop,
+                "-pix_fmt",
+                "yuv420p",
+                "-f",
+                "ivf",
+            ],
+            // What browsers send for packetization-mode 1: constrained baseline (x264's
+            // `baseline` sets constraint_set1), no B-frames, IDRs only at the interval, SPS
+            // and PPS repeated before each IDR.
+            VideoCodec::H264 => &[
+                "-c:v",
+                "libx264",
+                "-profile:v",
+                "baseline",
+                "-preset",
+                "veryfast",
+                "-tune",
+                "zerolatency",
+                "-b:v",
+                &kbps,
+                "-maxrate",
+                &kbps,
+                "-bufsize",
+                &kbps,
+                "-g",
+                &gop,
+                "-keyint_min",
+                &gop,
+                "-sc_threshold",
+                "0",
+                "-bf",
+                "0",
+                "-x264-params",
+                "repeat-headers=1",
+                "-pix_fmt",
+                "yuv420p",
+                "-f",
+                "h264",
+            ],
+        };
+        a.extend(encoder.iter().map(|s| s.to_string()));
         a.push(out.display().to_string());
         a
     }
@@ -195,9 +235,30 @@ pub fn version() -> Result<String, MediaError> {
         .to_string())
 }
 
-/// The cached VP8 clip for `spec` under `dir`, made first if missing. Blocking.
+/// The cached video clip for `spec` under `dir`, made first if missing. Blocking.
 pub fn ensure_video(dir: &Path, spec: &VideoSpec) -> Result<PathBuf, MediaError> {
+    if spec.codec == VideoCodec::H264 {
+        require_encoder("libx264")?;
+    }
     ensure(dir, &spec.file_name(), |out| spec.args(out))
+}
+
+/// Fails unless ffmpeg lists `encoder` (Debian's ffmpeg has libx264; other builds may not).
+pub fn require_encoder(encoder: &str) -> Result<(), MediaError> {
+    version()?;
+    let out = Command::new("ffmpeg")
+        .args(["-hide_banner", "-encoders"])
+        .output()
+        .map_err(|e| MediaError::FfmpegMissing(e.to_string()))?;
+    let list = String::from_utf8_lossy(&out.stdout);
+    if list
+        .lines()
+        .any(|l| l.split_whitespace().nth(1) == Some(encoder))
+    {
+        Ok(())
+    } else {
+        Err(MediaError::EncoderMissing(encoder.to_string()))
+    }
 }
 
 /// The cached Opus clip for `spec` under `dir`, made first if missing. Blocking.
@@ -249,6 +310,23 @@ mod tests {
     fn names_carry_every_parameter() {
         let v = VideoSpec::default();
         assert_eq!(v.file_name(), "vp8-1280x720-30fps-1500k-10s-g150.ivf");
+        let h = VideoSpec {
+            codec: VideoCodec::H264,
+            ..v
+        };
+        assert_eq!(h.file_name(), "h264cb-1280x720-30fps-1500k-10s-g150.h264");
+        let hargs = h.args(Path::new("/tmp/x.h264"));
+        for (k, val) in [
+            ("-c:v", "libx264"),
+            ("-profile:v", "baseline"),
+            ("-bf", "0"),
+            ("-f", "h264"),
+        ] {
+            assert!(
+                hargs.windows(2).any(|w| w[0] == k && w[1] == val),
+                "{k} {val}"
+            );
+        }
         let other = VideoSpec { kbps: 500, ..v };
         assert_ne!(v.file_name(), other.file_name());
         assert_eq!(
@@ -296,6 +374,7 @@ mod ffmpeg_tests {
             kbps: 300,
             seconds: 2,
             gop: 30,
+            codec: VideoCodec::Vp8,
         };
         let path = ensure_video(&dir, &spec).expect("ffmpeg makes VP8");
         let clip = VideoClip::load(&path).expect("IVF from ffmpeg parses");
@@ -320,6 +399,31 @@ mod ffmpeg_tests {
             kbps: 32,
             seconds: 2,
         };
+        // H.264 from libx264, as Annex B: same frames and keyframes.
+        let h264 = VideoSpec {
+            codec: VideoCodec::H264,
+            ..spec
+        };
+        let path = ensure_video(&dir, &h264).expect("ffmpeg makes H.264 (libx264)");
+        let clip = VideoClip::load_spec(&path, &h264).expect("Annex B from ffmpeg parses");
+        assert_eq!(clip.codec(), VideoCodec::H264);
+        assert_eq!(clip.frames(), 60);
+        assert_eq!(clip.keyframes(), &[0, 30]);
+        let rate = clip.bitrate();
+        assert!((100_000..900_000).contains(&rate), "bitrate {rate}");
+        let mut cursor = crate::media::clip::VideoCursor::new(std::sync::Arc::new(clip), 0);
+        let first = cursor.next_frame(1200);
+        assert!(first.keyframe && crate::media::h264::is_keyframe_start(&first.packets[0]));
+        let nals = crate::media::h264::depacketize(&first.packets).expect("reassembles");
+        let types: Vec<u8> = nals
+            .iter()
+            .filter_map(|n| crate::media::h264::nal_type(n))
+            .collect();
+        assert_eq!(&types[..3], &[7, 8, 5], "SPS, PPS, IDR slices");
+        // Constrained baseline (profile_idc 66, constraint_set1).
+        assert_eq!(nals[0][1], 66);
+        assert!(nals[0][2] & 0x40 != 0, "constraint_set1_flag");
+
         let path = ensure_audio(&dir, &audio).expect("ffmpeg makes Opus");
         let clip = AudioClip::load(&path).expect("Ogg Opus from ffmpeg parses");
         // 2 s of 20 ms packets (the encoder may add one for its pre-skip).

@@ -16,6 +16,8 @@ use str0m::{Candidate, Event, Input, Output, Rtc, RtcConfig};
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 
+use crate::media::VideoCodec;
+
 use super::sdp::{first_mid, offered_media, rid_to_ssrc_simulcast, strip_candidates};
 use super::seq::extend_seq;
 use super::source::{FrameKind, FrameOut, SILENCE, SourceState};
@@ -87,10 +89,18 @@ impl Driver {
         local_addr: SocketAddr,
         shared: Arc<Shared>,
     ) -> Result<Self, PeerError> {
-        let mut rtc = RtcConfig::new()
-            .clear_codecs()
-            .enable_opus(true, false)
-            .enable_vp8(true)
+        let mut codecs = RtcConfig::new().clear_codecs().enable_opus(true, false);
+        match config.video_codec {
+            VideoCodec::Vp8 => codecs = codecs.enable_vp8(true),
+            // One H.264 format, the one browsers prefer: constrained baseline (42e01f),
+            // packetization-mode 1, RTX as str0m pairs it.
+            VideoCodec::H264 => {
+                codecs
+                    .codec_config()
+                    .add_h264(108.into(), Some(109.into()), true, 0x42e01f);
+            }
+        }
+        let mut rtc = codecs
             .set_rtp_mode(true)
             .set_crypto_provider(srtp::observing_provider())
             .build(Instant::now());
@@ -479,7 +489,13 @@ impl Driver {
         for (mid, kind) in mids {
             let (codec, step) = match kind {
                 MediaKind::Audio => (Codec::Opus, AUDIO_STEP),
-                MediaKind::Video => (Codec::Vp8, VIDEO_STEP),
+                MediaKind::Video => (
+                    match self.config.video_codec {
+                        VideoCodec::Vp8 => Codec::Vp8,
+                        VideoCodec::H264 => Codec::H264,
+                    },
+                    VIDEO_STEP,
+                ),
             };
             let rids: Vec<Option<Rid>> = if self.simulcast_mid == Some(mid) {
                 self.config

@@ -1,7 +1,8 @@
-//! `portunus-bench compare`: the same VideoRoom scenario against portunus and Janus 1.1.2,
-//! alternating, over a list of subscriber counts. Servers run in one network namespace and
-//! the load tool (this binary, re-run as `videoroom --json`) in another, joined by a veth
-//! pair. Writes the configurations, every run's JSON, a table of ratios and an SVG plot.
+//! `portunus-bench compare`: the same VideoRoom or Streaming scenario against portunus and
+//! Janus 1.1.2, alternating, over a list of receiver counts (subscribers or viewers).
+//! Servers run in one network namespace and the load tool (this binary, re-run as
+//! `videoroom --json` or `streaming --json`) in another, joined by a veth pair. Writes the
+//! configurations, every run's JSON, a table of ratios and an SVG plot.
 
 pub mod netns;
 pub mod plot;
@@ -17,12 +18,53 @@ use serde_json::Value;
 use netns::NetnsPair;
 use servers::{Server, WS_PORT};
 
+/// Which scenario to compare.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Scenario {
+    /// P publishers × N subscribers in a VideoRoom.
+    #[default]
+    Videoroom,
+    /// One RTP mountpoint fed by the tool × N viewers.
+    Streaming,
+}
+
+impl Scenario {
+    /// The subcommand that runs it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Scenario::Videoroom => "videoroom",
+            Scenario::Streaming => "streaming",
+        }
+    }
+
+    /// What its receivers are called (and where the report counts those up).
+    fn receivers(self) -> (&'static str, &'static str) {
+        match self {
+            Scenario::Videoroom => ("subscribers", "/totals/subscribers_up"),
+            Scenario::Streaming => ("viewers", "/totals/viewers_up"),
+        }
+    }
+}
+
+impl std::str::FromStr for Scenario {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "videoroom" => Ok(Scenario::Videoroom),
+            "streaming" => Ok(Scenario::Streaming),
+            other => Err(format!("scenario {other:?}: videoroom or streaming")),
+        }
+    }
+}
+
 /// How to compare.
 #[derive(Debug, Clone)]
 pub struct CompareOptions {
     pub portunus: PathBuf,
     pub janus: PathBuf,
-    /// Subscriber counts to run, in order.
+    pub scenario: Scenario,
+    /// Receiver counts (subscribers or viewers) to run, in order.
     pub subscribers: Vec<u32>,
     pub publishers: u32,
     pub duration_s: u64,
@@ -31,7 +73,7 @@ pub struct CompareOptions {
     pub out: PathBuf,
     /// This binary (re-run inside the client namespace).
     pub bench: PathBuf,
-    /// Extra arguments for every `videoroom` run (e.g. `--video-kbps 1500`).
+    /// Extra arguments for every scenario run (e.g. `--video-kbps 1500`).
     pub extra: Vec<String>,
 }
 
@@ -39,6 +81,8 @@ pub struct CompareOptions {
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Row {
     pub server: Server,
+    pub scenario: Scenario,
+    /// Receivers asked for (subscribers or viewers).
     pub subscribers: u32,
     pub ok: bool,
     pub error: Option<String>,
@@ -57,8 +101,13 @@ pub fn run(opts: &CompareOptions) -> Result<Vec<Row>, String> {
     std::fs::create_dir_all(&opts.out).map_err(|e| format!("{}: {e}", opts.out.display()))?;
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let ns = NetnsPair::create()?;
-    let (portunus_cfg, janus_cfg) =
-        servers::write_configs(&opts.out, ns.server_addr, &ns.server_if, cores)?;
+    let (portunus_cfg, janus_cfg) = servers::write_configs(
+        &opts.out,
+        ns.server_addr,
+        &ns.server_if,
+        cores,
+        opts.scenario,
+    )?;
     eprintln!(
         "configurations in {} (portunus.toml, janus/); servers in netns {} ({}), tool in {} ({})",
         opts.out.display(),
@@ -98,7 +147,8 @@ pub fn run(opts: &CompareOptions) -> Result<Vec<Row>, String> {
     let json = serde_json::to_string_pretty(&rows).map_err(|e| e.to_string())?;
     write(&opts.out.join("results.json"), &json)?;
     write(&opts.out.join("comparison.md"), &table(&rows))?;
-    write(&opts.out.join("comparison.svg"), &plot_rows(&rows))?;
+    let title = plot_title(opts);
+    write(&opts.out.join("comparison.svg"), &plot_rows(&rows, &title))?;
     Ok(rows)
 }
 
@@ -116,6 +166,7 @@ fn run_one(
 ) -> Row {
     let mut row = Row {
         server,
+        scenario: opts.scenario,
         subscribers: n,
         ok: false,
         error: None,
@@ -142,17 +193,21 @@ fn run_one(
     };
     let result = wait_ready(ns, Duration::from_secs(60)).and_then(|()| {
         let json_path = opts.out.join(format!("{}-n{n}.json", server.name()));
-        let out = NetnsPair::command(&ns.client_ns, &opts.bench.display().to_string())
-            .arg("videoroom")
+        let mut cmd = NetnsPair::command(&ns.client_ns, &opts.bench.display().to_string());
+        cmd.arg(opts.scenario.name())
             .arg("--server")
             .arg(format!("ws://{}:{WS_PORT}", ns.server_addr))
             .arg("--bind")
             .arg(ns.client_addr.to_string())
             .arg("--pid")
             .arg(running.pid().to_string())
-            .args(["-p", &opts.publishers.to_string(), "-n", &n.to_string()])
-            .args(["--duration", &opts.duration_s.to_string(), "--json"])
-            .args(opts.simulcast.then_some("--simulcast"))
+            .args(["-n", &n.to_string()])
+            .args(["--duration", &opts.duration_s.to_string(), "--json"]);
+        if opts.scenario == Scenario::Videoroom {
+            cmd.args(["-p", &opts.publishers.to_string()])
+                .args(opts.simulcast.then_some("--simulcast"));
+        }
+        let out = cmd
             .args(&opts.extra)
             .stderr(std::process::Stdio::inherit())
             .output()
@@ -160,7 +215,11 @@ fn run_one(
         let text = String::from_utf8_lossy(&out.stdout).to_string();
         let _ = write(&json_path, &text);
         if !out.status.success() && text.trim().is_empty() {
-            return Err(format!("videoroom run failed ({})", out.status));
+            return Err(format!(
+                "{} run failed ({})",
+                opts.scenario.name(),
+                out.status
+            ));
         }
         serde_json::from_str::<Value>(&text).map_err(|e| format!("report JSON: {e}"))
     });
@@ -188,13 +247,11 @@ fn fill(row: &mut Row, v: &Value) {
         .zip(f("/client_window/wall_s"))
         .filter(|(_, w)| *w > 0.0)
         .map(|(c, w)| c * 100.0 / w);
-    let up = v
-        .pointer("/totals/subscribers_up")
-        .and_then(Value::as_u64)
-        .unwrap_or(0);
+    let (what, pointer) = row.scenario.receivers();
+    let up = v.pointer(pointer).and_then(Value::as_u64).unwrap_or(0);
     row.ok = up == u64::from(row.subscribers) && row.forwarded_packets > 0;
     if !row.ok {
-        row.error = Some(format!("{up} of {} subscribers up", row.subscribers));
+        row.error = Some(format!("{up} of {} {what} up", row.subscribers));
     }
 }
 
@@ -226,7 +283,7 @@ fn wait_ready(ns: &NetnsPair, timeout: Duration) -> Result<(), String> {
     .map_err(|_| "readiness probe panicked".to_string())?
 }
 
-/// The largest N whose run had every subscriber up and loss under 0.5%.
+/// The largest N whose run had every receiver up and loss under 0.5%.
 fn max_n(rows: &[Row], server: Server) -> Option<u32> {
     rows.iter()
         .filter(|r| r.server == server && r.ok && r.loss_pct.is_some_and(|l| l < 0.5))
@@ -323,7 +380,32 @@ pub fn table(rows: &[Row]) -> String {
     o
 }
 
-fn plot_rows(rows: &[Row]) -> String {
+/// The plot's title: scenario, sender count and codecs (from the extra arguments).
+fn plot_title(opts: &CompareOptions) -> String {
+    let named = opts.extra.iter().enumerate().find_map(|(i, a)| {
+        a.strip_prefix("--video-codec=").or_else(|| {
+            (a == "--video-codec").then(|| opts.extra.get(i + 1).map(String::as_str))?
+        })
+    });
+    let codec = if named == Some("h264") {
+        "H.264"
+    } else {
+        "VP8"
+    };
+    match opts.scenario {
+        Scenario::Videoroom => format!(
+            "VideoRoom fan-out: portunus vs Janus 1.1.2 ({} publisher{}, {codec} + Opus{})",
+            opts.publishers,
+            if opts.publishers == 1 { "" } else { "s" },
+            if opts.simulcast { ", simulcast" } else { "" }
+        ),
+        Scenario::Streaming => {
+            format!("Streaming fan-out: portunus vs Janus 1.1.2 (1 RTP mountpoint, {codec} + Opus)")
+        }
+    }
+}
+
+fn plot_rows(rows: &[Row], title: &str) -> String {
     let series = |f: &dyn Fn(&Row) -> Option<f64>| -> Vec<plot::Series<'static>> {
         [(Server::Portunus, "#c0392b"), (Server::Janus, "#2c3e50")]
             .into_iter()
@@ -339,7 +421,7 @@ fn plot_rows(rows: &[Row]) -> String {
             .collect()
     };
     plot::svg(
-        "VideoRoom fan-out: portunus vs Janus 1.1.2 (1 publisher, VP8 + Opus)",
+        title,
         (
             "server CPU µs per forwarded packet",
             &series(&|r| r.cpu_us_per_forwarded),

@@ -1,7 +1,8 @@
 //! The two servers with equivalent configuration, written by the tool into a folder that is
 //! printed beside the results: API over WebSocket on port 8188, media on the veth address
 //! only, one media thread per core, no recording, warnings-only logging, the stock
-//! VideoRoom. SRTP: neither server can be told a profile; both offer their defaults and the
+//! VideoRoom or Streaming plugin (no configured rooms or mountpoints: the tool creates them;
+//! Streaming RTP ports from one range, apart from the ICE ports). SRTP: neither server can be told a profile; both offer their defaults and the
 //! negotiated one is reported (portunus: AEAD_AES_256_GCM, see docs/PERFORMANCE.md).
 
 use std::net::Ipv4Addr;
@@ -9,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
+use super::Scenario;
 use super::netns::NetnsPair;
 
 pub const WS_PORT: u16 = 8188;
@@ -30,12 +32,32 @@ impl Server {
     }
 }
 
+/// UDP ports the Streaming plugins take mountpoint RTP ports from (`port: 0`).
+pub const STREAMING_RTP_PORTS: &str = "40001-50000";
+
+/// Janus's plugins: all but the one the scenario uses are disabled.
+const JANUS_PLUGINS: [&str; 12] = [
+    "streaming",
+    "audiobridge",
+    "duktape",
+    "lua",
+    "nosip",
+    "recordplay",
+    "sip",
+    "textroom",
+    "videocall",
+    "voicemail",
+    "echotest",
+    "videoroom",
+];
+
 /// Writes both configurations under `dir`; returns their main files.
 pub fn write_configs(
     dir: &Path,
     addr: Ipv4Addr,
     interface: &str,
     cores: usize,
+    scenario: Scenario,
 ) -> Result<(PathBuf, PathBuf), String> {
     let janus_dir = dir.join("janus");
     std::fs::create_dir_all(&janus_dir).map_err(|e| format!("{}: {e}", janus_dir.display()))?;
@@ -43,6 +65,14 @@ pub fn write_configs(
         std::fs::write(&p, text).map_err(|e| format!("{}: {e}", p.display()))
     };
     let portunus = dir.join("portunus.toml");
+    let streaming = match scenario {
+        Scenario::Videoroom => String::new(),
+        Scenario::Streaming => format!(
+            "\n# The Streaming plugin: no configured mountpoints (the tool creates one);\n\
+             # Janus: janus/janus.plugin.streaming.jcfg.\n\
+             [plugins.\"janus.plugin.streaming\"]\nrtp_port_range = \"{STREAMING_RTP_PORTS}\"\n"
+        ),
+    };
     write(
         portunus.clone(),
         format!(
@@ -50,9 +80,19 @@ pub fn write_configs(
              [transports.http]\nenabled = false\n\n\
              [transports.websocket]\nenabled = true\nbind = \"0.0.0.0\"\nport = {WS_PORT}\n\n\
              [media]\n# One media thread per core (Janus: event_loops = {cores}).\nworkers = {cores}\n\
-             interfaces = [\"{addr}\"]\n"
+             interfaces = [\"{addr}\"]\n{streaming}"
         ),
     )?;
+    let keep = match scenario {
+        Scenario::Videoroom => "videoroom",
+        Scenario::Streaming => "streaming",
+    };
+    let disable: Vec<String> = JANUS_PLUGINS
+        .iter()
+        .filter(|p| **p != keep)
+        .map(|p| format!("libjanus_{p}.so"))
+        .collect();
+    let disable = disable.join(",");
     let plugins = "/usr/lib/x86_64-linux-gnu/janus";
     write(
         janus_dir.join("janus.jcfg"),
@@ -70,16 +110,26 @@ pub fn write_configs(
              }}\n\
              media: {{\n\trtp_port_range = \"20000-40000\"\n}}\n\
              nat: {{\n\tice_enforce_list = \"{interface}\"\n}}\n\
-             plugins: {{\n\tdisable = \"libjanus_audiobridge.so,libjanus_duktape.so,libjanus_lua.so,libjanus_nosip.so,libjanus_recordplay.so,libjanus_sip.so,libjanus_streaming.so,libjanus_textroom.so,libjanus_videocall.so,libjanus_voicemail.so,libjanus_echotest.so\"\n}}\n\
+             plugins: {{\n\tdisable = \"{disable}\"\n}}\n\
              transports: {{\n\tdisable = \"libjanus_http.so,libjanus_mqtt.so,libjanus_nanomsg.so,libjanus_pfunix.so,libjanus_rabbitmq.so\"\n}}\n\
              events: {{\n\tbroadcast = false\n}}\n",
             d = janus_dir.display()
         ),
     )?;
-    write(
-        janus_dir.join("janus.plugin.videoroom.jcfg"),
-        "general: {\n}\n".into(),
-    )?;
+    match scenario {
+        Scenario::Videoroom => write(
+            janus_dir.join("janus.plugin.videoroom.jcfg"),
+            "general: {\n}\n".into(),
+        )?,
+        // No sample mountpoints (Debian's file has several): the tool creates its own.
+        Scenario::Streaming => write(
+            janus_dir.join("janus.plugin.streaming.jcfg"),
+            format!(
+                "# Equivalent of [plugins.\"janus.plugin.streaming\"] in ../portunus.toml\n\
+                 general: {{\n\trtp_port_range = \"{STREAMING_RTP_PORTS}\"\n}}\n"
+            ),
+        )?,
+    }
     write(
         janus_dir.join("janus.transport.websockets.jcfg"),
         format!("general: {{\n\tws = true\n\tws_port = {WS_PORT}\n}}\n"),
@@ -142,4 +192,50 @@ pub fn start(
         .spawn()
         .map_err(|e| format!("start {}: {e}", program.display()))?;
     Ok(Running { server, child })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn configs(scenario: Scenario) -> (String, String, std::path::PathBuf) {
+        let dir = std::env::temp_dir().join(format!(
+            "portunus-bench-cfg-{}-{}",
+            std::process::id(),
+            scenario.name()
+        ));
+        let (p, j) =
+            write_configs(&dir, Ipv4Addr::new(10, 1, 2, 3), "veth0", 2, scenario).expect("written");
+        let read = |p: &Path| std::fs::read_to_string(p).expect("readable");
+        (read(&p), read(&j), dir)
+    }
+
+    #[test]
+    fn videoroom_configs_enable_only_the_videoroom() {
+        let (p, j, dir) = configs(Scenario::Videoroom);
+        assert!(
+            p.contains("workers = 2") && p.contains("\"10.1.2.3\""),
+            "{p}"
+        );
+        assert!(!p.contains("janus.plugin.streaming"));
+        assert!(j.contains("event_loops = 2") && j.contains("ice_enforce_list = \"veth0\""));
+        assert!(j.contains("libjanus_streaming.so") && !j.contains("libjanus_videoroom.so"));
+        assert!(dir.join("janus/janus.plugin.videoroom.jcfg").is_file());
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn streaming_configs_enable_only_the_streaming_plugin() {
+        let (p, j, dir) = configs(Scenario::Streaming);
+        assert!(p.contains("[plugins.\"janus.plugin.streaming\"]"), "{p}");
+        assert!(p.contains(STREAMING_RTP_PORTS));
+        assert!(!j.contains("libjanus_streaming.so") && j.contains("libjanus_videoroom.so"));
+        let s = std::fs::read_to_string(dir.join("janus/janus.plugin.streaming.jcfg"))
+            .expect("streaming jcfg");
+        assert!(
+            s.contains(STREAMING_RTP_PORTS) && !s.contains("type ="),
+            "{s}"
+        );
+        let _ = std::fs::remove_dir_all(dir);
+    }
 }

@@ -11,6 +11,7 @@ use serde_json::{Value, json};
 use crate::bench::payload::Kind;
 use crate::bench::videoroom::flow::{FlowError, answer_offer, request};
 use crate::janus::JanusClient;
+use crate::media::VideoCodec;
 use crate::peer::{Peer, PeerConfig};
 
 /// Janus package name of the Streaming plugin.
@@ -23,17 +24,37 @@ pub struct MountStream {
     pub kind: Kind,
     /// UDP port the plugin receives this stream's RTP on.
     pub port: u16,
-    /// Payload type the tool sends with (the mountpoint's, or Opus 111 / VP8 100).
+    /// Payload type the tool sends with (the mountpoint's, or Opus 111 / VP8 100 /
+    /// H.264 126).
     pub pt: u8,
 }
 
-/// Opus and VP8 payload types of the Janus samples (and of mountpoints the tool creates).
+/// Opus, VP8 and H.264 payload types of the Janus samples (and of mountpoints the tool
+/// creates).
 pub const OPUS_PT: u8 = 111;
 pub const VP8_PT: u8 = 100;
+pub const H264_PT: u8 = 126;
+/// The fmtp of the Janus H.264 sample, and what the tool's clips are.
+pub const H264_FMTP: &str = "profile-level-id=42e01f;packetization-mode=1";
 
-/// The `create` body for an RTP mountpoint with one Opus and one VP8 stream on ports the
-/// plugin picks (`port: 0`). `secret` lets the tool read and destroy it later.
-pub fn create_body(secret: &str, admin_key: Option<&str>, bufferkf: bool) -> Value {
+/// The usual payload type of a stream kind with `video` as the video codec.
+fn default_pt(kind: Kind, video: VideoCodec) -> u8 {
+    match (kind, video) {
+        (Kind::Audio, _) => OPUS_PT,
+        (Kind::Video, VideoCodec::Vp8) => VP8_PT,
+        (Kind::Video, VideoCodec::H264) => H264_PT,
+    }
+}
+
+/// The `create` body for an RTP mountpoint with one Opus and one video stream (VP8, or
+/// H.264 with the sample's fmtp) on ports the plugin picks (`port: 0`). `secret` lets the
+/// tool read and destroy it later.
+pub fn create_body(
+    secret: &str,
+    admin_key: Option<&str>,
+    bufferkf: bool,
+    video: VideoCodec,
+) -> Value {
     let mut body = json!({
         "request": "create",
         "type": "rtp",
@@ -45,17 +66,24 @@ pub fn create_body(secret: &str, admin_key: Option<&str>, bufferkf: bool) -> Val
             {"type": "audio", "mid": "a", "label": "audio", "port": 0,
              "pt": OPUS_PT, "codec": "opus"},
             {"type": "video", "mid": "v", "label": "video", "port": 0,
-             "pt": VP8_PT, "codec": "vp8", "bufferkf": bufferkf},
+             "pt": default_pt(Kind::Video, video), "codec": video.name(), "bufferkf": bufferkf},
         ],
     });
+    if video == VideoCodec::H264 {
+        body["media"][1]["fmtp"] = json!(H264_FMTP);
+    }
     if let Some(k) = admin_key {
         body["admin_key"] = json!(k);
     }
     body
 }
 
-/// The mountpoint id and streams in a `created` reply (`stream.id`, `stream.ports`).
-pub fn parse_created(data: &Value) -> Result<(u64, Vec<MountStream>), FlowError> {
+/// The mountpoint id and streams in a `created` reply (`stream.id`, `stream.ports`) to a
+/// [`create_body`] with `video` as the codec.
+pub fn parse_created(
+    data: &Value,
+    video: VideoCodec,
+) -> Result<(u64, Vec<MountStream>), FlowError> {
     let stream = data
         .get("stream")
         .ok_or_else(|| format!("create: no stream in {data}"))?;
@@ -64,26 +92,27 @@ pub fn parse_created(data: &Value) -> Result<(u64, Vec<MountStream>), FlowError>
         .and_then(Value::as_u64)
         .ok_or_else(|| format!("create: no numeric stream.id in {data}"))?;
     // `ports` carries type/mid/port; the payload types are the ones the tool asked for.
-    let streams = parse_streams(stream.get("ports"), |kind| match kind {
-        Kind::Audio => OPUS_PT,
-        Kind::Video => VP8_PT,
-    })?;
+    let streams = parse_streams(stream.get("ports"), |kind| default_pt(kind, video))?;
     Ok((id, streams))
 }
 
 /// The streams in an `info` reply (`info.media`, ports present only with the secret).
-/// Streams that are not Opus or VP8 (the tool has nothing else to send) are an error.
-pub fn parse_info(data: &Value) -> Result<Vec<MountStream>, FlowError> {
+/// Streams that are not Opus or `video` (the tool has nothing else to send) are an error.
+pub fn parse_info(data: &Value, video: VideoCodec) -> Result<Vec<MountStream>, FlowError> {
     let info = data
         .get("info")
         .ok_or_else(|| format!("info: no info in {data}"))?;
     let media = info.get("media").and_then(Value::as_array);
     for (i, m) in media.into_iter().flatten().enumerate() {
         let codec = m.get("codec").and_then(Value::as_str);
-        if let Some(c) = codec.filter(|c| !matches!(*c, "opus" | "vp8")) {
+        if let Some(c) = codec.filter(|c| *c != "opus" && *c != video.name()) {
             let mid = m.get("mid").and_then(Value::as_str).unwrap_or("-");
+            let hint = match c {
+                "vp8" | "h264" => format!(" (pass --video-codec {c})"),
+                _ => String::new(),
+            };
             return Err(format!(
-                "mountpoint stream {i} (mid {mid}) is {c}: the tool sends only Opus and VP8 \
+                "mountpoint stream {i} (mid {mid}) is {c}: the tool sends Opus and {video}{hint} \
                  (file mountpoints have nothing to feed)"
             ));
         }
@@ -102,10 +131,7 @@ pub fn parse_info(data: &Value) -> Result<Vec<MountStream>, FlowError> {
                 .and_then(Value::as_u64)
                 .and_then(|p| u8::try_from(p).ok())
                 .filter(|p| *p < 128)
-                .unwrap_or(match s.kind {
-                    Kind::Audio => OPUS_PT,
-                    Kind::Video => VP8_PT,
-                });
+                .unwrap_or(default_pt(s.kind, video));
             s
         })
         .collect())
@@ -180,11 +206,12 @@ impl Control {
         secret: &str,
         admin_key: Option<&str>,
         bufferkf: bool,
+        video: VideoCodec,
         timeout: Duration,
     ) -> Result<(u64, Vec<MountStream>), FlowError> {
-        let body = create_body(secret, admin_key, bufferkf);
+        let body = create_body(secret, admin_key, bufferkf, video);
         let (data, _) = request(client, self.session, self.handle, body, None, timeout).await?;
-        parse_created(&data)
+        parse_created(&data, video)
     }
 
     /// The streams of an existing mountpoint.
@@ -193,6 +220,7 @@ impl Control {
         client: &JanusClient,
         id: u64,
         secret: Option<&str>,
+        video: VideoCodec,
         timeout: Duration,
     ) -> Result<Vec<MountStream>, FlowError> {
         let mut body = json!({"request": "info", "id": id});
@@ -200,7 +228,7 @@ impl Control {
             body["secret"] = json!(s);
         }
         let (data, _) = request(client, self.session, self.handle, body, None, timeout).await?;
-        parse_info(&data)
+        parse_info(&data, video)
     }
 
     pub async fn destroy(
@@ -266,7 +294,7 @@ mod tests {
 
     #[test]
     fn create_body_asks_for_opus_and_vp8_on_picked_ports() {
-        let b = create_body("s3cret", Some("adm"), true);
+        let b = create_body("s3cret", Some("adm"), true, VideoCodec::Vp8);
         assert_eq!(b["type"], "rtp");
         assert_eq!(b["secret"], "s3cret");
         assert_eq!(b["admin_key"], "adm");
@@ -274,7 +302,17 @@ mod tests {
         assert_eq!(b["media"][0]["codec"], "opus");
         assert_eq!(b["media"][1]["codec"], "vp8");
         assert_eq!(b["media"][1]["bufferkf"], true);
-        assert!(create_body("s", None, false).get("admin_key").is_none());
+        assert!(
+            create_body("s", None, false, VideoCodec::Vp8)
+                .get("admin_key")
+                .is_none()
+        );
+        assert!(b["media"][1].get("fmtp").is_none());
+        let h = create_body("s", None, false, VideoCodec::H264);
+        assert_eq!(h["media"][1]["codec"], "h264");
+        assert_eq!(h["media"][1]["pt"], H264_PT);
+        assert_eq!(h["media"][1]["fmtp"], H264_FMTP);
+        assert_eq!(h["media"][0]["codec"], "opus");
     }
 
     #[test]
@@ -285,7 +323,7 @@ mod tests {
                 "is_private": false, "ports": [
                     {"type": "audio", "mid": "a", "port": 20123},
                     {"type": "video", "mid": "v", "port": 20456}]}});
-        let (id, s) = parse_created(&data).expect("parsed");
+        let (id, s) = parse_created(&data, VideoCodec::Vp8).expect("parsed");
         assert_eq!(id, 4242);
         assert_eq!(
             s,
@@ -306,19 +344,23 @@ mod tests {
         );
     }
 
+    fn parse_created_vp8(data: &Value) -> Result<(u64, Vec<MountStream>), FlowError> {
+        parse_created(data, VideoCodec::Vp8)
+    }
+
     #[test]
     fn bad_created_replies_are_errors() {
-        assert!(parse_created(&json!({})).is_err());
-        assert!(parse_created(&json!({"stream": {"id": "x"}})).is_err());
-        assert!(parse_created(&json!({"stream": {"id": 1}})).is_err());
-        assert!(parse_created(&json!({"stream": {"id": 1, "ports": []}})).is_err());
+        assert!(parse_created_vp8(&json!({})).is_err());
+        assert!(parse_created_vp8(&json!({"stream": {"id": "x"}})).is_err());
+        assert!(parse_created_vp8(&json!({"stream": {"id": 1}})).is_err());
+        assert!(parse_created_vp8(&json!({"stream": {"id": 1, "ports": []}})).is_err());
         let no_port = json!({"stream": {"id": 1, "ports": [{"type": "audio", "mid": "a"}]}});
-        assert!(parse_created(&no_port).is_err());
+        assert!(parse_created(&no_port, VideoCodec::Vp8).is_err());
         let big =
             json!({"stream": {"id": 1, "ports": [{"type": "audio", "mid": "a", "port": 70000}]}});
-        assert!(parse_created(&big).is_err());
+        assert!(parse_created(&big, VideoCodec::Vp8).is_err());
         let no_mid = json!({"stream": {"id": 1, "ports": [{"type": "video", "port": 5}]}});
-        assert!(parse_created(&no_mid).is_err());
+        assert!(parse_created(&no_mid, VideoCodec::Vp8).is_err());
     }
 
     #[test]
@@ -329,7 +371,7 @@ mod tests {
              "codec": "opus", "rtpmap": "opus/48000/2", "port": 5002},
             {"mindex": 1, "type": "video", "mid": "v", "label": "video", "pt": 100,
              "codec": "vp8", "rtpmap": "VP8/90000", "port": 5004}]}});
-        let s = parse_info(&data).expect("parsed");
+        let s = parse_info(&data, VideoCodec::Vp8).expect("parsed");
         assert_eq!(s.len(), 2);
         assert_eq!((s[0].mid.as_str(), s[0].port, s[0].pt), ("a", 5002, 111));
         assert_eq!(
@@ -342,18 +384,27 @@ mod tests {
     fn info_without_secret_or_with_other_codecs_is_an_error() {
         let no_ports = json!({"info": {"id": 1, "media": [
             {"type": "audio", "mid": "a", "codec": "opus"}]}});
-        let e = parse_info(&no_ports).expect_err("no ports");
+        let e = parse_info(&no_ports, VideoCodec::Vp8).expect_err("no ports");
         assert!(e.contains("secret"), "{e}");
         let h264 = json!({"info": {"id": 1, "media": [
             {"type": "video", "mid": "v", "codec": "h264", "port": 5004}]}});
-        assert!(parse_info(&h264).expect_err("h264").contains("h264"));
+        let e = parse_info(&h264, VideoCodec::Vp8).expect_err("h264");
+        assert!(e.contains("--video-codec h264"), "{e}");
+        let s = parse_info(&h264, VideoCodec::H264).expect("H.264 mountpoint");
+        assert_eq!((s[0].port, s[0].pt), (5004, H264_PT));
+        let vp9 = json!({"info": {"id": 1, "media": [
+            {"type": "video", "mid": "v", "codec": "vp9", "port": 5004}]}});
+        assert!(parse_info(&vp9, VideoCodec::H264).is_err());
         let file = json!({"info": {"id": 2, "type": "live", "filename": "x.alaw"}});
-        assert!(parse_info(&file).is_err());
+        assert!(parse_info(&file, VideoCodec::Vp8).is_err());
         let data = json!({"info": {"media": [{"type": "data", "mid": "d", "port": 5}]}});
-        assert!(parse_info(&data).is_err());
+        assert!(parse_info(&data, VideoCodec::Vp8).is_err());
         // An out-of-range pt falls back to the codec's usual one.
         let odd = json!({"info": {"media": [
             {"type": "video", "mid": "v1", "codec": "vp8", "port": 5104, "pt": 300}]}});
-        assert_eq!(parse_info(&odd).expect("parsed")[0].pt, VP8_PT);
+        assert_eq!(
+            parse_info(&odd, VideoCodec::Vp8).expect("parsed")[0].pt,
+            VP8_PT
+        );
     }
 }

@@ -8,8 +8,8 @@
 //! keyframe. Overall: forwarded packets per server CPU-second, server CPU per forwarded
 //! packet, server memory per PeerConnection, and the tool's own CPU.
 //!
-//! Only the Janus API is used: it runs against Janus 1.1.2's `janus.plugin.streaming` now,
-//! and unchanged against portunus once it has a Streaming plugin.
+//! Video is VP8 or H.264 (`video.codec`), audio Opus. Only the Janus API is used: the same
+//! run works against Janus 1.1.2's `janus.plugin.streaming` and portunus's.
 
 pub mod feeder;
 pub mod flow;
@@ -35,7 +35,6 @@ use super::stats::{Histogram, Jitter};
 use crate::janus::{Endpoint, JanusClient};
 use crate::media::clip::{AudioClip, VideoClip};
 use crate::media::ffmpeg::{self, AudioSpec, VideoSpec};
-use crate::media::vp8;
 use crate::peer::{PeerConfig, RtpTap};
 use feeder::{Feed, FeedContext, FeedCounts, Source};
 use flow::Control;
@@ -205,6 +204,7 @@ pub async fn run(
                     &control_client,
                     id,
                     opts.secret.as_deref(),
+                    opts.video.codec,
                     opts.setup_timeout,
                 )
                 .await
@@ -218,6 +218,7 @@ pub async fn run(
                     &secret,
                     opts.admin_key.as_deref(),
                     opts.bufferkf,
+                    opts.video.codec,
                     opts.setup_timeout,
                 )
                 .await
@@ -403,7 +404,7 @@ fn load_media(
     video: &VideoSpec,
     audio: &AudioSpec,
 ) -> Result<Clips, crate::media::MediaError> {
-    let v = VideoClip::load(&ffmpeg::ensure_video(dir, video)?)?;
+    let v = VideoClip::load_spec(&ffmpeg::ensure_video(dir, video)?, video)?;
     let a = AudioClip::load(&ffmpeg::ensure_audio(dir, audio)?)?;
     Ok((Arc::new(v), Arc::new(a)))
 }
@@ -442,16 +443,14 @@ async fn watch_one(
         .map_err(|e| format!("connect {}: {e}", opts.server))?;
     let m = measure.clone();
     let live_tap = live.clone();
+    let codec = opts.video.codec;
     let tap = RtpTap(Arc::new(move |mid: &str, payload: &[u8], at: Instant| {
         let mut m = m.lock();
         let Some(&(index, kind)) = mids.get(mid) else {
             m.unmatched += 1;
             return;
         };
-        if kind == Kind::Video
-            && m.first_keyframe.is_none()
-            && vp8::descriptor(payload).is_some_and(|d| d.keyframe)
-        {
+        if kind == Kind::Video && m.first_keyframe.is_none() && codec.is_keyframe_start(payload) {
             m.first_keyframe = Some(at);
         }
         let Some(sent) = ledger.lookup(index as u16, kind, payload) else {
@@ -477,6 +476,7 @@ async fn watch_one(
         data_channel: None,
         keep_payloads: 0,
         rtp_tap: Some(tap),
+        video_codec: opts.video.codec,
         ..PeerConfig::default()
     };
     let viewer = tokio::time::timeout(

@@ -194,8 +194,9 @@ impl StreamingReport {
         let v = &self.video;
         let _ = writeln!(
             o,
-            "  plain RTP: {}; video: VP8 {}x{} {} fps {} kbit/s (ffmpeg, GOP {}), audio: Opus {} kbit/s 20 ms",
+            "  plain RTP: {}; video: {} {}x{} {} fps {} kbit/s (ffmpeg, GOP {}), audio: Opus {} kbit/s 20 ms",
             streams.join(", "),
+            v.codec.name().to_uppercase(),
             v.width,
             v.height,
             v.fps,

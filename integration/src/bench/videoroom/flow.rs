@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use crate::janus::{JanusClient, JanusEvent, Jsep, MessageReply};
+use crate::media::VideoCodec;
 use crate::peer::{Offer, Peer, PeerConfig};
 
 /// Janus package name of the VideoRoom plugin.
@@ -273,10 +274,12 @@ pub fn stream_map(data: &Value) -> HashMap<String, SubStream> {
     out
 }
 
-/// Creates a room for the run (sync `create`); the server picks the id.
+/// Creates a room for the run (sync `create`) with `video` as its only video codec; the
+/// server picks the id.
 pub async fn create_room(
     client: &JanusClient,
     publishers: usize,
+    video: VideoCodec,
     admin_key: Option<&str>,
     timeout: Duration,
 ) -> Result<(u64, u64, u64), FlowError> {
@@ -293,6 +296,7 @@ pub async fn create_room(
         "bitrate": 0,
         "fir_freq": 0,
         "record": false,
+        "videocodec": video.name(),
     });
     if let Some(k) = admin_key {
         body["admin_key"] = json!(k);

@@ -1,5 +1,5 @@
-//! The VideoRoom scenario: P publishers send real VP8 (optionally three simulcast layers)
-//! and Opus, made by ffmpeg and packetized at real rate; N subscribers each receive every
+//! The VideoRoom scenario: P publishers send real VP8 or H.264 (`video.codec`; optionally
+//! three simulcast layers) and Opus, made by ffmpeg and packetized at real rate; N subscribers each receive every
 //! publisher on one multistream PeerConnection. Publishers start first and keep sending;
 //! subscribers join while media flows (so join → first keyframe is what a user sees); then
 //! a measurement window of `duration` begins.
@@ -34,7 +34,6 @@ use super::stats::{Histogram, Jitter};
 use crate::janus::{Endpoint, JanusClient};
 use crate::media::clip::{AudioClip, VideoClip};
 use crate::media::ffmpeg::{self, AudioSpec, VideoSpec};
-use crate::media::vp8;
 use crate::peer::{PeerConfig, RtpTap};
 pub use report::{SubscriberResult, VideoroomReport, VideoroomTotals};
 
@@ -186,6 +185,7 @@ pub async fn run(
             flow::create_room(
                 &control,
                 opts.publishers,
+                opts.video.codec,
                 opts.admin_key.as_deref(),
                 opts.setup_timeout,
             )
@@ -351,7 +351,12 @@ fn load_media(
 ) -> Result<Clips, crate::media::MediaError> {
     let videos = specs
         .iter()
-        .map(|s| Ok(Arc::new(VideoClip::load(&ffmpeg::ensure_video(dir, s)?)?)))
+        .map(|s| {
+            Ok(Arc::new(VideoClip::load_spec(
+                &ffmpeg::ensure_video(dir, s)?,
+                s,
+            )?))
+        })
         .collect::<Result<Vec<_>, crate::media::MediaError>>()?;
     let audio = AudioClip::load(&ffmpeg::ensure_audio(dir, audio)?)?;
     Ok((Arc::new(videos), Arc::new(audio)))
@@ -389,6 +394,7 @@ async fn subscribe_one(
         .map_err(|e| format!("connect {}: {e}", opts.server))?;
     let m = measure.clone();
     let live_tap = live.clone();
+    let codec = opts.video.codec;
     let tap = RtpTap(Arc::new(move |mid: &str, payload: &[u8], at: Instant| {
         let mut m = m.lock();
         let Some(stream) = m.streams.get(mid) else {
@@ -397,10 +403,7 @@ async fn subscribe_one(
         };
         let (publisher, video) = (stream.publisher, stream.video);
         let kind = if video { Kind::Video } else { Kind::Audio };
-        if video
-            && m.first_keyframe.is_none()
-            && vp8::descriptor(payload).is_some_and(|d| d.keyframe)
-        {
+        if video && m.first_keyframe.is_none() && codec.is_keyframe_start(payload) {
             m.first_keyframe = Some(at);
         }
         let Some(sent) = ledger.lookup(publisher, kind, payload) else {
@@ -427,6 +430,7 @@ async fn subscribe_one(
         data_channel: None,
         keep_payloads: 0,
         rtp_tap: Some(tap),
+        video_codec: opts.video.codec,
         ..PeerConfig::default()
     };
     let m = measure.clone();

@@ -188,8 +188,14 @@ impl VideoroomReport {
         for v in &self.video {
             let _ = writeln!(
                 o,
-                "  video: VP8 {}x{} {} fps {} kbit/s (ffmpeg, GOP {}), audio: Opus {} kbit/s 20 ms",
-                v.width, v.height, v.fps, v.kbps, v.gop, self.audio.kbps
+                "  video: {} {}x{} {} fps {} kbit/s (ffmpeg, GOP {}), audio: Opus {} kbit/s 20 ms",
+                v.codec.name().to_uppercase(),
+                v.width,
+                v.height,
+                v.fps,
+                v.kbps,
+                v.gop,
+                self.audio.kbps
             );
         }
         for e in &self.publisher_errors {

@@ -108,6 +108,7 @@ pub(crate) async fn start(
             Vec::new()
         },
         keyframe_tap: Some(keyframe_tap),
+        video_codec: ctx.videos[0].codec(),
         ..PeerConfig::default()
     };
     let display = format!("bench-{}", ctx.index);
