@@ -185,6 +185,73 @@ async fn videoroom_one_publisher_two_subscribers() {
     }
 }
 
+/// Skips (or fails under CI's `PORTUNUS_REQUIRE_FFMPEG`) when ffmpeg or libx264 is missing.
+fn have_h264_encoder() -> bool {
+    match portunus_integration::media::ffmpeg::require_encoder("libx264") {
+        Ok(()) => true,
+        Err(e) => {
+            assert!(
+                std::env::var_os("PORTUNUS_REQUIRE_FFMPEG").is_none(),
+                "ffmpeg with libx264 is required here: {e}"
+            );
+            eprintln!("SKIPPED: {e}");
+            false
+        }
+    }
+}
+
+/// The VideoRoom scenario with H.264 (libx264 constrained baseline, RFC 6184 packetization)
+/// in an `h264` room: 1 publisher, 2 subscribers, 4 s, small clip. Every subscriber gets
+/// H.264 keyframes (IDR found in the RTP) and the packets the publisher sent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn videoroom_h264_one_publisher_two_subscribers() {
+    use portunus_integration::bench::videoroom::{self, VideoroomOptions};
+    use portunus_integration::media::VideoCodec;
+    if !have_h264_encoder() {
+        return;
+    }
+    let server = start(config(60)).await;
+    let Endpoint::WebSocket(url) = endpoint(&server, "ws") else {
+        unreachable!("ws endpoint")
+    };
+    let mut opts = VideoroomOptions::new(url, 2, Duration::from_secs(4));
+    opts.server_pid = Some(std::process::id());
+    opts.setup_timeout = WAIT;
+    opts.video.codec = VideoCodec::H264;
+    opts.video.width = 320;
+    opts.video.height = 180;
+    opts.video.kbps = 300;
+    opts.video.seconds = 4;
+    opts.video.gop = 60;
+    let live = Arc::new(Live::default());
+    let report = tokio::time::timeout(Duration::from_secs(180), videoroom::run(opts, live.clone()))
+        .await
+        .expect("the run is bounded")
+        .expect("the run completes");
+    println!("{}", report.to_table(10));
+
+    let t = &report.totals;
+    assert_eq!(t.publishers_up, 1, "{:?}", report.publisher_errors);
+    assert_eq!(
+        (t.subscribers_up, t.subscribers_failed),
+        (2, 0),
+        "{report:#?}"
+    );
+    assert_eq!(report.video[0].codec, VideoCodec::H264);
+    assert!(t.sent_packets >= 200, "{t:?}");
+    assert!(t.forwarded_packets >= 2 * 200, "{t:?}");
+    assert!(t.loss_pct < 2.0, "{t:?}");
+    assert_eq!(t.unmatched_packets, 0, "H.264 payloads arrive as sent");
+    for s in &report.subscribers {
+        assert_eq!(s.error, None);
+        assert!(s.packets > 0 && s.expected > 0, "{s:?}");
+        assert!(
+            s.first_keyframe_ms.is_some(),
+            "an IDR reached every subscriber: {s:?}"
+        );
+    }
+}
+
 /// Bad options end the run with a clear error before anything connects.
 #[tokio::test]
 async fn videoroom_rejects_bad_options() {
