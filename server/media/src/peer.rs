@@ -17,7 +17,7 @@ use str0m::crypto::dtls::SrtpProfile;
 use str0m::format::{Codec, PayloadParams};
 use str0m::media::{KeyframeRequestKind, MediaKind as StrKind, Mid, Rid, Rids};
 use str0m::net::{Protocol, Receive};
-use str0m::rtp::{ExtensionValues, RtpPacket, RtpWrite, SeqNo, Ssrc};
+use str0m::rtp::{Extension, ExtensionMap, ExtensionValues, RtpPacket, RtpWrite, SeqNo, Ssrc};
 use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc, RtcConfig};
 use tokio::sync::mpsc::UnboundedSender;
 use tracing::{debug, warn};
@@ -104,6 +104,33 @@ impl PeerEnd {
     }
 }
 
+/// What a PeerConnection is for, as far as it is known when it is created.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PeerRole {
+    /// Created for a server offer whose m-lines all send (a VideoRoom or Streaming
+    /// subscriber). Such a peer does not negotiate the transport-wide sequence number:
+    /// nothing uses the client's transport-cc feedback (the router's auto-layer reads REMB,
+    /// and str0m's own send-side BWE stays off), and without it the client sends no feedback
+    /// every few tens of milliseconds, and no packet carries the extension. The client falls
+    /// back to REMB, which is what auto-layer reads.
+    SendOnly,
+    /// Anything else: the standard extensions, transport-cc included (a publisher's
+    /// browser adapts its send rate to our transport-cc feedback).
+    Any,
+}
+
+/// str0m's standard header extensions minus transport-cc (see [`PeerRole::SendOnly`]).
+fn extensions_without_twcc() -> ExtensionMap {
+    let standard = ExtensionMap::standard();
+    let mut exts = ExtensionMap::empty();
+    for (id, ext) in standard.iter() {
+        if *ext != Extension::TransportSequenceNumber {
+            exts.set(id, ext.clone());
+        }
+    }
+    exts
+}
+
 pub struct Peer {
     pub handle: HandleId,
     rtc: Rtc,
@@ -127,6 +154,8 @@ pub struct Peer {
     rtc_deadline: Instant,
     /// Earliest deadline the shard has queued for us (see `shard::deadlines`).
     pub scheduled: Option<Instant>,
+    /// Routed packets were written and wait for the shard's next timer pass to go out.
+    pub due: bool,
     pub srtp_profile: Option<SrtpProfile>,
     pub ended: Option<PeerEnd>,
     /// The latest estimate of what we can send this peer (bits/s), for the router's
@@ -198,8 +227,18 @@ fn video_codec(c: Codec) -> VideoCodec {
 }
 
 impl Peer {
-    pub fn new(handle: HandleId, cfg: &PeerConfig, demux: &Demux, now: Instant) -> Peer {
-        let mut rtc = RtcConfig::new()
+    pub fn new(
+        handle: HandleId,
+        cfg: &PeerConfig,
+        demux: &Demux,
+        now: Instant,
+        role: PeerRole,
+    ) -> Peer {
+        let mut config = RtcConfig::new();
+        if role == PeerRole::SendOnly {
+            config = config.set_extension_map(extensions_without_twcc());
+        }
+        let mut rtc = config
             .set_rtp_mode(true)
             .set_crypto_provider(srtp::crypto_provider())
             .set_stats_interval(Some(Duration::from_secs(1)))
@@ -241,6 +280,7 @@ impl Peer {
             next_housekeeping: now + HOUSEKEEPING,
             rtc_deadline: now,
             scheduled: None,
+            due: false,
             srtp_profile: None,
             ended: None,
             estimate: None,
@@ -288,6 +328,7 @@ impl Peer {
     }
 
     pub fn on_timeout(&mut self, now: Instant, io: &mut PeerIo) {
+        self.due = false;
         if now >= self.next_housekeeping {
             self.housekeeping(now, io);
         }

@@ -927,3 +927,48 @@ fn a_new_route_target_gets_a_keyframe_requested_from_its_source() {
     engine.destroy(sub);
     engine.destroy(publisher);
 }
+
+/// A PeerConnection made for sending only (a subscriber) leaves out the transport-wide
+/// sequence number, so its client sends REMB (what auto-layer reads) instead of transport-cc
+/// feedback; one that also receives keeps it (a publisher's browser adapts to our feedback).
+#[test]
+fn send_only_offers_leave_out_transport_cc_and_others_keep_it() {
+    let (engine, _ev) = start(1);
+    let twcc = "transport-wide-cc";
+    let subscriber = engine
+        .offer(
+            41,
+            &spec(vec![
+                line(None, MediaKind::Audio, Direction::SendOnly, &[]),
+                line(None, MediaKind::Video, Direction::SendOnly, &[]),
+            ]),
+        )
+        .unwrap();
+    assert!(!subscriber.sdp.contains(twcc), "{}", subscriber.sdp);
+    assert!(
+        subscriber.sdp.contains("abs-send-time") && subscriber.sdp.contains("goog-remb"),
+        "REMB needs both: {}",
+        subscriber.sdp
+    );
+    let both_ways = engine
+        .offer(
+            42,
+            &spec(vec![line(None, MediaKind::Video, Direction::SendRecv, &[])]),
+        )
+        .unwrap();
+    assert!(both_ways.sdp.contains(twcc), "{}", both_ways.sdp);
+
+    // A client's offer with transport-cc gets it in the answer (a publisher).
+    let mut client = Client::new();
+    let (offer, _pending) = {
+        let mut api = client.rtc.sdp_api();
+        api.add_media(StrKind::Audio, StrDir::SendOnly, None, None, None);
+        api.add_media(StrKind::Video, StrDir::SendOnly, None, None, None);
+        api.apply().expect("client offer")
+    };
+    let offer = offer.to_sdp_string();
+    assert!(offer.contains(twcc), "{offer}");
+    engine.remote_offer(43, &offer).unwrap();
+    let answer = engine.answer(43, &AnswerSpec::default()).unwrap();
+    assert!(answer.contains(twcc), "{answer}");
+}

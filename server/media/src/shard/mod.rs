@@ -21,7 +21,7 @@ use tracing::{debug, trace, warn};
 use crate::demux::{Demux, PacketClass, classify};
 use crate::error::MediaError;
 use crate::forwarder::{Forwarder, Forwarders};
-use crate::peer::{Peer, PeerConfig, PeerIo};
+use crate::peer::{Peer, PeerConfig, PeerIo, PeerRole};
 use crate::router::{ForwardPacket, RouterShard};
 use crate::sdp;
 use crate::types::*;
@@ -72,6 +72,8 @@ pub struct Shard {
     remote_routes: Vec<Vec<RouteId>>,
     /// Per other shard: packets for it from this loop iteration, sent at its end.
     outbox: Vec<Vec<(Vec<RouteId>, Arc<ForwardPacket>)>>,
+    /// Peers with routed packets written since the last timer pass (see `write_routed`).
+    due: Vec<HandleId>,
 }
 
 /// How often the forwarders' RTCP sockets are read (they are not in the wake-up set).
@@ -126,6 +128,7 @@ impl Shard {
             batch: SendBatch::default(),
             remote_routes: vec![Vec::new(); shared.shards.len()],
             outbox: (0..shared.shards.len()).map(|_| Vec::new()).collect(),
+            due: Vec::new(),
             shared,
         }
     }
@@ -355,6 +358,19 @@ impl Shard {
         for (source, mid, layer) in self.router.due_keyframes(now) {
             self.keyframe_upstream(now, source, mid, layer, true);
         }
+        // Peers that got routed packets since the last pass: one drive each sends them.
+        let mut due = std::mem::take(&mut self.due);
+        for handle in due.drain(..) {
+            let Some(peer) = self.handles.get_mut(&handle).and_then(|s| s.peer.as_mut()) else {
+                continue;
+            };
+            if peer.due {
+                self.with_peer(handle, |p, io| p.on_timeout(now, io));
+            }
+        }
+        if self.due.is_empty() {
+            self.due = due; // keep the allocation
+        }
         while let Some((t, handle)) = self.deadlines.pop_due(now) {
             let Some(peer) = self.handles.get_mut(&handle).and_then(|s| s.peer.as_mut()) else {
                 continue;
@@ -535,7 +551,39 @@ impl Shard {
             });
         }
         if let Some(out) = d.out {
-            self.with_peer(d.target, |peer, _| peer.write_rtp(now, d.mid, p, &out));
+            self.write_routed(now, d.target, d.mid, p, &out);
+        }
+    }
+
+    /// Hands a routed packet to the target's send stream and marks the peer due: the timer
+    /// pass at the end of this loop iteration drives it once, whatever number of packets
+    /// reached it meanwhile. This is the per-packet-per-target path, so it skips
+    /// `with_peer`'s rescheduling (a timer-queue push per packet).
+    fn write_routed(
+        &mut self,
+        now: Instant,
+        target: HandleId,
+        mid: Mid,
+        p: &ForwardPacket,
+        out: &crate::router::rewrite::RtpOut,
+    ) {
+        let Some(peer) = self.handles.get_mut(&target).and_then(|s| s.peer.as_mut()) else {
+            return;
+        };
+        let wrote = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            peer.write_rtp(now, mid, p, out)
+        }));
+        if wrote.is_err() {
+            warn!(
+                handle = target,
+                "panic while writing a routed packet; closing the peer"
+            );
+            self.end_peer(target, Some(crate::peer::PeerEnd::Internal.reason()));
+            return;
+        }
+        if !peer.due {
+            peer.due = true;
+            self.due.push(target);
         }
     }
 
@@ -646,7 +694,18 @@ impl Shard {
                 spec,
                 reply,
             } => {
-                self.ensure_peer(now, handle);
+                // A PeerConnection that only sends (a VideoRoom subscriber) needs no
+                // transport-wide feedback from its client; see `PeerRole`.
+                let role = if spec
+                    .media
+                    .iter()
+                    .all(|m| matches!(m.direction, Direction::SendOnly | Direction::Inactive))
+                {
+                    PeerRole::SendOnly
+                } else {
+                    PeerRole::Any
+                };
+                self.ensure_peer(now, handle, role);
                 let r = self
                     .with_peer(handle, |p, io| p.offer(now, &spec, io))
                     .unwrap_or(Err(MediaError::NoPeer(handle)));
@@ -737,7 +796,7 @@ impl Shard {
         }
     }
 
-    fn ensure_peer(&mut self, now: Instant, handle: HandleId) {
+    fn ensure_peer(&mut self, now: Instant, handle: HandleId, role: PeerRole) {
         let state = self.handles.entry(handle).or_default();
         if state.peer.is_none() {
             state.peer = Some(Peer::new(
@@ -745,6 +804,7 @@ impl Shard {
                 &self.shared.peer_config,
                 &self.shared.demux,
                 now,
+                role,
             ));
         }
     }
@@ -762,7 +822,7 @@ impl Shard {
             .and_then(|s| s.peer.as_ref())
             .is_some_and(|p| p.has_remote);
         let summary = sdp::summarize(&text, update);
-        self.ensure_peer(now, handle);
+        self.ensure_peer(now, handle, PeerRole::Any);
         let first_mid = sdp::first_mid(&text);
         if let Some(p) = self.handles.get_mut(&handle).and_then(|s| s.peer.as_mut()) {
             p.set_remote_offer(text, first_mid);
