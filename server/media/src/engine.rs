@@ -401,6 +401,50 @@ impl MediaEngine {
         }
     }
 
+    /// Opens a plain-RTP input named `source`: binds one UDP port per stream (and the
+    /// RTCP ports asked for) on `input.ip`, on the shard that owns `source`. From then on
+    /// `source` works as a route source (`MediaRef { handle: source, mid }`) like a
+    /// PeerConnection; `MediaEvent::InputMedia` tells when media starts and stops.
+    ///
+    /// The caller allocates `source` from the client handles' id space (so it never names
+    /// a handle) and keeps it unique. Returns the RTP port of each stream, in order.
+    /// Bad stream descriptions, an id in use and ports that cannot be bound → error, and
+    /// nothing stays open.
+    pub fn rtp_input_add(&self, source: HandleId, input: RtpInput) -> Result<Vec<u16>, MediaError> {
+        let streams = crate::input::check(&input)?;
+        self.call(source, |reply| Cmd::AddInput {
+            source,
+            input,
+            streams,
+            reply,
+        })?
+    }
+
+    /// Closes an input: its sockets are closed when this returns (the ports can be bound
+    /// again), and every route from it is removed. Unknown ids are ignored.
+    pub fn rtp_input_remove(&self, source: HandleId) {
+        if !self
+            .call(source, |reply| Cmd::RemoveInput { source, reply })
+            .unwrap_or(false)
+        {
+            return;
+        }
+        self.inner
+            .routes
+            .lock()
+            .retain(|_, r| r.source.handle != source);
+        for s in &self.inner.shared.shards {
+            let _ = s.send(ShardMsg::Cmd(Cmd::ForgetHandle { handle: source }));
+        }
+    }
+
+    /// Packet counters of each stream of an input; `None` for no such input.
+    pub fn rtp_input_stats(&self, source: HandleId) -> Option<Vec<crate::input::StreamStats>> {
+        self.call(source, |reply| Cmd::InputStats { source, reply })
+            .ok()
+            .flatten()
+    }
+
     /// The SRTP protection profile DTLS negotiated for the handle's PeerConnection, e.g.
     /// "SRTP_AEAD_AES_128_GCM"; `None` before DTLS is up.
     pub fn srtp_profile(&self, handle: HandleId) -> Option<String> {

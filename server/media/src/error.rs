@@ -29,6 +29,9 @@ pub enum MediaError {
     /// A plain-RTP forwarder that cannot be set up (bad destination, port or payload type).
     #[error("RTP forwarder: {0}")]
     Forward(String),
+    /// A plain-RTP input that cannot be opened (bad stream description, port in use).
+    #[error("RTP input: {0}")]
+    Input(String),
     #[error("I/O error: {0}")]
     Io(String),
     /// The media core is shutting down.

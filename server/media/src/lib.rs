@@ -5,7 +5,8 @@
 //! that plugins install; it knows nothing of Wasm or of the Janus API.
 //!
 //! Code map: `engine` (public face) → `shard` (one thread each: loop, deadlines, messages)
-//! → `peer` (one str0m `Rtc` and its state); `udp` binds the shared port, `demux` finds the
+//! → `peer` (one str0m `Rtc` and its state); `input` holds plain-RTP inputs
+//! (on the shard of their source id); `udp` binds the shared port, `demux` finds the
 //! peer of a datagram, `sdp` shapes and summarises SDP, `srtp` observes the negotiated
 //! SRTP profile, `router` holds routes, layer choice, keyframe detection and rewriting.
 
@@ -14,6 +15,7 @@ pub mod demux;
 pub mod engine;
 pub mod error;
 mod forwarder;
+pub mod input;
 mod peer;
 pub mod router;
 pub mod sdp;

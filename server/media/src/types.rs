@@ -194,6 +194,36 @@ pub struct RtpForward {
     pub rtcp_port: Option<u16>,
 }
 
+/// One stream of a plain-RTP input: where its RTP arrives and what it carries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RtpInputStream {
+    /// The mid the stream has as a route source; unique within the input.
+    pub mid: String,
+    pub kind: MediaKind,
+    /// "opus", "pcmu", "pcma", "g722", "vp8", "vp9", "h264" or "av1" (any case).
+    pub codec: String,
+    pub clock_rate: u32,
+    pub channels: Option<u8>,
+    /// Only RTP with this payload type is taken; `None` = any.
+    pub pt: Option<u8>,
+    /// The codec's fmtp (H.264: profile-level-id and packetization-mode pick the
+    /// subscriber's payload type).
+    pub fmtp: Option<String>,
+    /// 0 = any free port.
+    pub port: u16,
+    /// RTCP: receiver reports are read there, keyframe requests (PLI) sent from it.
+    pub rtcp_port: Option<u16>,
+}
+
+/// A plain-RTP input (a Janus Streaming "rtp" mountpoint's media): UDP ports bound on `ip`,
+/// whose packets are a route source like a PeerConnection's m-lines.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RtpInput {
+    /// Local address to bind (0.0.0.0 = every interface).
+    pub ip: std::net::IpAddr,
+    pub streams: Vec<RtpInputStream>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DataMessage {
     pub label: String,
@@ -258,4 +288,7 @@ pub enum MediaEvent {
         talking: bool,
         level_dbov_avg: f32,
     },
+    /// Media started (first packet) or stopped (none for the no-media time) on a stream of
+    /// a plain-RTP input. Sent to the plugin owning the input `source.handle`.
+    InputMedia { source: MediaRef, receiving: bool },
 }

@@ -23,6 +23,18 @@ pub enum VideoCodec {
     Other,
 }
 
+impl From<str0m::format::Codec> for VideoCodec {
+    fn from(c: str0m::format::Codec) -> Self {
+        use str0m::format::Codec;
+        match c {
+            Codec::Vp8 => VideoCodec::Vp8,
+            Codec::Vp9 => VideoCodec::Vp9,
+            Codec::H264 => VideoCodec::H264,
+            _ => VideoCodec::Other,
+        }
+    }
+}
+
 /// VP8 fields kept for per-target rewriting (picture id and TL0PICIDX continuity).
 #[derive(Debug, Clone, Copy)]
 pub struct Vp8Fields {

@@ -21,6 +21,7 @@ use tracing::{debug, trace, warn};
 use crate::demux::{Demux, PacketClass, classify};
 use crate::error::MediaError;
 use crate::forwarder::{Forwarder, Forwarders};
+use crate::input::Inputs;
 use crate::peer::{Peer, PeerConfig, PeerIo, PeerRole};
 use crate::router::{ForwardPacket, RouterShard};
 use crate::sdp;
@@ -66,6 +67,8 @@ pub struct Shard {
     forward: Vec<Arc<ForwardPacket>>,
     keyframe_requests: Vec<(HandleId, Mid)>,
     forwarders: Forwarders,
+    /// Plain-RTP inputs whose source id this shard owns (their sockets are in the wake-up set).
+    inputs: Inputs,
     /// Datagrams of this loop iteration, sent together at its end.
     batch: SendBatch,
     /// Per other shard: the routes of the packet being fanned out whose targets it owns.
@@ -111,6 +114,8 @@ fn flush_on(sockets: &[(SocketAddr, UdpSocket)], batch: &mut SendBatch) {
 enum Wake {
     Msg(Option<ShardMsg>),
     Packet(std::io::Result<(usize, SocketAddr, usize)>),
+    /// A datagram on a plain-RTP input socket: (slot, sender and length).
+    Input((usize, std::io::Result<(SocketAddr, usize)>)),
     Timer,
 }
 
@@ -125,6 +130,7 @@ impl Shard {
             forward: Vec::new(),
             keyframe_requests: Vec::new(),
             forwarders: Forwarders::default(),
+            inputs: Inputs::default(),
             batch: SendBatch::default(),
             remote_routes: vec![Vec::new(); shared.shards.len()],
             outbox: (0..shared.shards.len()).map(|_| Vec::new()).collect(),
@@ -135,11 +141,17 @@ impl Shard {
 
     pub async fn run(mut self, mut rx: UnboundedReceiver<ShardMsg>) {
         let mut buf = vec![0u8; RECV_BUF];
+        // One byte more than an input takes, so an oversized datagram shows as such.
+        let mut input_buf = vec![0u8; crate::input::MAX_DATAGRAM + 1];
         loop {
-            let next = match (self.deadlines.next(), self.router.next_deferred_keyframe()) {
-                (Some(a), Some(b)) => Some(a.min(b)),
-                (a, b) => a.or(b),
-            };
+            let next = [
+                self.deadlines.next(),
+                self.router.next_deferred_keyframe(),
+                self.inputs.next_timer(),
+            ]
+            .into_iter()
+            .flatten()
+            .min();
             let wake = {
                 let sockets = &self.sockets;
                 let buf = &mut buf;
@@ -152,6 +164,9 @@ impl Shard {
                     }
                     Poll::Pending
                 });
+                let inputs = &self.inputs;
+                let input_buf = &mut input_buf;
+                let input_recv = std::future::poll_fn(|cx| inputs.poll_recv(cx, input_buf));
                 let sleep = async {
                     match next {
                         Some(t) => tokio::time::sleep_until(t.into()).await,
@@ -162,6 +177,7 @@ impl Shard {
                     biased;
                     m = rx.recv() => Wake::Msg(m),
                     r = recv => Wake::Packet(r),
+                    r = input_recv => Wake::Input(r),
                     _ = sleep => Wake::Timer,
                 }
             };
@@ -192,8 +208,15 @@ impl Shard {
                     let local = self.sockets[i].0;
                     self.on_socket(Instant::now(), local, src, &buf[..n]);
                     self.drain_sockets(&mut buf);
+                    // Busy peer sockets must not starve the inputs (polled after them).
+                    self.drain_inputs(&mut input_buf);
                 }
                 Wake::Packet(Err(e)) => debug!(shard = self.index, "recv: {e}"),
+                Wake::Input((slot, Ok((src, n)))) => {
+                    self.on_input(Instant::now(), slot, src, &input_buf[..n]);
+                    self.drain_inputs(&mut input_buf);
+                }
+                Wake::Input((_, Err(e))) => debug!(shard = self.index, "input recv: {e}"),
                 Wake::Timer => {}
             }
             // Other shards start on their packets while this one sends its own.
@@ -230,6 +253,33 @@ impl Shard {
                 break;
             }
         }
+    }
+
+    /// Reads what waits on the input sockets (bounded per socket) and routes it.
+    fn drain_inputs(&mut self, buf: &mut [u8]) {
+        let no_media = self.shared.peer_config.no_media;
+        self.inputs.drain(
+            Instant::now(),
+            buf,
+            &mut self.forward,
+            &self.shared.events,
+            no_media,
+        );
+        self.process_work(Instant::now());
+    }
+
+    fn on_input(&mut self, now: Instant, slot: usize, source: SocketAddr, data: &[u8]) {
+        let no_media = self.shared.peer_config.no_media;
+        self.inputs.on_datagram(
+            now,
+            slot,
+            source,
+            data,
+            &mut self.forward,
+            &self.shared.events,
+            no_media,
+        );
+        self.process_work(now);
     }
 
     // ---- datagrams ----------------------------------------------------------------
@@ -355,6 +405,8 @@ impl Shard {
     }
 
     fn run_timers(&mut self, now: Instant) {
+        let no_media = self.shared.peer_config.no_media;
+        self.inputs.on_timer(now, &self.shared.events, no_media);
         for (source, mid, layer) in self.router.due_keyframes(now) {
             self.keyframe_upstream(now, source, mid, layer, true);
         }
@@ -636,6 +688,10 @@ impl Shard {
             self.router.defer_keyframe(source, mid, layer);
             return;
         }
+        if self.inputs.has(source) {
+            self.inputs.request_keyframe(source, mid);
+            return;
+        }
         self.with_peer(source, |p, io| p.request_keyframe(now, mid, layer, io));
     }
 
@@ -784,6 +840,20 @@ impl Shard {
             }
             Cmd::RemoveForwarder { id } => {
                 self.forwarders.remove(id);
+            }
+            Cmd::AddInput {
+                source,
+                input,
+                streams,
+                reply,
+            } => {
+                let _ = reply.send(self.inputs.open(source, &input, streams));
+            }
+            Cmd::RemoveInput { source, reply } => {
+                let _ = reply.send(self.inputs.close(source));
+            }
+            Cmd::InputStats { source, reply } => {
+                let _ = reply.send(self.inputs.stats(source, now));
             }
             Cmd::SrtpProfile { handle, reply } => {
                 let p = self

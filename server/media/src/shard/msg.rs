@@ -113,6 +113,23 @@ pub enum Cmd {
     RemoveForwarder {
         id: ForwarderId,
     },
+    /// Bind a plain-RTP input's sockets on the shard owning `source`; replies with the RTP
+    /// ports.
+    AddInput {
+        source: HandleId,
+        input: RtpInput,
+        streams: Vec<crate::input::StreamSpec>,
+        reply: Reply<Result<Vec<u16>, MediaError>>,
+    },
+    /// Close an input's sockets; replies whether it existed.
+    RemoveInput {
+        source: HandleId,
+        reply: Reply<bool>,
+    },
+    InputStats {
+        source: HandleId,
+        reply: Reply<Option<Vec<crate::input::StreamStats>>>,
+    },
     SrtpProfile {
         handle: HandleId,
         reply: Reply<Option<&'static str>>,
