@@ -9,7 +9,11 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// The plugins carried in the binary: crate names of `plugins-wasm/` members.
-const STOCK: &[&str] = &["portunus_echotest", "portunus_videoroom"];
+const STOCK: &[&str] = &[
+    "portunus_echotest",
+    "portunus_videoroom",
+    "portunus_streaming",
+];
 
 const WASM_TARGET: &str = "wasm32-wasip2";
 

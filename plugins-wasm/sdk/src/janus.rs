@@ -140,6 +140,36 @@ pub fn validate(
     Ok(())
 }
 
+/// Janus's `JANUS_CHECK_SECRET`: nothing to check when `expected` is none or empty;
+/// otherwise `name` must be in `body` (`missing_code`), a string (`invalid_code`) and equal
+/// to it (`Unauthorized (wrong <name>)`, `unauthorized_code`).
+pub fn check_secret(
+    expected: Option<&str>,
+    body: &Map<String, Value>,
+    name: &str,
+    codes: (i32, i32, i32),
+) -> Result<(), JanusError> {
+    let (missing_code, invalid_code, unauthorized_code) = codes;
+    let Some(expected) = expected.filter(|s| !s.is_empty()) else {
+        return Ok(());
+    };
+    match body.get(name) {
+        None => Err(JanusError::new(
+            missing_code,
+            format!("Missing mandatory element ({name})"),
+        )),
+        Some(Value::String(given)) if given == expected => Ok(()),
+        Some(Value::String(_)) => Err(JanusError::new(
+            unauthorized_code,
+            format!("Unauthorized (wrong {name})"),
+        )),
+        Some(_) => Err(JanusError::new(
+            invalid_code,
+            format!("Invalid element type ({name} should be a string)"),
+        )),
+    }
+}
+
 /// `{"<plugin_key>": "event", "error_code": N, "error": "..."}`: how Janus plugins report
 /// a failed asynchronous request.
 pub fn error_event_value(plugin_key: &str, error: &JanusError) -> Value {
@@ -199,6 +229,34 @@ mod tests {
             ))
         );
         assert_eq!(check(json!({"room": 1, "audio": true, "x": 1})), Ok(()));
+    }
+
+    #[test]
+    fn secret_checks() {
+        let body = json!({"secret": "a", "pin": 1});
+        let body = body.as_object().unwrap();
+        let codes = (1, 2, 3);
+        assert_eq!(check_secret(None, body, "x", codes), Ok(()));
+        assert_eq!(check_secret(Some(""), body, "x", codes), Ok(()));
+        assert_eq!(check_secret(Some("a"), body, "secret", codes), Ok(()));
+        assert_eq!(
+            check_secret(Some("b"), body, "secret", codes)
+                .unwrap_err()
+                .code,
+            3
+        );
+        assert_eq!(
+            check_secret(Some("b"), body, "pin", codes)
+                .unwrap_err()
+                .code,
+            2
+        );
+        assert_eq!(
+            check_secret(Some("b"), body, "x", codes)
+                .unwrap_err()
+                .message,
+            "Missing mandatory element (x)"
+        );
     }
 
     #[test]

@@ -28,6 +28,8 @@
 //! Build with `cargo build --release --target wasm32-wasip2`; see docs/PLUGINS.md.
 
 pub mod host;
+pub mod host_api;
+pub mod ids;
 pub mod janus;
 mod message;
 mod types;
@@ -57,10 +59,10 @@ pub mod prelude {
     pub use crate::host;
     pub use crate::janus::{self, JanusError, Param, ParamKind};
     pub use crate::{
-        AnswerSpec, DataMessage, Direction, ForwarderId, HandleId, JsepIn, JsepOut, JsepType,
-        LayerChange, LayerChoice, LogLevel, MediaAnswer, MediaEvent, MediaKind, MediaLine,
-        MediaOffer, MediaRef, Message, OfferSpec, Plugin, PluginInfo, Reply, Route, RouteId,
-        RtpForward, RtpInput, RtpInputInfo, RtpInputStream, TalkChange, TalkDetection,
+        AnswerSpec, DataMessage, Direction, ForwarderId, HandleId, InputMedia, JsepIn, JsepOut,
+        JsepType, LayerChange, LayerChoice, LogLevel, MediaAnswer, MediaEvent, MediaKind,
+        MediaLine, MediaOffer, MediaRef, Message, OfferSpec, Plugin, PluginInfo, Reply, Route,
+        RouteId, RtpForward, RtpInput, RtpInputInfo, RtpInputStream, TalkChange, TalkDetection,
         export_plugin,
     };
     pub use serde_json::{self, Value, json};

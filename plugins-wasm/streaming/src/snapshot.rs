@@ -1,0 +1,68 @@
+//! Hot reload: the whole plugin state handed from one version to the next. Inputs, routes
+//! and PeerConnections live in the core and keep running.
+
+use std::collections::{BTreeMap, HashMap};
+
+use portunus_plugin_sdk::host_api::Host;
+use portunus_plugin_sdk::ids::{Id, IdGen};
+use portunus_plugin_sdk::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::Streaming;
+use crate::config::Settings;
+use crate::mountpoint::Mountpoint;
+use crate::viewer::Session;
+
+/// Bumped when the layout changes in a way an older snapshot cannot be read into.
+const VERSION: u32 = 1;
+
+#[derive(Serialize, Deserialize)]
+struct Snapshot {
+    version: u32,
+    settings: Settings,
+    /// As pairs: JSON object keys are strings, which would turn numeric ids into strings.
+    mountpoints: Vec<(Id, Mountpoint)>,
+    sessions: HashMap<HandleId, Session>,
+    saved: Vec<Value>,
+    ids: IdGen,
+}
+
+impl<H: Host> Streaming<H> {
+    pub fn snapshot(&self) -> Option<Vec<u8>> {
+        let s = Snapshot {
+            version: VERSION,
+            settings: self.settings.clone(),
+            mountpoints: self
+                .mountpoints
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+            sessions: self.sessions.clone(),
+            saved: self.saved.clone(),
+            ids: self.ids.clone(),
+        };
+        serde_json::to_vec(&s).ok()
+    }
+
+    pub fn restore(&mut self, state: &[u8]) -> Result<(), String> {
+        let s: Snapshot = serde_json::from_slice(state)
+            .map_err(|e| format!("streaming snapshot unreadable: {e}"))?;
+        if s.version != VERSION {
+            return Err(format!(
+                "streaming snapshot version {} (this version reads {VERSION})",
+                s.version
+            ));
+        }
+        self.settings = s.settings;
+        self.mountpoints = s.mountpoints.into_iter().collect::<BTreeMap<_, _>>();
+        self.sessions = s.sessions;
+        self.saved = s.saved;
+        self.ids = s.ids;
+        self.host.info(&format!(
+            "restored {} mountpoint(s) and {} handle(s)",
+            self.mountpoints.len(),
+            self.sessions.len()
+        ));
+        Ok(())
+    }
+}
