@@ -203,6 +203,12 @@ pub fn media_event_to_wit(e: core::MediaEvent) -> Option<wit::MediaEvent> {
             talking,
             level_dbov_avg,
         })),
+        core::MediaEvent::InputMedia { source, receiving } => {
+            Some(wit::MediaEvent::InputMedia(wit::InputMedia {
+                source: media_ref_to_wit(source),
+                receiving,
+            }))
+        }
         _ => None,
     }
 }

@@ -114,4 +114,9 @@ pub trait Gateway: Send + Sync + 'static {
     /// The plugin crashed and was restarted with fresh state; these handles were live in it.
     /// The core hangs up their PeerConnections and tells their clients.
     fn plugin_failed(&self, plugin: &str, handles: &[HandleId], reason: &str);
+    /// The plugin's state is gone: it is about to be restarted after a crash, or replaced by
+    /// a reload without a snapshot. Called before the new instance's `init`, so what that
+    /// `init` opens is kept: the core closes what it held for the old state (plain-RTP
+    /// inputs). Not called for a reload whose state moves by snapshot/restore.
+    fn plugin_reset(&self, _plugin: &str) {}
 }

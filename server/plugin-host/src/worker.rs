@@ -412,6 +412,9 @@ impl Worker {
         if now < self.next_rebuild {
             return Err(self.crashed_error("the plugin is restarting after a crash"));
         }
+        // The old state is gone (and so is that of any earlier attempt that ran `init`):
+        // the core lets go of what it held for it before the new `init` opens its own.
+        self.spec.gateway.plugin_reset(&self.spec.package);
         match self.start_instance() {
             Ok((mut instance, _)) => {
                 if recreate_handles(&mut instance, &self.spec, &self.live) {
@@ -432,15 +435,10 @@ impl Worker {
     fn reload(&mut self, bytes: &[u8], source: String) -> Result<PluginInfo, PluginError> {
         let package = self.spec.package.clone();
         let pre = prepare(&self.spec.engine, &self.spec.linker, bytes, &source)?;
-        let (mut new, mut info) = start(&self.spec, &pre)?;
-        info.source.clone_from(&source);
-        if info.package != *package {
-            return Err(PluginError::Load {
-                path: source,
-                reason: format!("its package is {}, not {package}", info.package),
-            });
-        }
         let limits = self.spec.limits;
+        // The snapshot comes first: without one, what the core holds for the old state is
+        // released before the new `init` runs (it may open the same ports again). A reload
+        // that fails after that keeps the old version running without those.
         let snapshot = match &mut self.instance {
             Some(old) => match old.call(limits, |g, s| g.call_snapshot(s)) {
                 Ok(state) => state,
@@ -455,6 +453,17 @@ impl Worker {
             None => None,
         };
         let stateful = snapshot.is_some();
+        if !stateful {
+            self.spec.gateway.plugin_reset(&package);
+        }
+        let (mut new, mut info) = start(&self.spec, &pre)?;
+        info.source.clone_from(&source);
+        if info.package != *package {
+            return Err(PluginError::Load {
+                path: source,
+                reason: format!("its package is {}, not {package}", info.package),
+            });
+        }
         match snapshot {
             Some(state) => match new.call(limits, |g, s| g.call_restore(s, &state)) {
                 Ok(Ok(())) => {}

@@ -30,6 +30,9 @@ impl ApiCore {
             MediaEvent::TalkChanged { source, .. } => {
                 return self.to_plugin(source.handle, event);
             }
+            MediaEvent::InputMedia { source, .. } => {
+                return self.to_input_owner(source.handle, event);
+            }
             MediaEvent::WebrtcUp { handle }
             | MediaEvent::Media { handle, .. }
             | MediaEvent::SlowLink { handle, .. }
@@ -88,7 +91,20 @@ impl ApiCore {
                 );
                 handle.plugin.hangup_media(handle.id);
             }
-            MediaEvent::LayerChanged { .. } | MediaEvent::TalkChanged { .. } => {}
+            MediaEvent::LayerChanged { .. }
+            | MediaEvent::TalkChanged { .. }
+            | MediaEvent::InputMedia { .. } => {}
+        }
+    }
+
+    /// An event of a plain-RTP input, for the plugin that opened it.
+    fn to_input_owner(&self, source: u64, event: MediaEvent) {
+        let plugin = self
+            .input_owner(source)
+            .and_then(|name| self.plugins()?.plugin(&name));
+        match plugin {
+            Some(p) => p.media_event(event),
+            None => tracing::debug!(source, "media event for a gone rtp input"),
         }
     }
 

@@ -8,13 +8,13 @@ use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 
 use portunus_media::{
     DataMessage, ForwarderId, HandleId, JsepOut, LayerChoice, MediaRef, OfferSpec, Route, RouteId,
-    RtpForward, TalkDetection,
+    RtpForward, RtpInput, RtpInputStream, TalkDetection,
 };
 use portunus_plugin_host::{Gateway, RtpForwardRequest, RtpInputInfo, RtpInputRequest};
 use serde_json::{Value, json};
 
 use super::session::Handle;
-use super::{ApiCore, ForwarderOwner, RouteOwner};
+use super::{ApiCore, ForwarderOwner, InputOwner, RouteOwner};
 
 /// The core as the plugins see it. Holds the core weakly: the core owns the plugin host,
 /// which owns this.
@@ -41,6 +41,15 @@ impl CoreGateway {
             Some(h) if h.package == plugin => Ok(h),
             Some(_) => Err(format!("handle {handle} does not belong to {plugin}")),
             None => Err(format!("no such handle {handle}")),
+        }
+    }
+
+    /// A route source: one of the plugin's handles, or one of its plain-RTP inputs.
+    fn source_owned(&self, core: &ApiCore, plugin: &str, source: HandleId) -> Result<(), String> {
+        match core.input_owner(source) {
+            Some(owner) if owner == plugin => Ok(()),
+            Some(_) => Err(format!("rtp input {source} does not belong to {plugin}")),
+            None => self.owned(core, plugin, source).map(|_| ()),
         }
     }
 
@@ -114,6 +123,21 @@ fn resolve_dest(host: &str, port: u16) -> Result<SocketAddr, String> {
             RESOLVE_TIMEOUT.as_millis()
         )),
     }
+}
+
+/// A plain-RTP input's bind address: none = every interface; otherwise an IP literal
+/// (v6 in brackets too). Names are refused: an input binds, it does not look anything up.
+fn input_ip(host: Option<&str>) -> Result<IpAddr, String> {
+    let Some(host) = host.map(str::trim) else {
+        return Ok(IpAddr::from([0, 0, 0, 0]));
+    };
+    let literal = host
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host);
+    literal
+        .parse()
+        .map_err(|_| format!("rtp input: host {host:?} is not an IP address"))
 }
 
 /// `janus.plugin.echotest` → `echotest` (the key Janus plugins put in their events).
@@ -197,7 +221,7 @@ impl Gateway for CoreGateway {
 
     fn route_add(&self, plugin: &str, route: Route) -> Result<RouteId, String> {
         let core = self.core()?;
-        self.owned(&core, plugin, route.source.handle)?;
+        self.source_owned(&core, plugin, route.source.handle)?;
         self.owned(&core, plugin, route.target.handle)?;
         let handles = [route.source.handle, route.target.handle];
         let id = core.media.route_add(route).map_err(|e| e.to_string())?;
@@ -235,7 +259,7 @@ impl Gateway for CoreGateway {
 
     fn request_keyframe(&self, plugin: &str, source: MediaRef) {
         let Ok(core) = self.core() else { return };
-        if self.owned(&core, plugin, source.handle).is_ok() {
+        if self.source_owned(&core, plugin, source.handle).is_ok() {
             core.media.request_keyframe(&source);
         }
     }
@@ -304,15 +328,58 @@ impl Gateway for CoreGateway {
         }
     }
 
-    fn rtp_input_add(
-        &self,
-        _plugin: &str,
-        _input: RtpInputRequest,
-    ) -> Result<RtpInputInfo, String> {
-        Err("plain-RTP inputs are not implemented yet".into())
+    fn rtp_input_add(&self, plugin: &str, input: RtpInputRequest) -> Result<RtpInputInfo, String> {
+        let core = self.core()?;
+        let ip = input_ip(input.host.as_deref())?;
+        let input = RtpInput {
+            ip,
+            streams: input
+                .streams
+                .into_iter()
+                .map(|s| RtpInputStream {
+                    mid: s.mid,
+                    kind: s.kind,
+                    codec: s.codec,
+                    clock_rate: s.clock_rate,
+                    channels: s.channels,
+                    pt: s.pt,
+                    fmtp: s.fmtp,
+                    port: s.port,
+                    rtcp_port: s.rtcp_port,
+                })
+                .collect(),
+        };
+        // An id from the handles' space, so a route source never names two things.
+        let source = core.registry.reserve_id();
+        // Owned before it opens: its first media event may come at once.
+        core.inputs.lock().insert(
+            source,
+            InputOwner {
+                plugin: plugin.to_string(),
+            },
+        );
+        match core.media.rtp_input_add(source, input) {
+            Ok(ports) => {
+                tracing::info!(plugin, source, ?ports, "rtp input open");
+                Ok(RtpInputInfo { source, ports })
+            }
+            Err(e) => {
+                core.inputs.lock().remove(&source);
+                core.registry.release_id(source);
+                Err(e.to_string())
+            }
+        }
     }
 
-    fn rtp_input_remove(&self, _plugin: &str, _source: HandleId) {}
+    fn rtp_input_remove(&self, plugin: &str, source: HandleId) {
+        let Ok(core) = self.core() else { return };
+        core.close_input(plugin, source);
+    }
+
+    fn plugin_reset(&self, plugin: &str) {
+        let Ok(core) = self.core() else { return };
+        core.close_plugin_inputs(plugin);
+    }
 
     fn save_config(&self, plugin: &str, config: Value) -> Result<(), String> {
         let core = self.core()?;
@@ -399,6 +466,22 @@ mod tests {
                 .contains("cannot resolve")
         );
         assert!(resolve_dest("1.2.3.4:5", 5004).is_err());
+    }
+
+    #[test]
+    fn input_ip_takes_literals_and_defaults_to_every_interface() {
+        assert_eq!(input_ip(None), Ok("0.0.0.0".parse().unwrap()));
+        assert_eq!(
+            input_ip(Some(" 127.0.0.1 ")),
+            Ok("127.0.0.1".parse().unwrap())
+        );
+        assert_eq!(input_ip(Some("[::1]")), Ok("::1".parse().unwrap()));
+        for bad in ["", "localhost", "1.2.3.4:5", "300.1.1.1"] {
+            assert!(
+                input_ip(Some(bad)).unwrap_err().contains("not an IP"),
+                "{bad}"
+            );
+        }
     }
 
     #[test]

@@ -22,7 +22,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
-use portunus_media::{ForwarderId, MediaEngine, RouteId};
+use portunus_media::{ForwarderId, HandleId, MediaEngine, RouteId};
 use portunus_plugin_host::PluginHost;
 use serde_json::{Value, json};
 
@@ -55,6 +55,11 @@ struct RouteOwner {
     handles: [u64; 2],
 }
 
+/// The plugin that opened a plain-RTP input (the input's id is the map's key).
+struct InputOwner {
+    plugin: String,
+}
+
 /// The plugin that started an RTP forwarder, and the handle of its source.
 struct ForwarderOwner {
     plugin: String,
@@ -69,6 +74,9 @@ pub struct ApiCore {
     plugins: OnceLock<PluginHost>,
     routes: Mutex<HashMap<RouteId, RouteOwner>>,
     forwarders: Mutex<HashMap<ForwarderId, ForwarderOwner>>,
+    /// Plain-RTP inputs by source id. They belong to the plugin, not to a handle: they
+    /// outlive handles and hot reloads, and go with `plugin_reset`.
+    inputs: Mutex<HashMap<HandleId, InputOwner>>,
     /// Held while a plugin's `save-config` rewrites the configuration file.
     config_write: Mutex<()>,
     accepting: AtomicBool,
@@ -98,6 +106,7 @@ impl ApiCore {
             plugins: OnceLock::new(),
             routes: Mutex::new(HashMap::new()),
             forwarders: Mutex::new(HashMap::new()),
+            inputs: Mutex::new(HashMap::new()),
             config_write: Mutex::new(()),
             accepting: AtomicBool::new(true),
             transports: Mutex::new(Vec::new()),
@@ -243,6 +252,46 @@ impl ApiCore {
         for id in gone {
             self.media.rtp_forward_remove(id);
         }
+    }
+
+    /// Closes a plain-RTP input and forgets the routes from it; false when `plugin` has no
+    /// such input (another plugin's is left alone).
+    fn close_input(&self, plugin: &str, source: HandleId) -> bool {
+        {
+            let mut inputs = self.inputs.lock();
+            match inputs.get(&source) {
+                Some(owner) if owner.plugin == plugin => {
+                    inputs.remove(&source);
+                }
+                _ => return false,
+            }
+        }
+        self.media.rtp_input_remove(source);
+        self.routes
+            .lock()
+            .retain(|_, owner| !owner.handles.contains(&source));
+        self.registry.release_id(source);
+        tracing::debug!(plugin, source, "rtp input closed");
+        true
+    }
+
+    /// Closes every plain-RTP input of a plugin (its state is gone).
+    fn close_plugin_inputs(&self, plugin: &str) {
+        let mine: Vec<HandleId> = self
+            .inputs
+            .lock()
+            .iter()
+            .filter(|(_, owner)| owner.plugin == plugin)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in mine {
+            self.close_input(plugin, id);
+        }
+    }
+
+    /// The plugin owning a plain-RTP input.
+    fn input_owner(&self, source: HandleId) -> Option<String> {
+        self.inputs.lock().get(&source).map(|o| o.plugin.clone())
     }
 
     /// Detaches a handle: the plugin destroys its session (its last events still reach the

@@ -3,7 +3,7 @@
 //! Locks are only held to read or change the maps and flags; events are delivered and
 //! plugins/media are called after the locks are released.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -140,6 +140,9 @@ pub struct Expired {
 pub struct Registry {
     sessions: Mutex<HashMap<u64, Arc<Session>>>,
     handles: Mutex<HashMap<u64, Arc<Handle>>>,
+    /// Ids of the handle space given to something else (plain-RTP inputs, which are route
+    /// sources like handles): never given to a handle while reserved.
+    reserved: Mutex<HashSet<u64>>,
 }
 
 impl Registry {
@@ -207,7 +210,7 @@ impl Registry {
         let mut handles = self.handles.lock();
         let id = loop {
             let id = random_id();
-            if !handles.contains_key(&id) {
+            if !handles.contains_key(&id) && !self.reserved.lock().contains(&id) {
                 break id;
             }
         };
@@ -222,6 +225,22 @@ impl Registry {
         handles.insert(id, handle.clone());
         session.state.lock().handles.insert(id);
         handle
+    }
+
+    /// An id of the handle space that no handle has and none will get until `release_id`.
+    pub fn reserve_id(&self) -> u64 {
+        let handles = self.handles.lock();
+        let mut reserved = self.reserved.lock();
+        loop {
+            let id = random_id();
+            if !handles.contains_key(&id) && reserved.insert(id) {
+                return id;
+            }
+        }
+    }
+
+    pub fn release_id(&self, id: u64) {
+        self.reserved.lock().remove(&id);
     }
 
     pub fn handle(&self, id: u64) -> Option<Arc<Handle>> {
