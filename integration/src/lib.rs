@@ -13,6 +13,7 @@ pub mod echo;
 pub mod janus;
 pub mod media;
 pub mod peer;
+pub mod streaming;
 pub mod videoroom;
 
 pub use janus::{Endpoint, JanusClient, JanusError, JanusEvent, Jsep, MessageReply};
