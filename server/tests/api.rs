@@ -1406,3 +1406,185 @@ async fn save_config_without_a_file_is_an_error() {
     assert!(call_error(&v).contains("not valid JSON"), "{v}");
     server.shutdown().await;
 }
+
+// ---------------------------------------------------------------- plain-RTP inputs
+
+const TRAP: &str = "portunus.test.trap";
+
+fn input_stream(mid: &str, codec: &str, port: u16) -> portunus_plugin_host::RtpInputStreamRequest {
+    portunus_plugin_host::RtpInputStreamRequest {
+        mid: mid.into(),
+        kind: portunus_media::MediaKind::Video,
+        codec: codec.into(),
+        clock_rate: 90_000,
+        channels: None,
+        pt: Some(96),
+        fmtp: None,
+        port,
+        rtcp_port: None,
+    }
+}
+
+fn input_request(
+    host: Option<&str>,
+    streams: Vec<portunus_plugin_host::RtpInputStreamRequest>,
+) -> portunus_plugin_host::RtpInputRequest {
+    portunus_plugin_host::RtpInputRequest {
+        host: host.map(str::to_string),
+        streams,
+    }
+}
+
+fn port_is_free(port: u16) -> bool {
+    std::net::UdpSocket::bind(("127.0.0.1", port)).is_ok()
+}
+
+/// Waits (bounded) until the trap plugin has seen an `input_media` event like `want`.
+async fn wait_input_media(http: &Http, s: u64, h: u64, want: Value) {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let v = trap_call(http, s, h, json!({"request": "media_events"})).await;
+        if v["events"]
+            .as_array()
+            .is_some_and(|e| e.contains(&json!({ "input_media": want })))
+        {
+            return;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "no {want} in {v}");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn rtp_inputs_belong_to_their_plugin_and_end_with_its_state() {
+    use portunus_media::{LayerChoice, MediaRef, Route};
+    use portunus_plugin_host::Gateway;
+
+    let dir = trap_plugin_dir();
+    let mut config = test_config();
+    config.plugins.dir = Some(dir.path().to_path_buf());
+    let server = start(config).await;
+    let http = Http::new(&server);
+    let s = http.create().await;
+    let h = http.attach(s, TRAP).await;
+    let echo = http.attach(s, ECHOTEST).await;
+    // The calls a plugin makes, made here on its behalf.
+    let gw = portunus::api::CoreGateway::new(server.core());
+
+    // Bad requests: a host name, no streams, duplicate or empty mids, unknown codecs, a
+    // port in use.
+    let busy = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let busy_port = busy.local_addr().unwrap().port();
+    let bad = [
+        (
+            input_request(Some("localhost"), vec![input_stream("v", "vp8", 0)]),
+            "not an IP address",
+        ),
+        (input_request(None, vec![]), "no streams"),
+        (
+            input_request(
+                Some("127.0.0.1"),
+                vec![input_stream("v", "vp8", 0), input_stream("v", "vp9", 0)],
+            ),
+            "used twice",
+        ),
+        (
+            input_request(Some("127.0.0.1"), vec![input_stream("", "vp8", 0)]),
+            "empty mid",
+        ),
+        (
+            input_request(Some("127.0.0.1"), vec![input_stream("v", "theora", 0)]),
+            "unknown codec",
+        ),
+        (
+            input_request(Some("127.0.0.1"), vec![input_stream("v", "vp8", busy_port)]),
+            "in use",
+        ),
+    ];
+    for (req, why) in bad {
+        let e = gw.rtp_input_add(TRAP, req).unwrap_err();
+        assert!(e.contains(why), "{e} (wanted {why})");
+    }
+
+    let info = gw
+        .rtp_input_add(
+            TRAP,
+            input_request(Some("[127.0.0.1]"), vec![input_stream("v", "VP8", 0)]),
+        )
+        .unwrap();
+    let (source, port) = (info.source, info.ports[0]);
+    assert!(!port_is_free(port));
+    // Not a handle: no client can use the id.
+    let v = http
+        .post(
+            &format!("/{s}/{source}"),
+            json!({"janus": "message", "body": {}, "transaction": "x"}),
+        )
+        .await;
+    assert_eq!(err_code(&v), 459, "{v}");
+
+    // Routes from the input: for its plugin only, and only to real handles.
+    let route = |target: u64| Route {
+        source: MediaRef {
+            handle: source,
+            mid: "v".into(),
+        },
+        target: MediaRef {
+            handle: target,
+            mid: "1".into(),
+        },
+        layer: LayerChoice::default(),
+        paused: false,
+        auto_layer: false,
+    };
+    let route_id = gw.route_add(TRAP, route(h)).unwrap();
+    let e = gw.route_add(ECHOTEST, route(echo)).unwrap_err();
+    assert!(e.contains("does not belong"), "{e}");
+    let e = gw.route_add(TRAP, route(source)).unwrap_err();
+    assert!(e.contains("no such handle"), "{e}");
+    // Another plugin cannot close it.
+    gw.rtp_input_remove(ECHOTEST, source);
+    assert!(!port_is_free(port));
+
+    // Media on the input reaches its plugin as input-media.
+    let sender = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let mut rtp = vec![0x80, 96, 0, 1, 0, 0, 0, 1, 0, 0, 0, 7];
+    rtp.extend_from_slice(&[0x10, 0x00, 0x9d, 0x01, 0x2a, 1, 2, 3]);
+    sender.send_to(&rtp, ("127.0.0.1", port)).unwrap();
+    wait_input_media(
+        &http,
+        s,
+        h,
+        json!({"source": source, "mid": "v", "receiving": true}),
+    )
+    .await;
+
+    // Closed by its plugin: the port is free and the routes from it are gone.
+    gw.rtp_input_remove(TRAP, source);
+    assert!(port_is_free(port));
+    let e = gw
+        .route_update(TRAP, route_id, LayerChoice::default(), false)
+        .unwrap_err();
+    assert!(e.contains("no such route"), "{e}");
+
+    // A crash restarts the plugin with fresh state: its inputs are closed.
+    let info = gw
+        .rtp_input_add(
+            TRAP,
+            input_request(None, vec![input_stream("v", "h264", 0)]),
+        )
+        .unwrap();
+    assert!(!port_is_free(info.ports[0]));
+    let v = http
+        .post(
+            &format!("/{s}/{h}"),
+            json!({"janus": "message", "body": {"request": "trap"}, "transaction": "t"}),
+        )
+        .await;
+    assert_eq!(err_code(&v), 462, "{v}");
+    assert!(port_is_free(info.ports[0]), "input closed with the crash");
+    // Removing it again is harmless.
+    gw.rtp_input_remove(TRAP, info.source);
+    drop(busy);
+    server.shutdown().await;
+}

@@ -156,6 +156,9 @@ pub struct Peer {
     pub scheduled: Option<Instant>,
     /// Routed packets were written and wait for the shard's next timer pass to go out.
     pub due: bool,
+    /// `map_pt` answers per (mid, source codec), looked up for every routed packet; cleared
+    /// whenever a description is applied (payload types can change only then).
+    pt_cache: Vec<(Mid, CodecInfo, Option<str0m::media::Pt>)>,
     pub srtp_profile: Option<SrtpProfile>,
     pub ended: Option<PeerEnd>,
     /// The latest estimate of what we can send this peer (bits/s), for the router's
@@ -281,6 +284,7 @@ impl Peer {
             rtc_deadline: now,
             scheduled: None,
             due: false,
+            pt_cache: Vec::new(),
             srtp_profile: None,
             ended: None,
             estimate: None,
@@ -354,6 +358,7 @@ impl Peer {
         spec: &AnswerSpec,
         io: &mut PeerIo,
     ) -> Result<String, MediaError> {
+        self.pt_cache.clear();
         let offer = self
             .pending_remote_offer
             .take()
@@ -386,6 +391,7 @@ impl Peer {
         spec: &OfferSpec,
         io: &mut PeerIo,
     ) -> Result<LocalOffer, MediaError> {
+        self.pt_cache.clear();
         // Check the whole spec before touching the Rtc: str0m applies direction changes to
         // the session at once, so a half-applied bad spec would leak into the next offer.
         let mut kept: Vec<Mid> = Vec::new();
@@ -508,6 +514,7 @@ impl Peer {
         answer: &str,
         io: &mut PeerIo,
     ) -> Result<(), MediaError> {
+        self.pt_cache.clear();
         let pending = self
             .pending_local_offer
             .take()
@@ -769,7 +776,20 @@ impl Peer {
 
     /// Writes a routed packet on the send stream of `mid`.
     pub fn write_rtp(&mut self, now: Instant, mid: Mid, p: &ForwardPacket, out: &RtpOut) {
-        let Some(pt) = self.map_pt(mid, &p.codec) else {
+        let cached = self
+            .pt_cache
+            .iter()
+            .find(|(m, c, _)| *m == mid && *c == p.codec)
+            .map(|(_, _, pt)| *pt);
+        let pt = match cached {
+            Some(pt) => pt,
+            None => {
+                let pt = self.map_pt(mid, &p.codec);
+                self.pt_cache.push((mid, p.codec, pt));
+                pt
+            }
+        };
+        let Some(pt) = pt else {
             debug!(handle = self.handle, %mid, "no payload type for {:?}; dropping", p.codec.codec);
             return;
         };

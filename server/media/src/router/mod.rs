@@ -18,7 +18,8 @@ pub mod temporal;
 pub mod vp8;
 pub mod vp9;
 
-use std::collections::HashMap;
+// Looked up per packet and per target: a fast hash for these small integer-and-mid keys.
+use rustc_hash::FxHashMap as HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 

@@ -6,7 +6,7 @@ pub mod batch;
 mod deadlines;
 pub mod msg;
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::task::Poll;
@@ -124,7 +124,7 @@ impl Shard {
         Shard {
             index,
             sockets,
-            handles: HashMap::new(),
+            handles: HashMap::default(),
             router: RouterShard::default(),
             deadlines: Deadlines::default(),
             forward: Vec::new(),

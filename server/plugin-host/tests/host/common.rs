@@ -86,6 +86,8 @@ pub enum Call {
         handles: Vec<HandleId>,
         reason: String,
     },
+    /// The plugin's state is gone; the core releases what it held for it.
+    PluginReset(String),
 }
 
 /// Like the core: an offer's m-lines get the mids asked for, or 0, 1, ... when none.
@@ -125,6 +127,19 @@ impl Recorder {
             .iter()
             .filter(|c| matches!(c, Call::PluginFailed { .. }))
             .cloned()
+            .collect()
+    }
+
+    /// The plugins whose state was reset, in order.
+    pub fn resets(&self) -> Vec<String> {
+        self.calls
+            .lock()
+            .unwrap()
+            .iter()
+            .filter_map(|c| match c {
+                Call::PluginReset(p) => Some(p.clone()),
+                _ => None,
+            })
             .collect()
     }
 }
@@ -270,5 +285,9 @@ impl Gateway for Recorder {
             handles: handles.to_vec(),
             reason: reason.into(),
         })
+    }
+
+    fn plugin_reset(&self, plugin: &str) {
+        self.record(Call::PluginReset(plugin.into()))
     }
 }

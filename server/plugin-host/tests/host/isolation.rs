@@ -38,6 +38,8 @@ async fn trap_is_reported_and_plugin_restarts_with_live_handles() {
             reason
         }]
     );
+    // What the core held for the old state (plain-RTP inputs) was released.
+    assert_eq!(rec.resets(), ["portunus.test.trap"]);
 
     // Fresh state (the counter restarted), same queue, still answering.
     let r = p

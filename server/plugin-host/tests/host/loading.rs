@@ -184,6 +184,8 @@ async fn reload_carries_state_over_with_snapshot_and_restore() {
         .unwrap();
     assert_eq!(r, MessageReply::Sync(json!({"ok": true, "messages": 3})));
     assert!(rec.failures().is_empty());
+    // The state moved: what the core holds for it (plain-RTP inputs) stays.
+    assert!(rec.resets().is_empty());
 
     // Another package in the file: refused, the old version keeps running.
     let e = host
@@ -209,6 +211,8 @@ async fn reload_without_snapshot_hangs_up_live_handles() {
     assert!(
         matches!(&rec.failures()[..], [Call::PluginFailed { handles, reason, .. }] if *handles == vec![11] && reason.contains("without its state"))
     );
+    // Released before the new version's init ran, so what that init opened is kept.
+    assert_eq!(rec.resets(), ["janus.plugin.echotest"]);
     // The handle exists in the new version.
     assert!(p.query_session(11).await.unwrap().get("error").is_none());
     assert_eq!(
