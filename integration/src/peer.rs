@@ -19,6 +19,7 @@ use str0m::RtcError;
 use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot, watch};
 
+pub use sdp::offered_media;
 pub use source::{MediaSource, PayloadTag, SILENCE};
 pub use srtp::SrtpProfileName;
 pub use state::{DataMessage, Dropped, MediaLine, MidReceived, PeerState, SsrcStats};

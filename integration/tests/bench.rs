@@ -252,6 +252,79 @@ async fn videoroom_h264_one_publisher_two_subscribers() {
     }
 }
 
+/// The Streaming scenario against portunus's `janus.plugin.streaming`: the tool creates an
+/// RTP mountpoint (Opus + VP8 on ports the plugin picks), feeds it plain RTP and 2 viewers
+/// watch for 5 s. Then the same with H.264 (1 viewer, 3 s).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streaming_one_mountpoint_two_viewers() {
+    use portunus_integration::bench::streaming::{self, StreamingOptions};
+    use portunus_integration::media::VideoCodec;
+    if !have_h264_encoder() {
+        return;
+    }
+    let server = start(config(60)).await;
+    let Endpoint::WebSocket(url) = endpoint(&server, "ws") else {
+        unreachable!("ws endpoint")
+    };
+    for (codec, viewers, seconds) in [(VideoCodec::Vp8, 2, 5), (VideoCodec::H264, 1, 3)] {
+        let mut opts = StreamingOptions::new(url.clone(), viewers, Duration::from_secs(seconds));
+        opts.server_pid = Some(std::process::id());
+        opts.setup_timeout = WAIT;
+        opts.video.codec = codec;
+        opts.video.width = 320;
+        opts.video.height = 180;
+        opts.video.kbps = 300;
+        opts.video.seconds = 4;
+        // A keyframe a second: a plain RTP source cannot be asked for one.
+        opts.video.gop = 30;
+        let live = Arc::new(Live::default());
+        let report =
+            tokio::time::timeout(Duration::from_secs(180), streaming::run(opts, live.clone()))
+                .await
+                .expect("the run is bounded")
+                .expect("the run completes");
+        println!("{}", report.to_table(10));
+
+        assert_eq!(live.phase(), Phase::Done);
+        let t = &report.totals;
+        assert!(report.created, "the tool made its mountpoint");
+        assert_eq!(report.streams.len(), 2, "{:?}", report.streams);
+        assert_eq!(
+            (t.viewers_up, t.viewers_failed),
+            (viewers, 0),
+            "{report:#?}"
+        );
+        assert_eq!(t.source_send_errors, 0);
+        // ~50 audio + ~30+ video packets a second were sent in the window.
+        let min_sent = 60 * seconds;
+        assert!(t.sent_packets >= min_sent, "{t:?}");
+        assert!(t.forwarded_packets >= viewers as u64 * min_sent, "{t:?}");
+        assert!(t.loss_pct < 2.0, "{t:?}");
+        assert_eq!(
+            t.unmatched_packets, 0,
+            "every packet is one the source sent"
+        );
+        for v in &report.viewers {
+            assert_eq!(v.error, None);
+            assert!(v.audio_packets > 0 && v.video_packets > 0, "{v:?}");
+            assert!(
+                v.first_keyframe_ms.is_some(),
+                "{codec} keyframe seen: {v:?}"
+            );
+            let (p50, p99) = (
+                v.latency_p50_ms.expect("p50"),
+                v.latency_p99_ms.expect("p99"),
+            );
+            assert!(p50 >= 0.0 && p50 <= p99 && p99 < 1000.0, "{v:?}");
+        }
+        assert!(report.server_window.is_some_and(|u| u.cpu_s > 0.0));
+        assert!(report.server_cpu_us_per_forwarded_packet.is_some());
+        let json = serde_json::to_value(&report).expect("JSON");
+        assert_eq!(json["totals"]["viewers_up"], viewers);
+        assert_eq!(json["video"]["codec"], codec.name());
+    }
+}
+
 /// Bad options end the run with a clear error before anything connects.
 #[tokio::test]
 async fn videoroom_rejects_bad_options() {

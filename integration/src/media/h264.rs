@@ -72,7 +72,9 @@ pub fn split_annexb(bytes: &[u8]) -> Result<Vec<&[u8]>, MediaError> {
             return Err(bad(format!("NAL unit {k}: forbidden_zero_bit set")));
         }
         if is_vcl(nal[0] & 0x1f) && nal.len() < 2 {
-            return Err(bad(format!("NAL unit {k}: slice without a header (truncated)")));
+            return Err(bad(format!(
+                "NAL unit {k}: slice without a header (truncated)"
+            )));
         }
         if nal.len() > MAX_NAL {
             return Err(bad(format!("NAL unit {k}: {} bytes", nal.len())));
@@ -366,7 +368,10 @@ mod tests {
         assert!(split_annexb(&[0, 0, 1]).is_err(), "start code alone");
         assert!(split_annexb(&[7, 0, 0, 1, 0x67]).is_err(), "junk first");
         assert!(split_annexb(&[0, 0, 1, 0xe7, 1]).is_err(), "forbidden bit");
-        assert!(split_annexb(&[0, 0, 1, 0x67, 1, 0, 0, 1, 0x65]).is_err(), "cut slice");
+        assert!(
+            split_annexb(&[0, 0, 1, 0x67, 1, 0, 0, 1, 0x65]).is_err(),
+            "cut slice"
+        );
         // Random bytes never panic.
         let mut x: u32 = 12345;
         for len in 0..300 {

@@ -12,7 +12,7 @@ use crate::bench::payload::Kind;
 use crate::bench::videoroom::flow::{FlowError, answer_offer, request};
 use crate::janus::JanusClient;
 use crate::media::VideoCodec;
-use crate::peer::{Peer, PeerConfig};
+use crate::peer::{MediaLine, Peer, PeerConfig, offered_media};
 
 /// Janus package name of the Streaming plugin.
 pub const STREAMING: &str = "janus.plugin.streaming";
@@ -256,12 +256,14 @@ pub struct Viewer {
 }
 
 /// `watch` → offer → `start` + answer (trickling the peer's candidates meanwhile) →
-/// `webrtcup`.
+/// `webrtcup`. `on_offer` learns the offer's audio/video m-lines before any media can
+/// arrive (the peer's RTP tap needs to know which stream each mid carries).
 pub async fn watch(
     client: &JanusClient,
     mountpoint: u64,
     pin: Option<&str>,
     peer_config: PeerConfig,
+    on_offer: impl FnOnce(&[MediaLine]),
     timeout: Duration,
 ) -> Result<Viewer, FlowError> {
     let session = client.create().await.map_err(|e| format!("create: {e}"))?;
@@ -276,6 +278,7 @@ pub async fn watch(
     let watch_at = Instant::now();
     let (data, offer) = request(client, session, handle, body, None, timeout).await?;
     let offer = offer.ok_or_else(|| format!("watch: no JSEP offer in {data}"))?;
+    on_offer(&offered_media(&offer.sdp));
     let start = json!({"request": "start"});
     let (peer, up_at) =
         answer_offer(client, session, handle, &offer, start, peer_config, timeout).await?;
@@ -288,9 +291,91 @@ pub async fn watch(
     })
 }
 
+/// Which mountpoint stream (index, kind) each offered mid carries. Janus offers the
+/// mountpoint's own mids; a server that names them otherwise offers them in the mountpoint's
+/// order, so an unknown mid takes the next unclaimed stream of its kind.
+pub fn match_offer(
+    streams: &[MountStream],
+    offered: &[MediaLine],
+) -> std::collections::HashMap<String, (usize, Kind)> {
+    let mut out = std::collections::HashMap::new();
+    let mut used = vec![false; streams.len()];
+    let kind_of = |k: str0m::media::MediaKind| match k {
+        str0m::media::MediaKind::Audio => Kind::Audio,
+        str0m::media::MediaKind::Video => Kind::Video,
+    };
+    // Mids the mountpoint names first, so they are not taken by position.
+    for line in offered {
+        if let Some(i) = streams.iter().position(|s| s.mid == line.mid) {
+            used[i] = true;
+            out.insert(line.mid.clone(), (i, streams[i].kind));
+        }
+    }
+    for line in offered {
+        if out.contains_key(&line.mid) {
+            continue;
+        }
+        let kind = kind_of(line.kind);
+        if let Some(i) = (0..streams.len()).find(|i| !used[*i] && streams[*i].kind == kind) {
+            used[i] = true;
+            out.insert(line.mid.clone(), (i, kind));
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn offered_mids_map_to_mountpoint_streams() {
+        use str0m::media::MediaKind;
+        let stream = |mid: &str, kind| MountStream {
+            mid: mid.into(),
+            kind,
+            port: 5000,
+            pt: 100,
+        };
+        let streams = [
+            stream("a", Kind::Audio),
+            stream("v1", Kind::Video),
+            stream("v2", Kind::Video),
+        ];
+        let line = |mid: &str, kind| MediaLine {
+            mid: mid.into(),
+            kind,
+        };
+        // Janus: the mountpoint's mids.
+        let m = match_offer(
+            &streams,
+            &[line("a", MediaKind::Audio), line("v2", MediaKind::Video)],
+        );
+        assert_eq!((m["a"], m["v2"]), ((0, Kind::Audio), (2, Kind::Video)));
+        // Other names: by order within each kind; extra m-lines are left out.
+        let m = match_offer(
+            &streams,
+            &[
+                line("0", MediaKind::Audio),
+                line("1", MediaKind::Video),
+                line("2", MediaKind::Video),
+                line("3", MediaKind::Video),
+                line("4", MediaKind::Audio),
+            ],
+        );
+        assert_eq!(m.len(), 3);
+        assert_eq!(
+            (m["0"], m["1"], m["2"]),
+            ((0, Kind::Audio), (1, Kind::Video), (2, Kind::Video))
+        );
+        // Mixed: a named mid is not given away by position.
+        let m = match_offer(
+            &streams,
+            &[line("x", MediaKind::Video), line("v1", MediaKind::Video)],
+        );
+        assert_eq!((m["x"], m["v1"]), ((2, Kind::Video), (1, Kind::Video)));
+        assert!(match_offer(&streams, &[]).is_empty());
+    }
 
     #[test]
     fn create_body_asks_for_opus_and_vp8_on_picked_ports() {

@@ -133,6 +133,8 @@ struct StreamMeasure {
 struct ViewerMeasure {
     /// By mountpoint stream index.
     streams: Vec<StreamMeasure>,
+    /// Offered mid → mountpoint stream (index, kind), known before media arrives.
+    mids: HashMap<String, (usize, Kind)>,
     /// Packets not found in the ledger or on an unknown mid.
     unmatched: u64,
     /// Packets sent outside the window (before it, during setup).
@@ -273,27 +275,21 @@ pub async fn run(
     ))];
 
     // Viewers, a bounded number at a time.
-    let mids: Arc<HashMap<String, (usize, Kind)>> = Arc::new(
-        streams
-            .iter()
-            .enumerate()
-            .map(|(i, s)| (s.mid.clone(), (i, s.kind)))
-            .collect(),
-    );
+    let streams_shared: Arc<Vec<flow::MountStream>> = Arc::new(streams.clone());
     let gate = Arc::new(tokio::sync::Semaphore::new(opts.setup_concurrency.max(1)));
     let tasks: Vec<_> = (0..opts.viewers)
         .map(|i| {
             let opts = opts.clone();
-            let (gate, mids) = (gate.clone(), mids.clone());
+            let (gate, mount) = (gate.clone(), streams_shared.clone());
             let (ledger, window, live) = (ledger.clone(), window.clone(), live.clone());
             tokio::spawn(async move {
                 let _permit = gate.acquire_owned().await;
                 let measure = Arc::new(Mutex::new(ViewerMeasure {
-                    streams: vec![StreamMeasure::default(); mids.len()],
+                    streams: vec![StreamMeasure::default(); mount.len()],
                     ..ViewerMeasure::default()
                 }));
                 let r = watch_one(
-                    &opts, mountpoint, mids, ledger, window, &live, epoch, &measure,
+                    &opts, mountpoint, mount, ledger, window, &live, epoch, &measure,
                 )
                 .await;
                 match &r {
@@ -431,7 +427,7 @@ type Watched = (Arc<JanusClient>, flow::Viewer);
 async fn watch_one(
     opts: &StreamingOptions,
     mountpoint: u64,
-    mids: Arc<HashMap<String, (usize, Kind)>>,
+    mount: Arc<Vec<flow::MountStream>>,
     ledger: Arc<Ledger>,
     window: Arc<Window>,
     live: &Arc<Live>,
@@ -446,7 +442,7 @@ async fn watch_one(
     let codec = opts.video.codec;
     let tap = RtpTap(Arc::new(move |mid: &str, payload: &[u8], at: Instant| {
         let mut m = m.lock();
-        let Some(&(index, kind)) = mids.get(mid) else {
+        let Some(&(index, kind)) = m.mids.get(mid) else {
             m.unmatched += 1;
             return;
         };
@@ -486,6 +482,7 @@ async fn watch_one(
             mountpoint,
             opts.pin.as_deref(),
             config,
+            |offered| measure.lock().mids = flow::match_offer(&mount, offered),
             opts.setup_timeout,
         ),
     )
