@@ -2,13 +2,14 @@
 # Real-browser tests: builds portunus, starts it on loopback with a test config (the VideoRoom
 # rooms taken from the repo's config.toml), runs headless Chromium through Debian's unchanged
 # janus-demos pages (echotest.mjs: EchoTest over HTTP long-poll and WebSocket; videoroom.mjs:
-# two VideoRoom participants, simulcast substream switching), stops the server, prints
+# two VideoRoom participants, simulcast substream switching; streaming.mjs: streamingtest
+# watching the sample mountpoint fed by ffmpeg), stops the server, prints
 # "browser: N passed, N failed" and exits non-zero on any failure. Failure screenshots and
 # console logs go to $BROWSER_ARTIFACTS.
 #
 # Env: PORTUNUS_HTTP_PORT (8088), PORTUNUS_WS_PORT (8188), CARGO_PROFILE (dev|release, dev),
 # BROWSER_ARTIFACTS (default: a fresh temporary folder, kept only on failure),
-# BROWSER_TESTS (which scripts, default "echotest videoroom").
+# BROWSER_TESTS (which scripts, default "echotest videoroom streaming").
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -67,9 +68,10 @@ udp_port = 0
 interfaces = ["127.0.0.1"]
 
 TOML
-# The VideoRoom's settings and rooms exactly as shipped (room 1234 is the demos' room): every
-# table of config.toml under [plugins."janus.plugin.videoroom"].
-awk '/^\[\[?[^]]*\]\]?[ \t]*$/ { keep = ($0 ~ /^\[\[?plugins\."janus\.plugin\.videoroom"/) } keep' \
+# The VideoRoom's settings and rooms exactly as shipped (room 1234 is the demos' room), and the
+# Streaming plugin's (mountpoint 1, rtp-sample): every table of config.toml under
+# [plugins."janus.plugin.videoroom"] and [plugins."janus.plugin.streaming"].
+awk '/^\[\[?[^]]*\]\]?[ \t]*$/ { keep = ($0 ~ /^\[\[?plugins\."janus\.plugin\.(videoroom|streaming)"/) } keep' \
   "$repo/config.toml" >> "$work/config.toml"
 grep -q '^room = 1234' "$work/config.toml" || {
   echo "browser test: config.toml has no VideoRoom room 1234"
@@ -109,7 +111,7 @@ cd "$here"
 npm ci --no-audit --no-fund --loglevel=error
 passed=0
 failed=0
-for t in ${BROWSER_TESTS:-echotest videoroom}; do
+for t in ${BROWSER_TESTS:-echotest videoroom streaming}; do
   echo "browser test: $t.mjs"
   # Every wait in the scripts is bounded; the timeout only guards against a wedged browser.
   set +e
