@@ -2,7 +2,7 @@
 //! printed beside the results: API over WebSocket on port 8188, media on the veth address
 //! only, one media thread per core, no recording, warnings-only logging, the stock
 //! VideoRoom or Streaming plugin (no configured rooms or mountpoints: the tool creates them;
-//! Streaming RTP ports from one range, apart from the ICE ports). SRTP: neither server can be told a profile; both offer their defaults and the
+//! Janus's Streaming RTP ports from a range apart from its ICE ports). SRTP: neither server can be told a profile; both offer their defaults and the
 //! negotiated one is reported (portunus: AEAD_AES_256_GCM, see docs/PERFORMANCE.md).
 
 use std::net::Ipv4Addr;
@@ -32,7 +32,8 @@ impl Server {
     }
 }
 
-/// UDP ports the Streaming plugins take mountpoint RTP ports from (`port: 0`).
+/// UDP ports Janus's Streaming plugin takes mountpoint RTP ports from (`port: 0`), apart
+/// from its ICE range (portunus takes any free port).
 pub const STREAMING_RTP_PORTS: &str = "40001-50000";
 
 /// Janus's plugins: all but the one the scenario uses are disabled.
@@ -67,11 +68,14 @@ pub fn write_configs(
     let portunus = dir.join("portunus.toml");
     let streaming = match scenario {
         Scenario::Videoroom => String::new(),
-        Scenario::Streaming => format!(
-            "\n# The Streaming plugin: no configured mountpoints (the tool creates one);\n\
-             # Janus: janus/janus.plugin.streaming.jcfg.\n\
-             [plugins.\"janus.plugin.streaming\"]\nrtp_port_range = \"{STREAMING_RTP_PORTS}\"\n"
-        ),
+        Scenario::Streaming => {
+            "\n# The Streaming plugin: no configured mountpoints (the tool creates one; Janus:\n\
+             # janus/janus.plugin.streaming.jcfg). `port: 0` takes any free UDP port (Janus: one\n\
+             # from its rtp_port_range, set apart from its ICE ports; portunus's PeerConnections\n\
+             # share one port).\n\
+             [plugins.\"janus.plugin.streaming\"]\n"
+                .to_string()
+        }
     };
     write(
         portunus.clone(),
@@ -228,7 +232,6 @@ mod tests {
     fn streaming_configs_enable_only_the_streaming_plugin() {
         let (p, j, dir) = configs(Scenario::Streaming);
         assert!(p.contains("[plugins.\"janus.plugin.streaming\"]"), "{p}");
-        assert!(p.contains(STREAMING_RTP_PORTS));
         assert!(!j.contains("libjanus_streaming.so") && j.contains("libjanus_videoroom.so"));
         let s = std::fs::read_to_string(dir.join("janus/janus.plugin.streaming.jcfg"))
             .expect("streaming jcfg");
