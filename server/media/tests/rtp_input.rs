@@ -432,6 +432,13 @@ fn input_feeds_a_peer_continuously_through_restarts_and_bad_datagrams() {
         (input_media(s, source, "a", false) && input_media(s, source, "v", false)).then_some(())
     });
 
+    // Media resumes: viewers already routed get a keyframe asked for at once.
+    feed(&mut client, &mut audio, &mut video, 3);
+    assert!(
+        wait_pli(&mut client, &rtcp_sock, video.ssrc, rtcp_port).is_some(),
+        "no PLI when media resumed"
+    );
+
     // Removing closes the ports (they bind again) and the routes from the input.
     engine.rtp_input_remove(source);
     for port in [ports[0], ports[1], rtcp_port] {

@@ -37,6 +37,18 @@ pub use spec::{StreamSpec, check};
 /// Datagrams read from one input socket per drain, so a flood cannot hold the shard.
 const DRAIN_BATCH: usize = 32;
 
+/// What taking a datagram may produce, lent by the shard.
+pub struct InputIo<'a> {
+    /// Packets for the routes.
+    pub forward: &'a mut Vec<Arc<ForwardPacket>>,
+    pub events: &'a UnboundedSender<MediaEvent>,
+    /// Video streams (with an RTCP port) whose media just started or resumed: a viewer
+    /// already routed from them should not wait for the sender's next keyframe.
+    pub started: &'a mut Vec<(HandleId, Mid)>,
+    /// The core's no-media time (Janus `no_media_timer`).
+    pub no_media: Duration,
+}
+
 /// One stream's receive state.
 #[derive(Debug)]
 struct Stream {
@@ -48,7 +60,6 @@ struct Stream {
     sender_rtcp: Option<SocketAddr>,
     /// Our SSRC in the PLIs we send.
     own_ssrc: u32,
-    has_rtcp: bool,
     last_rx: Option<Instant>,
     receiving: bool,
     /// Packets and payload bytes taken.
@@ -133,7 +144,6 @@ impl Inputs {
                 });
             }
             streams.push(Stream {
-                has_rtcp: spec.rtcp_port.is_some(),
                 spec,
                 seq: SeqTracker::default(),
                 sender_rtp: None,
@@ -173,35 +183,25 @@ impl Inputs {
     }
 
     /// Reads what waits on the input sockets (bounded) and takes each datagram.
-    pub fn drain(
-        &mut self,
-        now: Instant,
-        buf: &mut [u8],
-        forward: &mut Vec<Arc<ForwardPacket>>,
-        events: &UnboundedSender<MediaEvent>,
-        no_media: Duration,
-    ) {
+    pub fn drain(&mut self, now: Instant, buf: &mut [u8], io: &mut InputIo) {
         for i in 0..self.slots.len() {
             for _ in 0..DRAIN_BATCH {
                 let Ok((n, src)) = self.slots[i].socket.try_recv_from(buf) else {
                     break;
                 };
-                self.on_datagram(now, i, src, &buf[..n], forward, events, no_media);
+                self.on_datagram(now, i, src, &buf[..n], io);
             }
         }
     }
 
     /// One datagram read from `slot`.
-    #[allow(clippy::too_many_arguments)]
     pub fn on_datagram(
         &mut self,
         now: Instant,
         slot: usize,
         from: SocketAddr,
         data: &[u8],
-        forward: &mut Vec<Arc<ForwardPacket>>,
-        events: &UnboundedSender<MediaEvent>,
-        no_media: Duration,
+        io: &mut InputIo,
     ) {
         let Some(s) = self.slots.get(slot) else {
             return;
@@ -235,15 +235,18 @@ impl Inputs {
         let mid = stream.spec.mid;
         if !stream.receiving {
             stream.receiving = true;
-            let _ = events.send(MediaEvent::InputMedia {
+            let _ = io.events.send(MediaEvent::InputMedia {
                 source: MediaRef {
                     handle: source,
                     mid: mid.to_string(),
                 },
                 receiving: true,
             });
+            if stream.spec.video.is_some() && stream.spec.rtcp_port.is_some() {
+                io.started.push((source, mid));
+            }
             if self.check_at.is_none() {
-                self.check_at = Some(now + no_media);
+                self.check_at = Some(now + io.no_media);
             }
         }
         let desc = match stream.spec.video {
@@ -254,7 +257,7 @@ impl Inputs {
         // see one continuous stream.
         let key = source_key(source, &mid, None) ^ epoch.wrapping_mul(0x9e37_79b9_7f4a_7c15);
         trace!(source, %mid, seq, "input rtp");
-        forward.push(Arc::new(ForwardPacket {
+        io.forward.push(Arc::new(ForwardPacket {
             source,
             source_mid: mid,
             layer: None,
@@ -317,7 +320,7 @@ impl Inputs {
         else {
             return;
         };
-        if !stream.has_rtcp {
+        if stream.spec.rtcp_port.is_none() {
             return;
         }
         let Some(media_ssrc) = stream.seq.ssrc() else {

@@ -21,7 +21,7 @@ use tracing::{debug, trace, warn};
 use crate::demux::{Demux, PacketClass, classify};
 use crate::error::MediaError;
 use crate::forwarder::{Forwarder, Forwarders};
-use crate::input::Inputs;
+use crate::input::{InputIo, Inputs};
 use crate::peer::{Peer, PeerConfig, PeerIo, PeerRole};
 use crate::router::{ForwardPacket, RouterShard};
 use crate::sdp;
@@ -257,28 +257,32 @@ impl Shard {
 
     /// Reads what waits on the input sockets (bounded per socket) and routes it.
     fn drain_inputs(&mut self, buf: &mut [u8]) {
-        let no_media = self.shared.peer_config.no_media;
-        self.inputs.drain(
-            Instant::now(),
-            buf,
-            &mut self.forward,
-            &self.shared.events,
-            no_media,
-        );
-        self.process_work(Instant::now());
+        let now = Instant::now();
+        self.with_inputs(now, |inputs, io| inputs.drain(now, buf, io));
     }
 
     fn on_input(&mut self, now: Instant, slot: usize, source: SocketAddr, data: &[u8]) {
-        let no_media = self.shared.peer_config.no_media;
-        self.inputs.on_datagram(
-            now,
-            slot,
-            source,
-            data,
-            &mut self.forward,
-            &self.shared.events,
-            no_media,
-        );
+        self.with_inputs(now, |inputs, io| {
+            inputs.on_datagram(now, slot, source, data, io)
+        });
+    }
+
+    /// Runs `f` on the inputs with their I/O context, then routes what it produced and asks
+    /// for keyframes for the routes of streams that just (re)started.
+    fn with_inputs(&mut self, now: Instant, f: impl FnOnce(&mut Inputs, &mut InputIo)) {
+        let mut started = Vec::new();
+        let mut io = InputIo {
+            forward: &mut self.forward,
+            events: &self.shared.events,
+            started: &mut started,
+            no_media: self.shared.peer_config.no_media,
+        };
+        f(&mut self.inputs, &mut io);
+        for (source, mid) in started {
+            if self.router.has_routes(source, &mid) {
+                self.keyframe_upstream(now, source, mid, None, true);
+            }
+        }
         self.process_work(now);
     }
 
