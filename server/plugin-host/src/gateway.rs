@@ -5,8 +5,8 @@
 //! Implementations must never wait for a plugin (the caller *is* the plugin's thread).
 
 use portunus_media::types::{
-    DataMessage, ForwarderId, HandleId, JsepOut, LayerChoice, MediaKind, MediaRef, OfferSpec,
-    Route, RouteId, TalkDetection,
+    DataMessage, ForwarderId, HandleId, JsepOut, LayerChoice, MediaRef, OfferSpec, Route, RouteId,
+    TalkDetection,
 };
 
 /// A plain-RTP forwarder as a plugin asks for it: the destination is still a host string
@@ -22,21 +22,9 @@ pub struct RtpForwardRequest {
     pub rtcp_port: Option<u16>,
 }
 
-/// One stream of a plain-RTP input as a plugin asks for it (`wit` `rtp-input-stream`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RtpInputStreamRequest {
-    pub mid: String,
-    pub kind: MediaKind,
-    /// Codec name as the plugin wrote it ("opus", "vp8", "h264", ...); the core validates it.
-    pub codec: String,
-    pub clock_rate: u32,
-    pub channels: Option<u8>,
-    pub pt: Option<u8>,
-    pub fmtp: Option<String>,
-    /// 0 = any free port.
-    pub port: u16,
-    pub rtcp_port: Option<u16>,
-}
+/// One stream of a plain-RTP input as a plugin asks for it (`wit` `rtp-input-stream`):
+/// already the media core's own description, which checks it.
+pub type RtpInputStreamRequest = portunus_media::types::RtpInputStream;
 
 /// A plain-RTP input as a plugin asks for it: the bind address is still a string.
 #[derive(Debug, Clone, PartialEq, Eq)]

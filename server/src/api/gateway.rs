@@ -8,7 +8,7 @@ use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 
 use portunus_media::{
     DataMessage, ForwarderId, HandleId, JsepOut, LayerChoice, MediaRef, OfferSpec, Route, RouteId,
-    RtpForward, RtpInput, RtpInputStream, TalkDetection,
+    RtpForward, RtpInput, TalkDetection,
 };
 use portunus_plugin_host::{Gateway, RtpForwardRequest, RtpInputInfo, RtpInputRequest};
 use serde_json::{Value, json};
@@ -333,21 +333,7 @@ impl Gateway for CoreGateway {
         let ip = input_ip(input.host.as_deref())?;
         let input = RtpInput {
             ip,
-            streams: input
-                .streams
-                .into_iter()
-                .map(|s| RtpInputStream {
-                    mid: s.mid,
-                    kind: s.kind,
-                    codec: s.codec,
-                    clock_rate: s.clock_rate,
-                    channels: s.channels,
-                    pt: s.pt,
-                    fmtp: s.fmtp,
-                    port: s.port,
-                    rtcp_port: s.rtcp_port,
-                })
-                .collect(),
+            streams: input.streams,
         };
         // An id from the handles' space, so a route source never names two things.
         let source = core.registry.reserve_id();
