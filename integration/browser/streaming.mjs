@@ -88,9 +88,17 @@ async function watch(kind, browser, log) {
     await page.click('#watch');
     await waitInPage(page, 'the Watch button back', () => {
       const b = document.querySelector('#watch');
-      return b && b.textContent.includes('Watch');
+      return b && b.textContent.includes('Watch') && !b.disabled;
     });
     log(`${kind}: stopped`);
+    // Watch again on the same handle (a new PeerConnection): the video plays again.
+    await page.click('#watch');
+    const again = await waitInPage(page, 'the video to play again', () => {
+      const v = [...document.querySelectorAll('video[id^="remotevideo"]')]
+        .find((e) => e.videoWidth > 0 && e.currentTime > 0.5);
+      return v && { id: v.id, t: v.currentTime };
+    });
+    log(`${kind}: watching again, ${again.id} at ${again.t.toFixed(2)} s`);
   } catch (e) {
     if (ff.errors()) log(`ffmpeg: ${ff.errors().slice(0, 400)}`);
     await saveArtifacts(`streaming-${kind}`, [{ name: 'page', page, lines }], log);
