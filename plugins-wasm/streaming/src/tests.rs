@@ -1251,6 +1251,8 @@ fn pause_and_resume() {
     let evs = call(&mut s, 2, json!({"request": "start"}), None);
     assert_eq!(status(&evs[0]), Some("started"));
     assert_eq!(s.host.updates, [(4, false), (5, false)]);
+    // ... and asks the source for a keyframe again (one at setup, one now).
+    assert_eq!(keyframes(&s).len(), 2);
 }
 
 #[test]

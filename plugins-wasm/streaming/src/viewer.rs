@@ -270,8 +270,13 @@ impl<H: Host> Streaming<H> {
         session.paused = false;
         let status = if session.pc_up { "started" } else { "starting" };
         // Existing routes resume; new ones are made with the right state.
+        let resuming = status == "started";
         self.refresh_routes(req.handle);
         self.install_routes(req.handle);
+        if resuming {
+            // After a pause the decoder needs a fresh keyframe, not the next periodic one.
+            self.request_keyframes(req.handle);
+        }
         let ev = result_event(json!({ "status": status }));
         self.push(req.handle, Some(req.transaction), &ev, None);
         Ok(())
@@ -440,6 +445,13 @@ impl<H: Host> Streaming<H> {
         }
     }
 
+    /// The viewer and the mountpoint it watches.
+    fn viewing(&self, handle: HandleId) -> Option<(&Session, &Mountpoint)> {
+        let session = self.sessions.get(&handle)?;
+        let mp = self.mountpoints.get(session.mountpoint.as_ref()?)?;
+        Some((session, mp))
+    }
+
     /// Whether the viewer's stream at `vs` forwards nothing now.
     fn paused(session: &Session, vs: &ViewStream, mp: &Mountpoint) -> bool {
         session.paused || !vs.send || !mp.enabled
@@ -447,19 +459,12 @@ impl<H: Host> Streaming<H> {
 
     /// Routes for every answered m-line that has none.
     pub(crate) fn install_routes(&mut self, handle: HandleId) {
-        let Some(session) = self.sessions.get(&handle) else {
+        let Some((session, mp)) = self.viewing(handle) else {
             return;
         };
         if !session.answered {
             return;
         }
-        let Some(mp) = session
-            .mountpoint
-            .as_ref()
-            .and_then(|id| self.mountpoints.get(id))
-        else {
-            return;
-        };
         let new: Vec<(usize, Route)> = session
             .streams
             .iter()
@@ -497,14 +502,7 @@ impl<H: Host> Streaming<H> {
 
     /// Re-applies pause / send / enabled to the viewer's routes.
     pub(crate) fn refresh_routes(&mut self, handle: HandleId) {
-        let Some(session) = self.sessions.get(&handle) else {
-            return;
-        };
-        let Some(mp) = session
-            .mountpoint
-            .as_ref()
-            .and_then(|id| self.mountpoints.get(id))
-        else {
+        let Some((session, mp)) = self.viewing(handle) else {
             return;
         };
         let updates: Vec<(RouteId, bool)> = session
@@ -536,14 +534,7 @@ impl<H: Host> Streaming<H> {
 
     /// Asks the mountpoint's sender for a keyframe on every video stream the viewer gets.
     fn request_keyframes(&mut self, handle: HandleId) {
-        let Some(session) = self.sessions.get(&handle) else {
-            return;
-        };
-        let Some(mp) = session
-            .mountpoint
-            .as_ref()
-            .and_then(|id| self.mountpoints.get(id))
-        else {
+        let Some((session, mp)) = self.viewing(handle) else {
             return;
         };
         let sources: Vec<MediaRef> = session
