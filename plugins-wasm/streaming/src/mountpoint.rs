@@ -113,8 +113,6 @@ pub struct Mountpoint {
     /// The core's input: the route source of every stream (`media-ref.handle`).
     pub source: HandleId,
     pub viewers: BTreeSet<HandleId>,
-    /// The keys it was created with, as `save_config` writes them back.
-    pub config: Map<String, Value>,
 }
 
 pub const AUDIO_CODECS: &[&str] = &["opus", "pcmu", "pcma", "g722"];
@@ -633,29 +631,67 @@ impl Mountpoint {
         m
     }
 
-    /// The table `save_config` writes: the keys it was created with, edits applied.
+    /// The table `save_config` writes, as Janus saves a mountpoint: always the `media` form,
+    /// with the ports bound now (so a sender keeps its target across restarts).
     pub fn to_config(&self) -> Value {
-        let mut m = self.config.clone();
-        for k in ["request", "permanent", "admin_key", "new_description"] {
-            m.remove(k);
+        let mut m = json!({
+            "type": "rtp",
+            "id": self.id.to_json(),
+            "name": self.name,
+            "description": self.description,
+            "is_private": self.is_private,
+        });
+        for (k, v) in [
+            ("metadata", &self.metadata),
+            ("secret", &self.secret),
+            ("pin", &self.pin),
+        ] {
+            if let Some(v) = v {
+                m[k] = json!(v);
+            }
         }
-        m.insert("type".into(), json!("rtp"));
-        m.insert("id".into(), self.id.to_json());
-        m.insert("name".into(), json!(self.name));
-        m.insert("description".into(), json!(self.description));
-        let mut opt = |k: &str, v: &Option<String>| match v {
-            Some(v) => {
-                m.insert(k.into(), json!(v));
-            }
-            None => {
-                m.remove(k);
-            }
-        };
-        opt("metadata", &self.metadata);
-        opt("secret", &self.secret);
-        opt("pin", &self.pin);
-        m.insert("is_private".into(), json!(self.is_private));
-        Value::Object(m)
+        if let Some(c) = self.collision.filter(|c| *c > 0) {
+            m["collision"] = json!(c);
+        }
+        if let Some(t) = self.threads.filter(|t| *t > 0) {
+            m["threads"] = json!(t);
+        }
+        let media: Vec<Value> = self
+            .streams
+            .iter()
+            .map(|s| {
+                let mut e = json!({
+                    "type": s.kind.as_str(),
+                    "mid": s.mid,
+                    "label": s.label,
+                    "port": s.port,
+                    "codec": s.codec,
+                });
+                if let Some(msid) = s.msid_pair() {
+                    e["msid"] = json!(msid);
+                }
+                if let Some(p) = s.rtcp_port {
+                    e["rtcpport"] = json!(p);
+                }
+                if let Some(pt) = s.pt {
+                    e["pt"] = json!(pt);
+                }
+                if let Some(f) = &s.fmtp {
+                    e["fmtp"] = json!(f);
+                }
+                if let Some(h) = &self.host {
+                    e["iface"] = json!(h);
+                }
+                for (k, on) in [("skew", s.skew), ("bufferkf", s.bufferkf), ("svc", s.svc)] {
+                    if on {
+                        e[k] = json!(true);
+                    }
+                }
+                e
+            })
+            .collect();
+        m["media"] = json!(media);
+        m
     }
 
     pub fn source_ref(&self, index: usize) -> Option<MediaRef> {

@@ -208,7 +208,6 @@ impl<H: Host> Streaming<H> {
             streams: spec.streams,
             source: opened.source,
             viewers: Default::default(),
-            config: body.clone(),
         };
         self.host.info(&format!(
             "mountpoint {id} ('{}'): input {} on port(s) {:?}",

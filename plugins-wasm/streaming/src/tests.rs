@@ -793,8 +793,21 @@ fn permanent_create_edit_destroy_save_the_configuration() {
         (t["id"].clone(), t["name"].clone()),
         (json!(70), json!("kept"))
     );
-    assert_eq!(t["audioport"], 7000);
+    // Saved as Janus saves: the media form, with the bound ports and no request keys.
+    assert_eq!(
+        t["media"],
+        json!([{"type": "audio", "mid": "a", "label": "audio", "port": 7000, "pt": 111,
+                "codec": "opus"}])
+    );
+    assert_eq!(t["secret"], "s");
     assert!(t.get("request").is_none() && t.get("permanent").is_none());
+    assert!(t.get("audioport").is_none());
+    // The saved table makes the same mountpoint at the next start.
+    let mut next = Streaming::new(Fake::default());
+    next.init(json!({"mountpoints": [t.clone()]})).unwrap();
+    let mp = &next.mountpoints[&portunus_plugin_sdk::ids::Id::Num(70)];
+    assert_eq!((mp.name.as_str(), mp.streams[0].port), ("kept", 7000));
+    assert_eq!(next.host.inputs[0].1.streams[0].codec, "opus");
     // edit, permanently
     let r = sync(
         &mut s,
