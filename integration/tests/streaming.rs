@@ -388,6 +388,94 @@ async fn watch_a_subset_of_a_multistream_mountpoint() {
         .expect("video arrives");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn disable_edit_and_kick_all_reach_the_viewers() {
+    if !have_ffmpeg() {
+        return;
+    }
+    let env = Env::start().await;
+    let (vport, aport) = env.create(61, "s").await;
+    let _feed = Feed::start(vport, aport, 30);
+    let viewer = env.viewer(json!({"id": 61})).await;
+    let (vmid, amid) = mids(&viewer.peer.state());
+    viewer
+        .peer
+        .wait_until(WAIT, "media", |s| s.packets_on(&amid) >= 10)
+        .await
+        .expect("media arrives");
+
+    // disable: the viewer stays but gets nothing; enable: media again.
+    let r = env
+        .admin
+        .request_ok(json!({"request": "disable", "id": 61, "secret": "s"}))
+        .await
+        .expect("disable");
+    assert_eq!(r, json!({"streaming": "ok"}));
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let a0 = viewer.peer.state().packets_on(&amid);
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    assert!(
+        viewer.peer.state().packets_on(&amid) <= a0 + 2,
+        "nothing flows while disabled"
+    );
+    env.admin
+        .request_ok(json!({"request": "enable", "id": 61, "secret": "s"}))
+        .await
+        .expect("enable");
+    viewer
+        .peer
+        .wait_until(WAIT, "media after enable", |s| {
+            s.packets_on(&amid) > a0 + 10 && s.packets_on(&vmid) > 0
+        })
+        .await
+        .expect("media again");
+
+    // edit with edited_event: the viewer is told the new metadata.
+    let r = env
+        .admin
+        .request_ok(json!({"request": "edit", "id": 61, "secret": "s",
+                            "new_metadata": "now showing", "edited_event": true}))
+        .await
+        .expect("edit");
+    assert_eq!(
+        r,
+        json!({"streaming": "edited", "id": 61, "permanent": false})
+    );
+    let ev = viewer
+        .handle
+        .wait("edited", |d| d["event"] == "edited")
+        .await
+        .expect("edited event");
+    assert_eq!(
+        ev.data,
+        json!({"event": "edited", "id": 61, "metadata": "now showing"})
+    );
+
+    // kick_all: the viewer is told and hung up.
+    let r = env
+        .admin
+        .request_ok(json!({"request": "kick_all", "id": 61, "secret": "s"}))
+        .await
+        .expect("kick_all");
+    assert_eq!(r, json!({"streaming": "kicked_all"}));
+    viewer
+        .handle
+        .wait("kicked_all", |d| status(d) == Some("kicked_all"))
+        .await
+        .expect("the viewer is told");
+    viewer
+        .handle
+        .wait_core("hangup", |e| matches!(e, JanusEvent::Hangup { .. }))
+        .await
+        .expect("its PeerConnection is closed");
+    let info = env
+        .admin
+        .request_ok(json!({"request": "info", "id": 61, "secret": "s"}))
+        .await
+        .expect("info");
+    assert_eq!(info["info"]["viewers"], 0, "{info}");
+}
+
 /// Bad requests over the API, with their codes (no media needed).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_requests_get_janus_error_codes() {
