@@ -14,6 +14,7 @@ pub mod config;
 pub mod error;
 pub mod mountpoint;
 pub mod snapshot;
+pub mod svc;
 pub mod sync_requests;
 pub mod viewer;
 
@@ -210,10 +211,12 @@ impl<H: Host> Streaming<H> {
         }
     }
 
-    /// A mountpoint's media started or stopped arriving.
+    /// A mountpoint's media started or stopped arriving, or a viewer's SVC layer changed.
     pub fn on_media_event(&mut self, event: MediaEvent) {
-        let MediaEvent::InputMedia(ev) = event else {
-            return;
+        let ev = match event {
+            MediaEvent::InputMedia(ev) => ev,
+            MediaEvent::LayerChanged(c) => return self.layer_changed(c),
+            MediaEvent::TalkChanged(_) => return,
         };
         let now = self.host.now_ms();
         let source = ev.source;

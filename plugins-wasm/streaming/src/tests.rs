@@ -24,6 +24,8 @@ pub struct Fake {
     pub routes: Vec<(RouteId, Route)>,
     pub removed_routes: Vec<RouteId>,
     pub updates: Vec<(RouteId, bool)>,
+    /// The layer of each route update: (route, substream, temporal).
+    pub layers: Vec<(RouteId, Option<u8>, Option<u8>)>,
     pub keyframes: Vec<MediaRef>,
     pub saved: Vec<Value>,
     pub closed: Vec<HandleId>,
@@ -71,8 +73,9 @@ impl Host for Fake {
         self.routes.push((self.next_id, route.clone()));
         Ok(self.next_id)
     }
-    fn route_update(&mut self, id: RouteId, _l: LayerChoice, paused: bool) -> Result<(), String> {
+    fn route_update(&mut self, id: RouteId, l: LayerChoice, paused: bool) -> Result<(), String> {
         self.updates.push((id, paused));
+        self.layers.push((id, l.substream, l.temporal));
         Ok(())
     }
     fn route_remove(&mut self, id: RouteId) {
@@ -1488,4 +1491,99 @@ fn snapshot_and_restore_keep_everything() {
     assert_eq!(status(&evs[0]), Some("pausing"));
     assert_eq!(t.host.updates, [(4, true), (5, true)]);
     assert!(t.restore(b"nope").is_err());
+}
+
+// ---------------------------------------------------------------------------------------
+// VP9-SVC layers
+
+#[test]
+fn svc_layers_follow_watch_and_configure() {
+    let mut s = demo();
+    let r = sync(
+        &mut s,
+        1,
+        json!({"request": "create", "type": "rtp", "id": 90, "media": [
+            {"type": "video", "mid": "v", "port": 0, "pt": 98, "codec": "vp9", "svc": true}]}),
+    );
+    assert_eq!(r["streaming"], "created", "{r}");
+    let info = sync(&mut s, 1, json!({"request": "info", "id": 90}));
+    assert_eq!(info["info"]["media"][0]["videosvc"], true);
+    assert_eq!(
+        async_error(
+            &mut s,
+            2,
+            json!({"request": "watch", "id": 90, "spatial_layer": "x"})
+        ),
+        454
+    );
+    call(
+        &mut s,
+        2,
+        json!({"request": "watch", "id": 90, "spatial_layer": 1}),
+        None,
+    );
+    call(&mut s, 2, json!({"request": "start"}), Some(answer()));
+    s.setup_media(2);
+    let (route, r) = s.host.routes.last().unwrap().clone();
+    assert_eq!((r.layer.substream, r.layer.temporal), (Some(1), None));
+    // The core reports what it forwards: told as Janus, with the mountpoint's mid.
+    s.on_media_event(MediaEvent::LayerChanged(LayerChange {
+        route,
+        target: r.target.clone(),
+        substream: Some(1),
+        temporal: Some(2),
+    }));
+    let ev = s.host.pushed.last().unwrap();
+    assert_eq!(
+        ev.data,
+        json!({"streaming": "event", "result": {"mid": "v", "spatial_layer": 1, "temporal_layer": 2}})
+    );
+    // configure: a new temporal target updates the route; the current spatial layer is
+    // answered at once.
+    let evs = call(
+        &mut s,
+        2,
+        json!({"request": "configure", "spatial_layer": 1, "temporal_layer": 0}),
+        None,
+    );
+    assert_eq!(
+        evs[0].data,
+        json!({"streaming": "event", "result": {"spatial_layer": 1}})
+    );
+    assert_eq!(evs[1].data["result"]["event"], "configured");
+    assert_eq!(s.host.layers.last(), Some(&(route, Some(1), Some(0))));
+    s.on_media_event(MediaEvent::LayerChanged(LayerChange {
+        route,
+        target: r.target.clone(),
+        substream: Some(1),
+        temporal: Some(0),
+    }));
+    let ev = s.host.pushed.last().unwrap();
+    assert_eq!(
+        ev.data,
+        json!({"streaming": "event", "result": {"mid": "v", "temporal_layer": 0}})
+    );
+    assert_eq!(
+        async_error(
+            &mut s,
+            2,
+            json!({"request": "configure", "temporal_layer": -1})
+        ),
+        454
+    );
+    // Not an SVC mountpoint: the layers are ignored.
+    watch_and_start(&mut s, 3, json!(1));
+    call(
+        &mut s,
+        3,
+        json!({"request": "configure", "spatial_layer": 0}),
+        None,
+    );
+    assert!(
+        s.host
+            .layers
+            .iter()
+            .filter(|(id, _, _)| *id != route)
+            .all(|(_, sp, t)| sp.is_none() && t.is_none())
+    );
 }

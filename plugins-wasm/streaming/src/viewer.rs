@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::*;
 use crate::mountpoint::{Kind, Mountpoint};
+use crate::svc::{self, Layers};
 use crate::{Request, Streaming, result_event};
 
 /// One m-line of a viewer's PeerConnection.
@@ -24,6 +25,11 @@ pub struct ViewStream {
     /// `configure` can turn a stream off.
     pub send: bool,
     pub route: Option<RouteId>,
+    /// SVC streams: the layers asked for, and the ones the core forwards now.
+    #[serde(default)]
+    pub target: Layers,
+    #[serde(default)]
+    pub current: Layers,
 }
 
 /// One handle attached to the plugin.
@@ -87,6 +93,8 @@ const WATCH_PARAMS: &[Param] = &[
 const CONFIGURE_PARAMS: &[Param] = &[
     Param::optional("mid", ParamKind::String),
     Param::optional("send", ParamKind::Bool),
+    Param::optional("spatial_layer", ParamKind::PositiveInteger),
+    Param::optional("temporal_layer", ParamKind::PositiveInteger),
 ];
 
 /// The `media` list of `watch`: mids, all strings.
@@ -135,6 +143,8 @@ fn choose_streams(
             mid: None,
             send: true,
             route: None,
+            target: Layers::default(),
+            current: Layers::default(),
         })
         .collect();
     if streams.is_empty() {
@@ -142,6 +152,17 @@ fn choose_streams(
             INVALID_REQUEST,
             "Can't offer an SDP with no audio, video or data for this mountpoint",
         ));
+    }
+    // As Janus: SVC streams start at the layers `watch` names (the highest otherwise).
+    let mut streams = streams;
+    if streams
+        .iter()
+        .any(|vs| mp.streams.get(vs.index).is_some_and(|s| s.svc))
+    {
+        let asked = svc::requested(body)?;
+        for vs in streams.iter_mut() {
+            vs.target = asked;
+        }
     }
     Ok(streams)
 }
@@ -321,6 +342,7 @@ impl<H: Host> Streaming<H> {
                 vs.send = s;
             }
         }
+        self.configure_layers(req.handle, req.body, mid)?;
         self.refresh_routes(req.handle);
         let ev = result_event(json!({"event": "configured"}));
         self.push(req.handle, Some(req.transaction), &ev, None);
@@ -474,7 +496,7 @@ impl<H: Host> Streaming<H> {
                 let route = Route {
                     source: mp.source_ref(vs.index)?,
                     target: MediaRef::new(handle, vs.mid.clone()?),
-                    layer: LayerChoice::all(),
+                    layer: vs.target.choice(),
                     paused: Self::paused(session, vs, mp),
                     auto_layer: false,
                 };
@@ -505,13 +527,13 @@ impl<H: Host> Streaming<H> {
         let Some((session, mp)) = self.viewing(handle) else {
             return;
         };
-        let updates: Vec<(RouteId, bool)> = session
+        let updates: Vec<(RouteId, LayerChoice, bool)> = session
             .streams
             .iter()
-            .filter_map(|vs| Some((vs.route?, Self::paused(session, vs, mp))))
+            .filter_map(|vs| Some((vs.route?, vs.target.choice(), Self::paused(session, vs, mp))))
             .collect();
-        for (id, paused) in updates {
-            if let Err(e) = self.host.route_update(id, LayerChoice::all(), paused) {
+        for (id, layer, paused) in updates {
+            if let Err(e) = self.host.route_update(id, layer, paused) {
                 self.host
                     .warn(&format!("handle {handle}: route {id} not updated: {e}"));
             }
