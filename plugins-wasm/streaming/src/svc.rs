@@ -51,34 +51,28 @@ pub fn requested(body: &Map<String, Value>) -> SResult<Layers> {
 }
 
 impl<H: Host> Streaming<H> {
-    /// `configure`'s layer part for the viewer's SVC streams (all, or the one `mid` names).
+    /// `configure`'s layer part for the viewer's SVC streams among `chosen` (by position).
     /// As Janus, asking for the layer already forwarded is answered at once with an event.
     pub(crate) fn configure_layers(
         &mut self,
         handle: HandleId,
         body: &Map<String, Value>,
-        mid: Option<&str>,
+        chosen: &[bool],
     ) -> SResult<()> {
         let asked = requested(body)?;
         if asked == Layers::default() {
             return Ok(());
         }
-        let Some(session) = self.sessions.get(&handle) else {
-            return Ok(());
-        };
-        let Some(mp) = session
-            .mountpoint
-            .as_ref()
-            .and_then(|id| self.mountpoints.get(id))
-        else {
+        let Some((session, mp)) = self.viewing(handle) else {
             return Ok(());
         };
         let svc: Vec<usize> = session
             .streams
             .iter()
             .enumerate()
-            .filter(|(_, vs)| mp.streams.get(vs.index).is_some_and(|s| s.svc))
-            .filter(|(_, vs)| mid.is_none_or(|m| vs.mid.as_deref() == Some(m)))
+            .filter(|(i, vs)| {
+                chosen.get(*i) == Some(&true) && mp.streams.get(vs.index).is_some_and(|s| s.svc)
+            })
             .map(|(i, _)| i)
             .collect();
         let mut events = Vec::new();

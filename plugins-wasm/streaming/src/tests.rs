@@ -1303,6 +1303,15 @@ fn configure_turns_streams_off_and_on() {
         None,
     );
     assert_eq!(s.host.updates, [(4, false), (5, false)]);
+    s.host.updates.clear();
+    // The mountpoint's mid ("v") names a stream too, as it does with Janus.
+    call(
+        &mut s,
+        2,
+        json!({"request": "configure", "mid": "v", "send": false}),
+        None,
+    );
+    assert_eq!(s.host.updates, [(4, false), (5, true)]);
     assert_eq!(
         async_error(&mut s, 2, json!({"request": "configure", "send": "yes"})),
         454

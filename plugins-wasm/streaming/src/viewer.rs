@@ -114,6 +114,27 @@ fn wanted_mids(body: &serde_json::Map<String, Value>) -> SResult<Vec<String>> {
         .collect()
 }
 
+/// Which of the viewer's streams `mid` names (all without one): the m-line with that mid, or
+/// else the stream with that mountpoint mid (Janus's viewers' mids are the mountpoint's).
+fn named_by(session: &Session, mp: &Mountpoint, mid: Option<&str>) -> Vec<bool> {
+    let Some(m) = mid else {
+        return vec![true; session.streams.len()];
+    };
+    let by_mline: Vec<bool> = session
+        .streams
+        .iter()
+        .map(|vs| vs.mid.as_deref() == Some(m))
+        .collect();
+    if by_mline.contains(&true) {
+        return by_mline;
+    }
+    session
+        .streams
+        .iter()
+        .map(|vs| mp.streams.get(vs.index).is_some_and(|s| s.mid == m))
+        .collect()
+}
+
 /// The streams of `mp` a `watch` asks for: by mid, or by the deprecated offer_audio /
 /// offer_video (both true by default) when no mids are given.
 fn choose_streams(
@@ -326,23 +347,30 @@ impl<H: Host> Streaming<H> {
         }
         validate(req.body, CONFIGURE_PARAMS)?;
         let mid = req.body.get("mid").and_then(Value::as_str);
+        let chosen = match self.viewing(req.handle) {
+            Some((session, mp)) => named_by(session, mp, mid),
+            None => {
+                return Err(err(
+                    NO_SUCH_MOUNTPOINT,
+                    "Can't configure: not on a mountpoint",
+                ));
+            }
+        };
         let send = req.body.get("send").and_then(Value::as_bool);
         // The deprecated audio / video keys: Janus reads them as "is it true".
         let old = |k: &str| req.body.get(k).map(|v| v == &Value::Bool(true));
         let (audio, video) = (old("audio"), old("video"));
-        for vs in session.streams.iter_mut() {
+        let session = self.session_mut(req.handle)?;
+        for (vs, chosen) in session.streams.iter_mut().zip(&chosen) {
             match vs.kind {
                 Kind::Audio => vs.send = audio.unwrap_or(vs.send),
                 Kind::Video => vs.send = video.unwrap_or(vs.send),
             }
-            if mid.is_some_and(|m| Some(m) != vs.mid.as_deref()) {
-                continue;
-            }
-            if let Some(s) = send {
+            if let Some(s) = send.filter(|_| *chosen) {
                 vs.send = s;
             }
         }
-        self.configure_layers(req.handle, req.body, mid)?;
+        self.configure_layers(req.handle, req.body, &chosen)?;
         self.refresh_routes(req.handle);
         let ev = result_event(json!({"event": "configured"}));
         self.push(req.handle, Some(req.transaction), &ev, None);
@@ -468,7 +496,7 @@ impl<H: Host> Streaming<H> {
     }
 
     /// The viewer and the mountpoint it watches.
-    fn viewing(&self, handle: HandleId) -> Option<(&Session, &Mountpoint)> {
+    pub(crate) fn viewing(&self, handle: HandleId) -> Option<(&Session, &Mountpoint)> {
         let session = self.sessions.get(&handle)?;
         let mp = self.mountpoints.get(session.mountpoint.as_ref()?)?;
         Some((session, mp))
