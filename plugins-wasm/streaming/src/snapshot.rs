@@ -1,7 +1,7 @@
 //! Hot reload: the whole plugin state handed from one version to the next. Inputs, routes
 //! and PeerConnections live in the core and keep running.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use portunus_plugin_sdk::host_api::Host;
 use portunus_plugin_sdk::ids::{Id, IdGen};
@@ -52,6 +52,15 @@ impl<H: Host> Streaming<H> {
                 "streaming snapshot version {} (this version reads {VERSION})",
                 s.version
             ));
+        }
+        // On a hot reload `init` ran first, while the old version's inputs were still open:
+        // configured ports were refused as in use, but free-port mountpoints got new inputs.
+        // The snapshot's inputs are the live ones; close what `init` opened besides them.
+        let kept: HashSet<HandleId> = s.mountpoints.iter().map(|(_, m)| m.source).collect();
+        for mp in self.mountpoints.values() {
+            if !kept.contains(&mp.source) {
+                self.host.rtp_input_remove(mp.source);
+            }
         }
         self.settings = s.settings;
         self.mountpoints = s.mountpoints.into_iter().collect::<BTreeMap<_, _>>();

@@ -1502,6 +1502,26 @@ fn snapshot_and_restore_keep_everything() {
     assert!(t.restore(b"nope").is_err());
 }
 
+/// A hot reload runs the new version's `init` before `restore`: the free-port mountpoint it
+/// opened again is closed, the snapshot's inputs stay, and nothing else is removed.
+#[test]
+fn restore_after_init_closes_the_inputs_init_opened_again() {
+    let s = demo();
+    let old_sources: Vec<HandleId> = s.mountpoints.values().map(|m| m.source).collect();
+    let snap = s.snapshot().unwrap();
+    let mut t = Streaming::new(Fake {
+        next_id: 1000,
+        ..Fake::default()
+    });
+    t.init(demo_config()).unwrap();
+    let opened: Vec<HandleId> = t.mountpoints.values().map(|m| m.source).collect();
+    assert_eq!(opened.len(), 3);
+    t.restore(&snap).unwrap();
+    assert_eq!(t.host.removed_inputs, opened);
+    let now: Vec<HandleId> = t.mountpoints.values().map(|m| m.source).collect();
+    assert_eq!(now, old_sources);
+}
+
 // ---------------------------------------------------------------------------------------
 // VP9-SVC layers
 
