@@ -12,6 +12,7 @@ use crate::{
 
 /// Every call of [`crate::host`], as methods. See there for what each does.
 pub trait Host {
+    /// `host::push_event`; returns the mids of an offer's m-lines (empty otherwise).
     fn push_event(
         &mut self,
         handle: HandleId,
@@ -19,6 +20,8 @@ pub trait Host {
         data: &Value,
         jsep: Option<&JsepOut>,
     ) -> Result<Vec<String>, String>;
+    /// `host::create_offer`: makes the offer, returns its mids; a following push with
+    /// `JsepOut::PreparedOffer` sends it.
     fn create_offer(&mut self, handle: HandleId, spec: &OfferSpec) -> Result<Vec<String>, String>;
     fn route_add(&mut self, route: &Route) -> Result<RouteId, String>;
     fn route_update(&mut self, id: RouteId, layer: LayerChoice, paused: bool)

@@ -122,6 +122,16 @@ impl IdGen {
         }
     }
 
+    /// A non-zero 32-bit id (Janus's VideoRoom `private_id`).
+    pub fn id32(&mut self) -> u32 {
+        loop {
+            let v = (self.next_u64() >> 32) as u32;
+            if v != 0 {
+                return v;
+            }
+        }
+    }
+
     /// A fresh id of the configured kind.
     pub fn new_id(&mut self, string_ids: bool) -> Id {
         let n = self.id53();
@@ -164,6 +174,7 @@ mod tests {
         for _ in 0..1000 {
             let v = g.id53();
             assert!(v > 0 && v < (1 << 53));
+            assert!(g.id32() > 0);
         }
         assert!(matches!(g.new_id(true), Id::Str(_)));
     }

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 use crate::error::{INVALID_ELEMENT, MISSING_ELEMENT, VrResult, err};
-use crate::ids::Id;
+use portunus_plugin_sdk::ids::Id;
 
 pub const AUDIO_CODECS: &[&str] = &["opus", "g722", "pcmu", "pcma", "isac32", "isac16"];
 pub const VIDEO_CODECS: &[&str] = &["vp8", "vp9", "h264", "av1", "h265"];

@@ -3,9 +3,9 @@
 
 use serde_json::{Map, Value, json};
 
-use crate::ids::Id;
 use crate::publisher::{Forwarder, PubStream, Publisher, StreamKind};
 use crate::subscriber::{SubStream, Subscriber};
+use portunus_plugin_sdk::ids::Id;
 
 pub const KEY: &str = "videoroom";
 

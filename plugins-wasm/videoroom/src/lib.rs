@@ -5,14 +5,12 @@
 //! handle, mid) to (subscriber handle, mid), so no packet enters the plugin. Requests,
 //! events and error codes are Janus 1.1.2's (shared/janus-api/videoroom.md).
 //!
-//! The logic runs against the [`host_api::Host`] trait, so `cargo test` on the build
+//! The logic runs against the SDK's [`Host`] trait, so `cargo test` on the build
 //! machine exercises every request with a recording fake of the gateway.
 
 pub mod config;
 pub mod error;
 pub mod events;
-pub mod host_api;
-pub mod ids;
 pub mod publisher;
 pub mod room;
 pub mod snapshot;
@@ -24,12 +22,12 @@ mod tests;
 
 use std::collections::{BTreeMap, HashMap};
 
+use portunus_plugin_sdk::host_api::{Host, RealHost};
+use portunus_plugin_sdk::ids::{Id, IdGen};
 use portunus_plugin_sdk::prelude::*;
 
 use config::{RoomConfig, Settings};
 use error::*;
-use host_api::{Host, RealHost};
-use ids::{Id, IdGen};
 use room::{Role, Room, Session};
 
 pub const PACKAGE: &str = "janus.plugin.videoroom";
@@ -114,7 +112,7 @@ impl<H: Host> VideoRoom<H> {
                 .get("room")
                 .ok_or_else(|| format!("videoroom rooms[{i}]: `room` (the room id) is missing"))
                 .and_then(|v| {
-                    Id::from_value(v, "room", self.settings.string_ids)
+                    Id::from_value(v, "room", self.settings.string_ids, INVALID_ELEMENT)
                         .map_err(|e| format!("videoroom rooms[{i}]: {}", e.message))
                 })?;
             let mut table = table.clone();

@@ -8,10 +8,10 @@ use serde::{Deserialize, Serialize};
 use crate::config::{AUDIO_CODECS, RoomConfig, VIDEO_CODECS};
 use crate::error::*;
 use crate::events::{self, publisher_entry};
-use crate::host_api::Host;
-use crate::ids::Id;
 use crate::room::Role;
 use crate::{Request, VideoRoom};
+use portunus_plugin_sdk::host_api::Host;
+use portunus_plugin_sdk::ids::Id;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum StreamKind {
@@ -320,12 +320,19 @@ impl<H: Host> VideoRoom<H> {
 
     pub(crate) fn join_publisher(&mut self, req: &Request, and_configure: bool) -> VrResult<()> {
         let string_ids = self.settings.string_ids;
-        let room_id = Id::required(req.body, "room", string_ids)?;
+        let room_id = Id::required(
+            req.body,
+            "room",
+            string_ids,
+            MISSING_ELEMENT,
+            INVALID_ELEMENT,
+        )?;
         janus::validate(req.body, JOIN_PARAMS, MISSING_ELEMENT, INVALID_ELEMENT)?;
         if and_configure {
             janus::validate(req.body, CONFIGURE_PARAMS, MISSING_ELEMENT, INVALID_ELEMENT)?;
         }
-        let id = Id::optional(req.body, "id", string_ids)?.filter(|i| !i.is_empty());
+        let id =
+            Id::optional(req.body, "id", string_ids, INVALID_ELEMENT)?.filter(|i| !i.is_empty());
         let room = self.room(&room_id)?;
         check_secret(room.cfg.pin.as_deref(), req.body, "pin")?;
         if room.check_allowed {

@@ -6,9 +6,9 @@ use portunus_plugin_sdk::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::config::RoomConfig;
-use crate::ids::Id;
 use crate::publisher::Publisher;
 use crate::subscriber::Subscriber;
+use portunus_plugin_sdk::ids::Id;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Room {

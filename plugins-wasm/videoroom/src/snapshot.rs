@@ -9,9 +9,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::VideoRoom;
 use crate::config::Settings;
-use crate::host_api::Host;
-use crate::ids::{Id, IdGen};
 use crate::room::{Room, Session};
+use portunus_plugin_sdk::host_api::Host;
+use portunus_plugin_sdk::ids::{Id, IdGen};
 
 /// Bumped when the layout changes in a way an older snapshot cannot be read into.
 const VERSION: u32 = 1;

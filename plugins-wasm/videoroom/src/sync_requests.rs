@@ -7,11 +7,11 @@ use serde_json::Map;
 use crate::config::{RoomConfig, string_list};
 use crate::error::*;
 use crate::events;
-use crate::host_api::Host;
-use crate::ids::Id;
 use crate::publisher::{Forwarder, StreamKind};
 use crate::room::Room;
 use crate::{VideoRoom, error_event};
+use portunus_plugin_sdk::host_api::Host;
+use portunus_plugin_sdk::ids::Id;
 
 type Body = Map<String, Value>;
 
@@ -173,7 +173,13 @@ impl<H: Host> VideoRoom<H> {
     }
 
     fn room_id(&self, body: &Body) -> VrResult<Id> {
-        Id::required(body, "room", self.settings.string_ids)
+        Id::required(
+            body,
+            "room",
+            self.settings.string_ids,
+            MISSING_ELEMENT,
+            INVALID_ELEMENT,
+        )
     }
 
     /// A room whose secret (if any) `body` gives.
@@ -204,7 +210,7 @@ impl<H: Host> VideoRoom<H> {
         )?;
         check_secret(self.settings.admin_key.as_deref(), body, "admin_key")?;
         let string_ids = self.settings.string_ids;
-        let id = Id::optional(body, "room", string_ids)?.filter(|i| !i.is_empty());
+        let id = Id::optional(body, "room", string_ids, INVALID_ELEMENT)?.filter(|i| !i.is_empty());
         let allowed = match body.get("allowed") {
             Some(v) => Some(string_list(v, "allowed")?),
             None => None,
@@ -451,7 +457,13 @@ impl<H: Host> VideoRoom<H> {
 
     /// The participant `id` of the room, or 428.
     fn participant(&self, room: &Id, body: &Body) -> VrResult<(Id, HandleId)> {
-        let pid = Id::required(body, "id", self.settings.string_ids)?;
+        let pid = Id::required(
+            body,
+            "id",
+            self.settings.string_ids,
+            MISSING_ELEMENT,
+            INVALID_ELEMENT,
+        )?;
         let h = self
             .room(room)?
             .participants
@@ -549,7 +561,13 @@ impl<H: Host> VideoRoom<H> {
         let string_ids = self.settings.string_ids;
         janus::validate(body, RTP_FORWARD_PARAMS, MISSING_ELEMENT, INVALID_ELEMENT)?;
         let _ = self.room_id(body)?;
-        let pub_id = Id::required(body, "publisher_id", string_ids)?;
+        let pub_id = Id::required(
+            body,
+            "publisher_id",
+            string_ids,
+            MISSING_ELEMENT,
+            INVALID_ELEMENT,
+        )?;
         let id = self.check_forward_rights(body)?;
         if body.contains_key("srtp_suite") || body.contains_key("srtp_crypto") {
             return Err(err(
@@ -746,7 +764,13 @@ impl<H: Host> VideoRoom<H> {
     fn stop_rtp_forward(&mut self, body: &Body) -> VrResult<Value> {
         let string_ids = self.settings.string_ids;
         let _ = self.room_id(body)?;
-        let pub_id = Id::required(body, "publisher_id", string_ids)?;
+        let pub_id = Id::required(
+            body,
+            "publisher_id",
+            string_ids,
+            MISSING_ELEMENT,
+            INVALID_ELEMENT,
+        )?;
         janus::validate(
             body,
             &[

@@ -3,7 +3,7 @@
 use portunus_plugin_sdk::prelude::*;
 
 use crate::VideoRoom;
-use crate::host_api::Host;
+use portunus_plugin_sdk::host_api::Host;
 
 /// One recorded push.
 #[derive(Debug, Clone)]
@@ -112,6 +112,10 @@ impl Host for Fake {
     fn rtp_forward_remove(&mut self, id: ForwarderId) {
         self.removed_forwards.push(id);
     }
+    fn rtp_input_add(&mut self, _input: &RtpInput) -> Result<RtpInputInfo, String> {
+        Err("not used".into())
+    }
+    fn rtp_input_remove(&mut self, _source: HandleId) {}
     fn save_config(&mut self, config: &Value) -> Result<(), String> {
         if self.fail_save {
             return Err("read-only".into());
@@ -126,6 +130,7 @@ impl Host for Fake {
     fn close_pc(&mut self, handle: HandleId) {
         self.closed.push(handle);
     }
+    fn end_session(&mut self, _handle: HandleId) {}
     fn set_timer(&mut self, id: u64, delay_ms: u64) {
         self.timers.push((id, delay_ms));
     }
@@ -613,7 +618,12 @@ fn edit_and_secret_errors() {
         json!({"request": "edit", "room": 1234, "secret": "adminpwd", "new_publishers": 1}),
     );
     assert_eq!(r["videoroom"], "edited");
-    assert_eq!(v.rooms[&crate::ids::Id::Num(1234)].cfg.publishers, 1);
+    assert_eq!(
+        v.rooms[&portunus_plugin_sdk::ids::Id::Num(1234)]
+            .cfg
+            .publishers,
+        1
+    );
 }
 
 #[test]
@@ -775,7 +785,12 @@ fn kick_and_moderate() {
     assert!(events_to(&v, 2).contains(&json!({"videoroom": "event", "room": 1234, "kicked": a})));
     assert!(v.host.closed.contains(&1));
     assert!(v.host.removed_routes.contains(&audio_route));
-    assert!(v.rooms[&crate::ids::Id::Num(1234)].participants.len() == 1);
+    assert!(
+        v.rooms[&portunus_plugin_sdk::ids::Id::Num(1234)]
+            .participants
+            .len()
+            == 1
+    );
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1914,7 +1929,7 @@ fn config_rooms_with_record_load_without_it() {
     let mut v = VideoRoom::new(Fake::default());
     v.init(json!({"rooms": [{"room": 1, "record": true, "rec_dir": "/tmp"}]}))
         .unwrap();
-    assert!(!v.rooms[&crate::ids::Id::Num(1)].cfg.record);
+    assert!(!v.rooms[&portunus_plugin_sdk::ids::Id::Num(1)].cfg.record);
 }
 
 #[test]
