@@ -7,6 +7,7 @@
 mod error;
 mod event;
 mod http;
+pub mod plugin;
 mod queue;
 mod ws;
 

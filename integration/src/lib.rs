@@ -1,7 +1,8 @@
 //! WebRTC test client for portunus (and any Janus-compatible gateway).
 //!
 //! Two reusable halves, kept independent so the load tool can combine them freely:
-//! - [`janus`]: a Janus API client over WebSocket or HTTP long-poll, one type for both.
+//! - [`janus`]: a Janus API client over WebSocket or HTTP long-poll, one type for both, and
+//!   [`janus::plugin::PluginHandle`], one attached plugin handle, which the plugin clients share.
 //! - [`peer`]: a client PeerConnection on str0m, driven by its own task and UDP socket.
 //!
 //! [`echo`] glues them into the EchoTest call flow used by the end-to-end tests, [`videoroom`]

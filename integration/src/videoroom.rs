@@ -2,8 +2,8 @@
 //! [`JanusClient`] and the str0m [`Peer`]: what videoroomtest/mvideoroomtest do, as typed
 //! steps returning the plugin's JSON. Every wait is bounded by the handle's timeout.
 //!
-//! - [`RoomHandle`]: one attached handle; synchronous requests, asynchronous requests
-//!   (ack, then the event with the same transaction), waiting for events.
+//! - [`RoomHandle`]: one attached handle ([`PluginHandle`]): synchronous requests,
+//!   asynchronous requests (ack, then the event with the same transaction), waiting for events.
 //! - [`Publisher`]: join as publisher, publish an offer (optionally simulcast), send media.
 //! - [`Subscriber`]: join as subscriber, answer the plugin's offer with `start`, renegotiate
 //!   on `update`/`updated`.
@@ -13,231 +13,29 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::janus::{JanusClient, JanusError, JanusEvent, Jsep, MessageReply};
-use crate::peer::{Direction, MediaSource, Peer, PeerConfig, PeerError};
+use crate::janus::plugin::{JanusPlugin, PluginError, PluginHandle};
+pub use crate::janus::plugin::{Reply, check, error_code, merge};
+use crate::janus::{JanusClient, JanusEvent, Jsep};
+use crate::peer::{Direction, MediaSource, Peer, PeerConfig};
 
 /// Janus package name of the VideoRoom plugin.
 pub const VIDEOROOM: &str = "janus.plugin.videoroom";
 
-#[derive(Debug, thiserror::Error)]
-pub enum VideoRoomError {
-    #[error(transparent)]
-    Janus(#[from] JanusError),
-    #[error(transparent)]
-    Peer(#[from] PeerError),
-    /// The plugin answered with `error_code` (inside `success` or an `event`).
-    #[error("videoroom error {code}: {error} ({data})")]
-    Plugin {
-        code: u64,
-        error: String,
-        data: Value,
-    },
-    #[error("{0}")]
-    Unexpected(String),
-}
+/// The VideoRoom plugin, for [`PluginHandle`].
+#[derive(Debug, Clone, Copy)]
+pub struct VideoRoom;
 
-impl VideoRoomError {
-    /// The VideoRoom error code, if the plugin refused.
-    pub fn code(&self) -> Option<u64> {
-        match self {
-            VideoRoomError::Plugin { code, .. } => Some(*code),
-            _ => None,
-        }
-    }
-}
-
-pub type Result<T, E = VideoRoomError> = std::result::Result<T, E>;
-
-/// The plugin's `error_code` in a reply or event, if any.
-pub fn error_code(data: &Value) -> Option<u64> {
-    data.get("error_code").and_then(Value::as_u64)
-}
-
-/// `Err(Plugin)` if `data` carries an `error_code`.
-pub fn check(data: Value) -> Result<Value> {
-    match error_code(&data) {
-        Some(code) => Err(VideoRoomError::Plugin {
-            code,
-            error: data
-                .get("error")
-                .and_then(Value::as_str)
-                .unwrap_or("")
-                .to_string(),
-            data,
-        }),
-        None => Ok(data),
-    }
-}
-
-/// A plugin event (or synchronous reply) with its JSEP.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Reply {
-    pub data: Value,
-    pub jsep: Option<Jsep>,
-}
-
-/// `base` (an object) with the keys of `extra` (an object, or null) added or replaced.
-pub fn merge(mut base: Value, extra: &Value) -> Value {
-    if let (Some(b), Some(e)) = (base.as_object_mut(), extra.as_object()) {
-        for (k, v) in e {
-            b.insert(k.clone(), v.clone());
-        }
-    }
-    base
+impl JanusPlugin for VideoRoom {
+    const PACKAGE: &'static str = VIDEOROOM;
 }
 
 /// One VideoRoom handle.
-#[derive(Clone)]
-pub struct RoomHandle {
-    pub client: Arc<JanusClient>,
-    pub session: u64,
-    pub handle: u64,
-    /// Bound of every wait.
-    pub timeout: Duration,
-}
+pub type RoomHandle = PluginHandle<VideoRoom>;
 
-impl RoomHandle {
-    /// Attaches a new VideoRoom handle to `session`.
-    pub async fn attach(
-        client: Arc<JanusClient>,
-        session: u64,
-        timeout: Duration,
-    ) -> Result<RoomHandle> {
-        let handle = client.attach(session, VIDEOROOM).await?;
-        Ok(RoomHandle {
-            client,
-            session,
-            handle,
-            timeout,
-        })
-    }
+/// The gateway failed, the plugin refused (`error_code`), or the peer failed.
+pub type VideoRoomError = PluginError;
 
-    /// A synchronous request (`create`, `exists`, `kick`, `rtp_forward`, ...): the reply's
-    /// `plugindata.data`, `error_code` included if the plugin refused.
-    pub async fn request(&self, body: Value) -> Result<Value> {
-        Ok(self.send(body, None).await?.data)
-    }
-
-    /// [`request`](Self::request), with an `error_code` turned into `Err`.
-    pub async fn request_ok(&self, body: Value) -> Result<Value> {
-        check(self.request(body).await?)
-    }
-
-    /// Any request: a synchronous reply as is, or for an `ack` the plugin event carrying the
-    /// request's transaction (bounded by the timeout). `error_code` included if any.
-    pub async fn send(&self, body: Value, jsep: Option<&Jsep>) -> Result<Reply> {
-        match self
-            .client
-            .message(self.session, self.handle, body, jsep)
-            .await?
-        {
-            MessageReply::Sync(data) => Ok(Reply { data, jsep: None }),
-            MessageReply::Ack { transaction } => {
-                let ev = self
-                    .client
-                    .wait_event(self.timeout, |e| {
-                        matches!(e, JanusEvent::Plugin { transaction: Some(t), .. } if *t == transaction)
-                    })
-                    .await
-                    .map_err(|e| {
-                        VideoRoomError::Unexpected(format!(
-                            "no event for transaction {transaction}: {e}"
-                        ))
-                    })?;
-                plugin_reply(ev)
-            }
-        }
-    }
-
-    /// [`send`](Self::send), with an `error_code` turned into `Err`.
-    pub async fn send_ok(&self, body: Value, jsep: Option<&Jsep>) -> Result<Reply> {
-        let r = self.send(body, jsep).await?;
-        Ok(Reply {
-            data: check(r.data)?,
-            jsep: r.jsep,
-        })
-    }
-
-    /// Waits for the first VideoRoom event on this handle matching `pred` (other events stay
-    /// queued for later waits).
-    pub async fn wait(&self, what: &str, mut pred: impl FnMut(&Value) -> bool) -> Result<Reply> {
-        let handle = self.handle;
-        let ev = self
-            .client
-            .wait_event(self.timeout, |e| match e {
-                JanusEvent::Plugin { sender, data, .. } if *sender == handle => pred(data),
-                _ => false,
-            })
-            .await
-            .map_err(|e| VideoRoomError::Unexpected(format!("waiting for {what}: {e}")))?;
-        plugin_reply(ev)
-    }
-
-    /// Waits up to `within` for an event on this handle matching `pred`; `None` if there is
-    /// none (to check that something does NOT happen).
-    pub async fn wait_for(
-        &self,
-        within: Duration,
-        mut pred: impl FnMut(&Value) -> bool,
-    ) -> Option<Reply> {
-        let handle = self.handle;
-        let ev = self
-            .client
-            .wait_event(within, |e| match e {
-                JanusEvent::Plugin { sender, data, .. } if *sender == handle => pred(data),
-                _ => false,
-            })
-            .await
-            .ok()?;
-        plugin_reply(ev).ok()
-    }
-
-    /// Waits for a core event on this handle (`webrtcup`, `hangup`, `media`, ...).
-    pub async fn wait_core(
-        &self,
-        what: &str,
-        mut pred: impl FnMut(&JanusEvent) -> bool,
-    ) -> Result<JanusEvent> {
-        let handle = self.handle;
-        self.client
-            .wait_event(self.timeout, |e| {
-                !matches!(e, JanusEvent::Plugin { .. }) && e.sender() == handle && pred(e)
-            })
-            .await
-            .map_err(|e| VideoRoomError::Unexpected(format!("waiting for {what}: {e}")))
-    }
-
-    /// Trickles `candidates` and then `completed`.
-    pub async fn trickle(&self, candidates: &[Value]) -> Result<()> {
-        for c in candidates {
-            self.client
-                .trickle(self.session, self.handle, c.clone())
-                .await?;
-        }
-        self.client
-            .trickle_completed(self.session, self.handle)
-            .await?;
-        Ok(())
-    }
-
-    /// Detaches the handle.
-    pub async fn detach(&self) -> Result<()> {
-        self.client.detach(self.session, self.handle).await?;
-        Ok(())
-    }
-}
-
-/// The data and JSEP of a VideoRoom plugin event.
-fn plugin_reply(ev: JanusEvent) -> Result<Reply> {
-    match ev {
-        JanusEvent::Plugin {
-            plugin, data, jsep, ..
-        } if plugin == VIDEOROOM => Ok(Reply { data, jsep }),
-        other => Err(VideoRoomError::Unexpected(format!(
-            "not a VideoRoom event: {other:?}"
-        ))),
-    }
-}
+pub type Result<T, E = VideoRoomError> = std::result::Result<T, E>;
 
 /// How a publisher joins and publishes.
 #[derive(Debug, Clone)]
@@ -547,30 +345,5 @@ pub async fn poll_until<T>(within: Duration, mut f: impl FnMut() -> Option<T>) -
             return None;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn error_codes_become_errors() {
-        let ok = json!({"videoroom": "created", "room": 5});
-        assert_eq!(check(ok.clone()).ok(), Some(ok));
-        let e = check(json!({"videoroom": "event", "error_code": 426, "error": "No such room"}))
-            .expect_err("an error");
-        assert_eq!(e.code(), Some(426));
-        assert!(e.to_string().contains("No such room"));
-    }
-
-    #[test]
-    fn merges_extra_keys() {
-        let b = merge(
-            json!({"request": "join", "room": 1}),
-            &json!({"pin": "x", "room": 2}),
-        );
-        assert_eq!(b, json!({"request": "join", "room": 2, "pin": "x"}));
-        assert_eq!(merge(json!({"a": 1}), &Value::Null), json!({"a": 1}));
     }
 }
