@@ -47,6 +47,20 @@ pub trait Host {
     fn now_ms(&mut self) -> u64;
     fn log(&mut self, level: LogLevel, message: &str);
 
+    /// [`Host::push_event`] for an event nothing waits on: a handle that is already gone is
+    /// logged (debug), not an error.
+    fn push_or_log(
+        &mut self,
+        handle: HandleId,
+        transaction: Option<&str>,
+        data: &Value,
+        jsep: Option<&JsepOut>,
+    ) {
+        if let Err(e) = self.push_event(handle, transaction, data, jsep) {
+            self.debug(&format!("cannot send an event to handle {handle}: {e}"));
+        }
+    }
+
     fn warn(&mut self, message: &str) {
         self.log(LogLevel::Warn, message)
     }

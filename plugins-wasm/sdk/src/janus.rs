@@ -103,6 +103,27 @@ pub fn object(body: &Value, code: i32) -> Result<&Map<String, Value>, JanusError
         .ok_or_else(|| JanusError::new(code, "JSON error: not an object"))
 }
 
+/// The `request` element, lower case (Janus compares it with strcasecmp):
+/// `Missing mandatory element (request)` with `missing_code` when absent,
+/// `Invalid element type (request should be a string)` with `invalid_code`.
+pub fn request_name(
+    body: &Map<String, Value>,
+    missing_code: i32,
+    invalid_code: i32,
+) -> Result<String, JanusError> {
+    match body.get("request") {
+        None => Err(JanusError::new(
+            missing_code,
+            "Missing mandatory element (request)",
+        )),
+        Some(Value::String(r)) => Ok(r.to_ascii_lowercase()),
+        Some(_) => Err(JanusError::new(
+            invalid_code,
+            "Invalid element type (request should be a string)",
+        )),
+    }
+}
+
 /// Checks `body` against `params` in order, like Janus's `JANUS_VALIDATE_JSON_OBJECT`:
 /// the first missing required element gives `Missing mandatory element (x)` with
 /// `missing_code`, the first element of the wrong type gives
@@ -229,6 +250,14 @@ mod tests {
             ))
         );
         assert_eq!(check(json!({"room": 1, "audio": true, "x": 1})), Ok(()));
+    }
+
+    #[test]
+    fn request_names() {
+        let name = |v: Value| request_name(v.as_object().unwrap(), 1, 2);
+        assert_eq!(name(json!({"request": "LIST"})), Ok("list".to_owned()));
+        assert_eq!(name(json!({})).unwrap_err().code, 1);
+        assert_eq!(name(json!({"request": 5})).unwrap_err().code, 2);
     }
 
     #[test]

@@ -143,7 +143,7 @@ impl<H: Host> Streaming<H> {
             Ok(b) => b,
             Err(e) => return sync_error(e),
         };
-        let request = match request_name(body) {
+        let request = match janus::request_name(body, MISSING_ELEMENT, INVALID_ELEMENT) {
             Ok(r) => r,
             Err(e) => return sync_error(e),
         };
@@ -175,7 +175,7 @@ impl<H: Host> Streaming<H> {
     /// An Admin API `message_plugin`: the synchronous requests, as Janus.
     pub fn admin_message(&mut self, body: &Value) -> Value {
         let result = janus::object(body, INVALID_JSON).and_then(|b| {
-            let request = request_name(b)?;
+            let request = janus::request_name(b, MISSING_ELEMENT, INVALID_ELEMENT)?;
             if SYNC_REQUESTS.contains(&request.as_str()) {
                 self.sync_request(&request, b)
             } else {
@@ -205,10 +205,7 @@ impl<H: Host> Streaming<H> {
         data: &Value,
         jsep: Option<&JsepOut>,
     ) {
-        if let Err(e) = self.host.push_event(handle, transaction, data, jsep) {
-            self.host
-                .debug(&format!("cannot send an event to handle {handle}: {e}"));
-        }
+        self.host.push_or_log(handle, transaction, data, jsep)
     }
 
     /// A mountpoint's media started or stopped arriving, or a viewer's SVC layer changed.
@@ -244,18 +241,6 @@ impl<H: Host> Streaming<H> {
     pub fn save_config(&mut self) -> Result<(), String> {
         let section = self.settings.to_json(self.saved.clone());
         self.host.save_config(&section)
-    }
-}
-
-/// The `request` element, lower case (Janus compares with strcasecmp).
-fn request_name(body: &serde_json::Map<String, Value>) -> SResult<String> {
-    match body.get("request") {
-        None => Err(err(MISSING_ELEMENT, "Missing mandatory element (request)")),
-        Some(Value::String(r)) => Ok(r.to_ascii_lowercase()),
-        Some(_) => Err(err(
-            INVALID_ELEMENT,
-            "Invalid element type (request should be a string)",
-        )),
     }
 }
 

@@ -1,5 +1,7 @@
 //! Janus's VideoRoom error codes (`JANUS_VIDEOROOM_ERROR_*` in janus_videoroom.c 1.1.2).
 
+use portunus_plugin_sdk::ids::Id;
+use portunus_plugin_sdk::janus;
 pub use portunus_plugin_sdk::janus::JanusError;
 
 pub const UNKNOWN_ERROR: i32 = 499;
@@ -27,6 +29,24 @@ pub fn err(code: i32, message: impl Into<String>) -> JanusError {
     JanusError::new(code, message)
 }
 
+/// The mandatory id element `name` of `body` (a room, a feed), with the VideoRoom's codes.
+pub fn required_id(
+    body: &serde_json::Map<String, serde_json::Value>,
+    name: &str,
+    string_ids: bool,
+) -> VrResult<Id> {
+    Id::required(body, name, string_ids, MISSING_ELEMENT, INVALID_ELEMENT)
+}
+
+/// The optional id element `name` of `body`, with the VideoRoom's codes.
+pub fn optional_id(
+    body: &serde_json::Map<String, serde_json::Value>,
+    name: &str,
+    string_ids: bool,
+) -> VrResult<Option<Id>> {
+    Id::optional(body, name, string_ids, INVALID_ELEMENT)
+}
+
 pub fn no_such_room(room: &impl core::fmt::Display) -> JanusError {
     err(NO_SUCH_ROOM, format!("No such room ({room})"))
 }
@@ -41,21 +61,10 @@ pub fn check_secret(
     body: &serde_json::Map<String, serde_json::Value>,
     name: &str,
 ) -> VrResult<()> {
-    let Some(expected) = expected.filter(|s| !s.is_empty()) else {
-        return Ok(());
-    };
-    match body.get(name) {
-        None => Err(err(
-            MISSING_ELEMENT,
-            format!("Missing mandatory element ({name})"),
-        )),
-        Some(v) => match v.as_str() {
-            None => Err(err(
-                INVALID_ELEMENT,
-                format!("Invalid element type ({name} should be a string)"),
-            )),
-            Some(given) if given == expected => Ok(()),
-            Some(_) => Err(err(UNAUTHORIZED, format!("Unauthorized (wrong {name})"))),
-        },
-    }
+    janus::check_secret(
+        expected,
+        body,
+        name,
+        (MISSING_ELEMENT, INVALID_ELEMENT, UNAUTHORIZED),
+    )
 }

@@ -175,15 +175,9 @@ impl<H: Host> VideoRoom<H> {
             Ok(b) => b,
             Err(e) => return sync_error(e),
         };
-        let request = match body.get("request") {
-            None => return sync_error(err(MISSING_ELEMENT, "Missing mandatory element (request)")),
-            Some(Value::String(r)) => r.to_ascii_lowercase(),
-            Some(_) => {
-                return sync_error(err(
-                    INVALID_ELEMENT,
-                    "Invalid element type (request should be a string)",
-                ));
-            }
+        let request = match janus::request_name(body, MISSING_ELEMENT, INVALID_ELEMENT) {
+            Ok(r) => r,
+            Err(e) => return sync_error(e),
         };
         if SYNC_REQUESTS.contains(&request.as_str()) {
             let reply = match self.sync_request(&request, body) {
@@ -273,10 +267,7 @@ impl<H: Host> VideoRoom<H> {
         data: &Value,
         jsep: Option<&JsepOut>,
     ) {
-        if let Err(e) = self.host.push_event(handle, transaction, data, jsep) {
-            self.host
-                .debug(&format!("cannot send an event to handle {handle}: {e}"));
-        }
+        self.host.push_or_log(handle, transaction, data, jsep)
     }
 
     /// Sends `data` to every publisher-type participant of `room`, but `except`.

@@ -320,19 +320,12 @@ impl<H: Host> VideoRoom<H> {
 
     pub(crate) fn join_publisher(&mut self, req: &Request, and_configure: bool) -> VrResult<()> {
         let string_ids = self.settings.string_ids;
-        let room_id = Id::required(
-            req.body,
-            "room",
-            string_ids,
-            MISSING_ELEMENT,
-            INVALID_ELEMENT,
-        )?;
+        let room_id = required_id(req.body, "room", string_ids)?;
         janus::validate(req.body, JOIN_PARAMS, MISSING_ELEMENT, INVALID_ELEMENT)?;
         if and_configure {
             janus::validate(req.body, CONFIGURE_PARAMS, MISSING_ELEMENT, INVALID_ELEMENT)?;
         }
-        let id =
-            Id::optional(req.body, "id", string_ids, INVALID_ELEMENT)?.filter(|i| !i.is_empty());
+        let id = optional_id(req.body, "id", string_ids)?.filter(|i| !i.is_empty());
         let room = self.room(&room_id)?;
         check_secret(room.cfg.pin.as_deref(), req.body, "pin")?;
         if room.check_allowed {

@@ -265,13 +265,7 @@ impl<H: Host> VideoRoom<H> {
         entry: &Map<String, Value>,
         kinds: Option<&[StreamKind]>,
     ) -> VrResult<(Vec<Wanted>, Option<DataSource>)> {
-        let feed_id = Id::required(
-            entry,
-            "feed",
-            self.settings.string_ids,
-            MISSING_ELEMENT,
-            INVALID_ELEMENT,
-        )?;
+        let feed_id = required_id(entry, "feed", self.settings.string_ids)?;
         janus::validate(entry, STREAM_PARAMS, MISSING_ELEMENT, INVALID_ELEMENT)?;
         // As Janus: only publishers whose PeerConnection is up can be subscribed to.
         let (handle, p) = self
@@ -343,9 +337,9 @@ impl<H: Host> VideoRoom<H> {
     pub(crate) fn join_subscriber(&mut self, req: &Request) -> VrResult<()> {
         let body = req.body;
         let string_ids = self.settings.string_ids;
-        let room_id = Id::required(body, "room", string_ids, MISSING_ELEMENT, INVALID_ELEMENT)?;
+        let room_id = required_id(body, "room", string_ids)?;
         janus::validate(body, JOIN_PARAMS, MISSING_ELEMENT, INVALID_ELEMENT)?;
-        let legacy_feed = Id::optional(body, "feed", string_ids, INVALID_ELEMENT)?;
+        let legacy_feed = optional_id(body, "feed", string_ids)?;
         let room = self.room(&room_id)?;
         check_secret(room.cfg.pin.as_deref(), body, "pin")?;
         let pvt_id = body
@@ -969,7 +963,7 @@ impl<H: Host> VideoRoom<H> {
         let mut changes = Vec::new();
         let mut skipped = Vec::new();
         for e in &entries {
-            let feed_id = Id::required(e, "feed", string_ids, MISSING_ELEMENT, INVALID_ELEMENT)?;
+            let feed_id = required_id(e, "feed", string_ids)?;
             janus::validate(e, SWITCH_PARAMS, MISSING_ELEMENT, INVALID_ELEMENT)?;
             let mid = e["mid"].as_str().unwrap_or_default();
             let sub_mid = e["sub_mid"].as_str().unwrap_or_default();
@@ -1097,7 +1091,7 @@ impl<H: Host> VideoRoom<H> {
             }
             for e in entries {
                 janus::validate(e, UNSUBSCRIBE_PARAMS, MISSING_ELEMENT, INVALID_ELEMENT)?;
-                let feed = Id::optional(e, "feed", string_ids, INVALID_ELEMENT)?;
+                let feed = optional_id(e, "feed", string_ids)?;
                 let mid = e.get("mid").and_then(Value::as_str).map(str::to_owned);
                 let sub_mid = e.get("sub_mid").and_then(Value::as_str).map(str::to_owned);
                 if feed.is_none() && sub_mid.is_none() {

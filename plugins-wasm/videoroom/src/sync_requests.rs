@@ -173,13 +173,7 @@ impl<H: Host> VideoRoom<H> {
     }
 
     fn room_id(&self, body: &Body) -> VrResult<Id> {
-        Id::required(
-            body,
-            "room",
-            self.settings.string_ids,
-            MISSING_ELEMENT,
-            INVALID_ELEMENT,
-        )
+        required_id(body, "room", self.settings.string_ids)
     }
 
     /// A room whose secret (if any) `body` gives.
@@ -210,7 +204,7 @@ impl<H: Host> VideoRoom<H> {
         )?;
         check_secret(self.settings.admin_key.as_deref(), body, "admin_key")?;
         let string_ids = self.settings.string_ids;
-        let id = Id::optional(body, "room", string_ids, INVALID_ELEMENT)?.filter(|i| !i.is_empty());
+        let id = optional_id(body, "room", string_ids)?.filter(|i| !i.is_empty());
         let allowed = match body.get("allowed") {
             Some(v) => Some(string_list(v, "allowed")?),
             None => None,
@@ -457,13 +451,7 @@ impl<H: Host> VideoRoom<H> {
 
     /// The participant `id` of the room, or 428.
     fn participant(&self, room: &Id, body: &Body) -> VrResult<(Id, HandleId)> {
-        let pid = Id::required(
-            body,
-            "id",
-            self.settings.string_ids,
-            MISSING_ELEMENT,
-            INVALID_ELEMENT,
-        )?;
+        let pid = required_id(body, "id", self.settings.string_ids)?;
         let h = self
             .room(room)?
             .participants
@@ -561,13 +549,7 @@ impl<H: Host> VideoRoom<H> {
         let string_ids = self.settings.string_ids;
         janus::validate(body, RTP_FORWARD_PARAMS, MISSING_ELEMENT, INVALID_ELEMENT)?;
         let _ = self.room_id(body)?;
-        let pub_id = Id::required(
-            body,
-            "publisher_id",
-            string_ids,
-            MISSING_ELEMENT,
-            INVALID_ELEMENT,
-        )?;
+        let pub_id = required_id(body, "publisher_id", string_ids)?;
         let id = self.check_forward_rights(body)?;
         if body.contains_key("srtp_suite") || body.contains_key("srtp_crypto") {
             return Err(err(
@@ -764,13 +746,7 @@ impl<H: Host> VideoRoom<H> {
     fn stop_rtp_forward(&mut self, body: &Body) -> VrResult<Value> {
         let string_ids = self.settings.string_ids;
         let _ = self.room_id(body)?;
-        let pub_id = Id::required(
-            body,
-            "publisher_id",
-            string_ids,
-            MISSING_ELEMENT,
-            INVALID_ELEMENT,
-        )?;
+        let pub_id = required_id(body, "publisher_id", string_ids)?;
         janus::validate(
             body,
             &[
