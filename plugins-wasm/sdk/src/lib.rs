@@ -32,6 +32,7 @@ pub mod host_api;
 pub mod ids;
 pub mod janus;
 mod message;
+pub mod request;
 mod types;
 
 pub use message::{Message, Reply};

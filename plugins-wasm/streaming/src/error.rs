@@ -4,6 +4,7 @@ use portunus_plugin_sdk::janus::{self, Param};
 use serde_json::{Map, Value};
 
 pub use portunus_plugin_sdk::janus::JanusError;
+use portunus_plugin_sdk::request::MessageCodes;
 
 pub const NO_MESSAGE: i32 = 450;
 pub const INVALID_JSON: i32 = 451;
@@ -20,6 +21,15 @@ pub const UNKNOWN_ERROR: i32 = 470;
 
 /// The codes `janus::check_secret` uses, in its order.
 pub const SECRET_CODES: (i32, i32, i32) = (MISSING_ELEMENT, INVALID_ELEMENT, UNAUTHORIZED);
+
+/// What a malformed `message` is answered with.
+pub const MESSAGE_CODES: MessageCodes = MessageCodes {
+    no_message: NO_MESSAGE,
+    invalid_json: INVALID_JSON,
+    missing_element: MISSING_ELEMENT,
+    invalid_element: INVALID_ELEMENT,
+    invalid_request: INVALID_REQUEST,
+};
 
 pub type SResult<T> = Result<T, JanusError>;
 

@@ -3,6 +3,7 @@
 use portunus_plugin_sdk::ids::Id;
 use portunus_plugin_sdk::janus;
 pub use portunus_plugin_sdk::janus::JanusError;
+use portunus_plugin_sdk::request::MessageCodes;
 
 pub const UNKNOWN_ERROR: i32 = 499;
 pub const NO_MESSAGE: i32 = 421;
@@ -22,6 +23,15 @@ pub const ALREADY_PUBLISHED: i32 = 434;
 pub const NOT_PUBLISHED: i32 = 435;
 pub const ID_EXISTS: i32 = 436;
 pub const INVALID_SDP: i32 = 437;
+
+/// What a malformed `message` is answered with.
+pub const MESSAGE_CODES: MessageCodes = MessageCodes {
+    no_message: NO_MESSAGE,
+    invalid_json: INVALID_JSON,
+    missing_element: MISSING_ELEMENT,
+    invalid_element: INVALID_ELEMENT,
+    invalid_request: INVALID_REQUEST,
+};
 
 pub type VrResult<T> = Result<T, JanusError>;
 

@@ -25,6 +25,7 @@ use std::collections::{BTreeMap, HashMap};
 use portunus_plugin_sdk::host_api::{Host, RealHost};
 use portunus_plugin_sdk::ids::{Id, IdGen};
 use portunus_plugin_sdk::prelude::*;
+use portunus_plugin_sdk::request::{Sorted, sort_message};
 
 use config::{RoomConfig, Settings};
 use error::*;
@@ -81,13 +82,7 @@ pub struct VideoRoom<H: Host> {
     pub ids: IdGen,
 }
 
-/// An asynchronous request in progress: who asked, under which transaction.
-pub struct Request<'a> {
-    pub handle: HandleId,
-    pub transaction: &'a str,
-    pub body: &'a serde_json::Map<String, Value>,
-    pub jsep: Option<&'a JsepIn>,
-}
+pub use portunus_plugin_sdk::request::Request;
 
 impl<H: Host> VideoRoom<H> {
     pub fn new(host: H) -> VideoRoom<H> {
@@ -167,33 +162,16 @@ impl<H: Host> VideoRoom<H> {
         if !self.sessions.contains_key(&msg.handle) {
             return Err("No session associated with this handle".into());
         }
-        let sync_error = |e: JanusError| Ok(Reply::Sync(error_event(&e)));
-        if msg.body.is_null() {
-            return sync_error(err(NO_MESSAGE, "No message??"));
-        }
-        let body = match janus::object(&msg.body, INVALID_JSON) {
-            Ok(b) => b,
-            Err(e) => return sync_error(e),
-        };
-        let request = match janus::request_name(body, MISSING_ELEMENT, INVALID_ELEMENT) {
-            Ok(r) => r,
-            Err(e) => return sync_error(e),
-        };
-        if SYNC_REQUESTS.contains(&request.as_str()) {
-            let reply = match self.sync_request(&request, body) {
-                Ok(v) => v,
-                Err(e) => error_event(&e),
-            };
-            return Ok(Reply::Sync(reply));
-        }
-        if !ASYNC_REQUESTS.contains(&request.as_str()) {
-            return sync_error(err(INVALID_REQUEST, format!("Unknown request '{request}'")));
-        }
-        let req = Request {
-            handle: msg.handle,
-            transaction: &msg.transaction,
-            body,
-            jsep: msg.jsep.as_ref(),
+        let (request, req) = match sort_message(msg, SYNC_REQUESTS, ASYNC_REQUESTS, &MESSAGE_CODES)
+        {
+            Err(e) => return Ok(Reply::Sync(error_event(&e))),
+            Ok(Sorted::Sync { request, body }) => {
+                let reply = self
+                    .sync_request(&request, body)
+                    .unwrap_or_else(|e| error_event(&e));
+                return Ok(Reply::Sync(reply));
+            }
+            Ok(Sorted::Async { request, req }) => (request, req),
         };
         if let Err(e) = self.async_request(&request, &req) {
             self.host.debug(&format!(

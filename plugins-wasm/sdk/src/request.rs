@@ -1,0 +1,134 @@
+//! Sorting a `message` the way Janus's stock plugins do: no body, a body that is not an
+//! object, a missing or unknown `request` each get the plugin's own error code; a known
+//! request is either answered at once (synchronous) or acked and answered by an event.
+
+use serde_json::{Map, Value};
+
+use crate::janus::{self, JanusError};
+use crate::{HandleId, JsepIn, Message};
+
+/// A plugin's codes for malformed messages (each Janus plugin has its own numbers).
+#[derive(Debug, Clone, Copy)]
+pub struct MessageCodes {
+    /// No body at all (`No message??`).
+    pub no_message: i32,
+    /// A body that is not a JSON object.
+    pub invalid_json: i32,
+    /// No `request` element.
+    pub missing_element: i32,
+    /// A `request` that is not a string.
+    pub invalid_element: i32,
+    /// A request in neither list (`Unknown request '...'`).
+    pub invalid_request: i32,
+}
+
+/// An asynchronous request in progress: who asked, under which transaction.
+#[derive(Debug, Clone, Copy)]
+pub struct Request<'a> {
+    pub handle: HandleId,
+    pub transaction: &'a str,
+    pub body: &'a Map<String, Value>,
+    pub jsep: Option<&'a JsepIn>,
+}
+
+/// A well-formed message: its `request` (lower case) and what to answer it with.
+#[derive(Debug)]
+pub enum Sorted<'a> {
+    /// Answered at once, inside `success`.
+    Sync {
+        request: String,
+        body: &'a Map<String, Value>,
+    },
+    /// Acked; the answer follows as an event with the request's transaction.
+    Async { request: String, req: Request<'a> },
+}
+
+/// Sorts `msg` by the plugin's lists of synchronous and asynchronous requests; the error
+/// is what to answer synchronously.
+pub fn sort_message<'a>(
+    msg: &'a Message,
+    sync: &[&str],
+    asynchronous: &[&str],
+    codes: &MessageCodes,
+) -> Result<Sorted<'a>, JanusError> {
+    if msg.body.is_null() {
+        return Err(JanusError::new(codes.no_message, "No message??"));
+    }
+    let body = janus::object(&msg.body, codes.invalid_json)?;
+    let request = janus::request_name(body, codes.missing_element, codes.invalid_element)?;
+    if sync.contains(&request.as_str()) {
+        return Ok(Sorted::Sync { request, body });
+    }
+    if !asynchronous.contains(&request.as_str()) {
+        return Err(JanusError::new(
+            codes.invalid_request,
+            format!("Unknown request '{request}'"),
+        ));
+    }
+    let req = Request {
+        handle: msg.handle,
+        transaction: &msg.transaction,
+        body,
+        jsep: msg.jsep.as_ref(),
+    };
+    Ok(Sorted::Async { request, req })
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    const CODES: MessageCodes = MessageCodes {
+        no_message: 1,
+        invalid_json: 2,
+        missing_element: 3,
+        invalid_element: 4,
+        invalid_request: 5,
+    };
+
+    fn msg(body: Value) -> Message {
+        Message {
+            handle: 7,
+            transaction: "t".into(),
+            body,
+            jsep: None,
+        }
+    }
+
+    fn code(body: Value) -> i32 {
+        sort_message(&msg(body), &["list"], &["watch"], &CODES)
+            .unwrap_err()
+            .code
+    }
+
+    #[test]
+    fn malformed_messages_get_the_plugins_codes() {
+        assert_eq!(code(Value::Null), 1);
+        assert_eq!(code(json!([1])), 2);
+        assert_eq!(code(json!({})), 3);
+        assert_eq!(code(json!({"request": 1})), 4);
+        assert_eq!(code(json!({"request": "nope"})), 5);
+    }
+
+    #[test]
+    fn known_requests_are_sorted() {
+        let m = msg(json!({"request": "LIST"}));
+        assert!(matches!(
+            sort_message(&m, &["list"], &["watch"], &CODES),
+            Ok(Sorted::Sync { request, .. }) if request == "list"
+        ));
+        let m = msg(json!({"request": "watch", "id": 1}));
+        match sort_message(&m, &["list"], &["watch"], &CODES) {
+            Ok(Sorted::Async { request, req }) => {
+                assert_eq!(
+                    (request.as_str(), req.handle, req.transaction),
+                    ("watch", 7, "t")
+                );
+                assert_eq!(req.body["id"], 1);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+}
