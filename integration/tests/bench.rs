@@ -73,6 +73,35 @@ async fn echotest_two_sessions() {
     assert_eq!(json["sessions"][0]["audio"]["kind"], "audio");
 }
 
+/// The EchoTest scenario with H.264-shaped video (the peers negotiate only H.264): one
+/// session, 2 s, every packet echoed back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn echotest_h264_one_session() {
+    use portunus_integration::media::VideoCodec;
+    let server = start(config(60)).await;
+    let Endpoint::WebSocket(url) = endpoint(&server, "ws") else {
+        unreachable!("ws endpoint")
+    };
+    let mut opts = EchotestOptions::new(url, 1, Duration::from_secs(2));
+    opts.setup_timeout = WAIT;
+    opts.media.video_codec = VideoCodec::H264;
+    let report = tokio::time::timeout(
+        Duration::from_secs(60),
+        echotest::run(opts, Arc::new(Live::default())),
+    )
+    .await
+    .expect("the run is bounded")
+    .expect("the run completes");
+    println!("{}", report.to_table(10));
+    assert_eq!(report.totals.sessions_up, 1, "{report:#?}");
+    let v = &report.sessions[0].video;
+    assert!(v.sent_packets >= 200 && v.loss_pct < 2.0, "{v:?}");
+    assert_eq!(
+        serde_json::to_value(&report).expect("JSON")["media"]["video_codec"],
+        "h264"
+    );
+}
+
 #[tokio::test]
 async fn bad_options_and_unreachable_servers_are_reported() {
     let live = Arc::new(Live::default());

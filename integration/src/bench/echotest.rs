@@ -290,6 +290,7 @@ async fn set_up(
             data_channel: None,
             keep_payloads: 0,
             rtp_tap: Some(tap),
+            video_codec: opts.media.video_codec,
             ..PeerConfig::default()
         },
         timeout: opts.setup_timeout,
@@ -337,7 +338,7 @@ async fn send_media(
                 _ = tokio::time::sleep_until(deadline) => break,
                 _ = audio_tick.tick() => {
                     let Some(mid) = &audio_mid else { continue };
-                    let p = payload::encode(Kind::Audio, true, audio_seq, now_us(), media.audio_bytes);
+                    let p = payload::encode_as(media.video_codec, Kind::Audio, true, audio_seq, now_us(), media.audio_bytes);
                     audio_seq += 1;
                     (Kind::Audio, mid, vec![p])
                 }
@@ -348,7 +349,7 @@ async fn send_media(
                         .iter()
                         .enumerate()
                         .map(|(i, size)| {
-                            payload::encode(Kind::Video, i == 0, video_seq + i as u64, sent_us, *size)
+                            payload::encode_as(media.video_codec, Kind::Video, i == 0, video_seq + i as u64, sent_us, *size)
                         })
                         .collect();
                     video_seq += packets.len() as u64;

@@ -1,10 +1,13 @@
 //! The measured RTP payload and the shape of the media a bench peer sends.
 //!
-//! Every payload starts like the codec's own (Opus TOC byte, VP8 payload descriptor), so
+//! Every payload starts like the codec's own (Opus TOC byte, VP8 payload descriptor or an
+//! H.264 NAL unit header), so
 //! nothing on the path mistakes it for garbage, followed by a marker, the stream kind, the
 //! sender's sequence number and its send time, then padding to the packet size.
 
 use std::time::Duration;
+
+use crate::media::VideoCodec;
 
 /// Follows the codec prefix; tells a bench payload from anything else.
 const MAGIC: &[u8; 4] = b"PBN1";
@@ -16,6 +19,11 @@ const VP8_FIRST: &[u8] = &[
 ];
 /// VP8 descriptor of a continuation packet (S=0).
 const VP8_NEXT: &[u8] = &[0x00];
+/// H.264 single NAL unit packets (RFC 6184): an IDR slice starting the picture
+/// (first_mb_in_slice = 0), then non-IDR slices of the same picture (first_mb_in_slice > 0,
+/// since the magic's first byte has its top bit clear).
+const H264_FIRST: &[u8] = &[0x65, 0x88];
+const H264_NEXT: &[u8] = &[0x41];
 /// Header after the prefix: magic, kind, seq (u64), send time (u64 µs).
 const HEADER: usize = 4 + 1 + 8 + 8;
 
@@ -44,12 +52,26 @@ pub struct Stamp {
     pub sent_us: u64,
 }
 
-/// Builds a payload of `size` bytes (at least the prefix and header).
+/// Builds a payload of `size` bytes (at least the prefix and header), VP8-shaped for video.
 pub fn encode(kind: Kind, first_of_frame: bool, seq: u64, sent_us: u64, size: usize) -> Vec<u8> {
-    let prefix = match (kind, first_of_frame) {
-        (Kind::Audio, _) => OPUS_PREFIX,
-        (Kind::Video, true) => VP8_FIRST,
-        (Kind::Video, false) => VP8_NEXT,
+    encode_as(VideoCodec::Vp8, kind, first_of_frame, seq, sent_us, size)
+}
+
+/// [`encode`] with video shaped as `codec`'s RTP payload.
+pub fn encode_as(
+    codec: VideoCodec,
+    kind: Kind,
+    first_of_frame: bool,
+    seq: u64,
+    sent_us: u64,
+    size: usize,
+) -> Vec<u8> {
+    let prefix = match (kind, codec, first_of_frame) {
+        (Kind::Audio, _, _) => OPUS_PREFIX,
+        (Kind::Video, VideoCodec::Vp8, true) => VP8_FIRST,
+        (Kind::Video, VideoCodec::Vp8, false) => VP8_NEXT,
+        (Kind::Video, VideoCodec::H264, true) => H264_FIRST,
+        (Kind::Video, VideoCodec::H264, false) => H264_NEXT,
     };
     let mut p = Vec::with_capacity(size.max(prefix.len() + HEADER));
     p.extend_from_slice(prefix);
@@ -65,7 +87,7 @@ pub fn encode(kind: Kind, first_of_frame: bool, seq: u64, sent_us: u64, size: us
 
 /// Reads a bench payload; `None` for anything else (padding, another sender's media).
 pub fn decode(payload: &[u8]) -> Option<Stamp> {
-    let prefix = [OPUS_PREFIX, VP8_FIRST, VP8_NEXT]
+    let prefix = [OPUS_PREFIX, VP8_FIRST, VP8_NEXT, H264_FIRST, H264_NEXT]
         .into_iter()
         .find(|p| payload.starts_with(p) && payload[p.len()..].starts_with(MAGIC))?;
     let h = payload.get(prefix.len() + MAGIC.len()..prefix.len() + HEADER)?;
@@ -90,6 +112,8 @@ pub struct MediaProfile {
     pub video_fps: u32,
     /// Largest video payload (browsers stay ~1200 bytes to fit any path MTU).
     pub video_mtu: usize,
+    /// What the video payloads look like (and the codec the peers negotiate).
+    pub video_codec: VideoCodec,
 }
 
 impl Default for MediaProfile {
@@ -100,6 +124,7 @@ impl Default for MediaProfile {
             video_bps: 1_500_000,
             video_fps: 30,
             video_mtu: 1200,
+            video_codec: VideoCodec::Vp8,
         }
     }
 }
@@ -168,6 +193,17 @@ mod tests {
             &encode(Kind::Video, true, 0, 0, 50)[..3],
             &[0x10, 0x10, 0x02]
         );
+        // H.264-shaped: an IDR single NAL unit starts the frame, non-IDR slices follow.
+        for first in [true, false] {
+            let p = encode_as(VideoCodec::H264, Kind::Video, first, 9, 10, 120);
+            assert_eq!(p.len(), 120);
+            assert_eq!(decode(&p).map(|s| (s.kind, s.seq)), Some((Kind::Video, 9)));
+            assert_eq!(crate::media::h264::is_keyframe_start(&p), first);
+            assert_eq!(
+                crate::media::h264::nal_type(&p),
+                Some(if first { 5 } else { 1 })
+            );
+        }
     }
 
     #[test]

@@ -125,13 +125,14 @@ impl EchotestReport {
         let _ = writeln!(
             out,
             "echotest against {}: {} of {} sessions up, {:.1} s of media \
-             (audio {} B every {} ms, video {} kbit/s at {} fps)",
+             (audio {} B every {} ms, {}-shaped video {} kbit/s at {} fps)",
             self.server,
             t.sessions_up,
             self.sessions_requested,
             self.media_seconds,
             self.media.audio_bytes,
             self.media.audio_ptime_ms,
+            self.media.video_codec.name().to_uppercase(),
             self.media.video_bps / 1000,
             self.media.video_fps,
         );

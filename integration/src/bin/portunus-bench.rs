@@ -238,6 +238,9 @@ struct EchotestArgs {
     #[arg(long, default_value_t = 1500,
           value_parser = clap::value_parser!(u64).range(8..=20_000u64))]
     video_kbps: u64,
+    /// What the video payloads are shaped as, and the codec negotiated: vp8 or h264.
+    #[arg(long, default_value = "vp8")]
+    video_codec: VideoCodec,
     /// Seconds a session may take from `create` to `webrtcup`.
     #[arg(long, default_value_t = 20,
           value_parser = clap::value_parser!(u64).range(1..=120u64))]
@@ -285,6 +288,7 @@ async fn run_echotest(args: EchotestArgs) -> anyhow::Result<()> {
     opts.setup_timeout = Duration::from_secs(args.setup_timeout);
     opts.media = MediaProfile {
         video_bps: args.video_kbps * 1000,
+        video_codec: args.video_codec,
         ..MediaProfile::default()
     };
     let live = Arc::new(Live::default());
