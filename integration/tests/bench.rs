@@ -9,6 +9,9 @@ use std::time::Duration;
 use common::{WAIT, config, endpoint, start};
 use portunus_integration::Endpoint;
 use portunus_integration::bench::echotest::{self, EchotestOptions, Live, Phase};
+use portunus_integration::bench::videoroom::{self, VideoroomOptions, VideoroomReport};
+use portunus_integration::media::VideoCodec;
+use portunus_integration::media::ffmpeg::VideoSpec;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn echotest_two_sessions() {
@@ -77,7 +80,6 @@ async fn echotest_two_sessions() {
 /// session, 2 s, every packet echoed back.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn echotest_h264_one_session() {
-    use portunus_integration::media::VideoCodec;
     let server = start(config(60)).await;
     let Endpoint::WebSocket(url) = endpoint(&server, "ws") else {
         unreachable!("ws endpoint")
@@ -132,35 +134,10 @@ async fn bad_options_and_unreachable_servers_are_reported() {
 /// timing assertions beyond generous sanity bounds).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn videoroom_one_publisher_two_subscribers() {
-    use portunus_integration::bench::videoroom::{self, VideoroomOptions};
-    if let Err(e) = portunus_integration::media::ffmpeg::version() {
-        // CI sets PORTUNUS_REQUIRE_FFMPEG: there a missing ffmpeg is a failure, not a skip.
-        assert!(
-            std::env::var_os("PORTUNUS_REQUIRE_FFMPEG").is_none(),
-            "ffmpeg is required here: {e}"
-        );
-        eprintln!("SKIPPED: {e}");
+    if !have_ffmpeg(None) {
         return;
     }
-    let server = start(config(60)).await;
-    let Endpoint::WebSocket(url) = endpoint(&server, "ws") else {
-        unreachable!("ws endpoint")
-    };
-    let mut opts = VideoroomOptions::new(url, 2, Duration::from_secs(5));
-    opts.server_pid = Some(std::process::id());
-    opts.setup_timeout = WAIT;
-    // A small clip keeps ffmpeg quick on CI; the path is the same as at 720p.
-    opts.video.width = 320;
-    opts.video.height = 180;
-    opts.video.kbps = 300;
-    opts.video.seconds = 4;
-    opts.video.gop = 60;
-    let live = Arc::new(Live::default());
-    let report = tokio::time::timeout(Duration::from_secs(180), videoroom::run(opts, live.clone()))
-        .await
-        .expect("the run is bounded")
-        .expect("the run completes");
-    println!("{}", report.to_table(10));
+    let (report, live) = small_videoroom(VideoCodec::Vp8, 5).await;
 
     assert_eq!(live.phase(), Phase::Done);
     let t = &report.totals;
@@ -214,14 +191,20 @@ async fn videoroom_one_publisher_two_subscribers() {
     }
 }
 
-/// Skips (or fails under CI's `PORTUNUS_REQUIRE_FFMPEG`) when ffmpeg or libx264 is missing.
-fn have_h264_encoder() -> bool {
-    match portunus_integration::media::ffmpeg::require_encoder("libx264") {
+/// Whether ffmpeg (and `encoder`, if given) is here; skips with a note when not, except under
+/// CI's `PORTUNUS_REQUIRE_FFMPEG`, where a missing one is a failure.
+fn have_ffmpeg(encoder: Option<&str>) -> bool {
+    use portunus_integration::media::ffmpeg;
+    let found = match encoder {
+        Some(e) => ffmpeg::require_encoder(e),
+        None => ffmpeg::version().map(drop),
+    };
+    match found {
         Ok(()) => true,
         Err(e) => {
             assert!(
                 std::env::var_os("PORTUNUS_REQUIRE_FFMPEG").is_none(),
-                "ffmpeg with libx264 is required here: {e}"
+                "ffmpeg is required here: {e}"
             );
             eprintln!("SKIPPED: {e}");
             false
@@ -229,35 +212,47 @@ fn have_h264_encoder() -> bool {
     }
 }
 
-/// The VideoRoom scenario with H.264 (libx264 constrained baseline, RFC 6184 packetization)
-/// in an `h264` room: 1 publisher, 2 subscribers, 4 s, small clip. Every subscriber gets
-/// H.264 keyframes (IDR found in the RTP) and the packets the publisher sent.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn videoroom_h264_one_publisher_two_subscribers() {
-    use portunus_integration::bench::videoroom::{self, VideoroomOptions};
-    use portunus_integration::media::VideoCodec;
-    if !have_h264_encoder() {
-        return;
+/// A small clip keeps ffmpeg quick on CI; the path is the same as at 720p.
+fn small_clip(codec: VideoCodec, gop: u32) -> VideoSpec {
+    VideoSpec {
+        width: 320,
+        height: 180,
+        kbps: 300,
+        seconds: 4,
+        gop,
+        codec,
+        ..VideoSpec::default()
     }
+}
+
+/// 1 publisher and 2 subscribers for `seconds` against portunus in-process.
+async fn small_videoroom(codec: VideoCodec, seconds: u64) -> (VideoroomReport, Arc<Live>) {
     let server = start(config(60)).await;
     let Endpoint::WebSocket(url) = endpoint(&server, "ws") else {
         unreachable!("ws endpoint")
     };
-    let mut opts = VideoroomOptions::new(url, 2, Duration::from_secs(4));
+    let mut opts = VideoroomOptions::new(url, 2, Duration::from_secs(seconds));
     opts.server_pid = Some(std::process::id());
     opts.setup_timeout = WAIT;
-    opts.video.codec = VideoCodec::H264;
-    opts.video.width = 320;
-    opts.video.height = 180;
-    opts.video.kbps = 300;
-    opts.video.seconds = 4;
-    opts.video.gop = 60;
+    opts.video = small_clip(codec, 60);
     let live = Arc::new(Live::default());
     let report = tokio::time::timeout(Duration::from_secs(180), videoroom::run(opts, live.clone()))
         .await
         .expect("the run is bounded")
         .expect("the run completes");
     println!("{}", report.to_table(10));
+    (report, live)
+}
+
+/// The VideoRoom scenario with H.264 (libx264 constrained baseline, RFC 6184 packetization)
+/// in an `h264` room: 1 publisher, 2 subscribers, 4 s, small clip. Every subscriber gets
+/// H.264 keyframes (IDR found in the RTP) and the packets the publisher sent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn videoroom_h264_one_publisher_two_subscribers() {
+    if !have_ffmpeg(Some("libx264")) {
+        return;
+    }
+    let (report, _) = small_videoroom(VideoCodec::H264, 4).await;
 
     let t = &report.totals;
     assert_eq!(t.publishers_up, 1, "{:?}", report.publisher_errors);
@@ -287,8 +282,7 @@ async fn videoroom_h264_one_publisher_two_subscribers() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn streaming_one_mountpoint_two_viewers() {
     use portunus_integration::bench::streaming::{self, StreamingOptions};
-    use portunus_integration::media::VideoCodec;
-    if !have_h264_encoder() {
+    if !have_ffmpeg(Some("libx264")) {
         return;
     }
     let server = start(config(60)).await;
@@ -299,13 +293,8 @@ async fn streaming_one_mountpoint_two_viewers() {
         let mut opts = StreamingOptions::new(url.clone(), viewers, Duration::from_secs(seconds));
         opts.server_pid = Some(std::process::id());
         opts.setup_timeout = WAIT;
-        opts.video.codec = codec;
-        opts.video.width = 320;
-        opts.video.height = 180;
-        opts.video.kbps = 300;
-        opts.video.seconds = 4;
         // A keyframe a second: a plain RTP source cannot be asked for one.
-        opts.video.gop = 30;
+        opts.video = small_clip(codec, 30);
         let live = Arc::new(Live::default());
         let report =
             tokio::time::timeout(Duration::from_secs(180), streaming::run(opts, live.clone()))
@@ -357,7 +346,7 @@ async fn streaming_one_mountpoint_two_viewers() {
 /// Bad options end the run with a clear error before anything connects.
 #[tokio::test]
 async fn videoroom_rejects_bad_options() {
-    use portunus_integration::bench::videoroom::{self, VideoroomError, VideoroomOptions};
+    use portunus_integration::bench::videoroom::VideoroomError;
     let ok = VideoroomOptions::new("ws://127.0.0.1:1", 1, Duration::from_secs(1));
     let cases: Vec<VideoroomOptions> = vec![
         VideoroomOptions {
