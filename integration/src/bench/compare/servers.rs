@@ -36,6 +36,13 @@ impl Server {
 /// from its ICE range (portunus takes any free port).
 pub const STREAMING_RTP_PORTS: &str = "40001-50000";
 
+/// portunus's stock plugins: all but the one the scenario uses are disabled.
+const PORTUNUS_PLUGINS: [&str; 3] = [
+    "janus.plugin.echotest",
+    "janus.plugin.videoroom",
+    "janus.plugin.streaming",
+];
+
 /// Janus's plugins: all but the one the scenario uses are disabled.
 const JANUS_PLUGINS: [&str; 12] = [
     "streaming",
@@ -66,6 +73,16 @@ pub fn write_configs(
         std::fs::write(&p, text).map_err(|e| format!("{}: {e}", p.display()))
     };
     let portunus = dir.join("portunus.toml");
+    // As in Janus's configuration: only the scenario's plugin is loaded.
+    let unused: Vec<String> = PORTUNUS_PLUGINS
+        .iter()
+        .filter(|p| !p.ends_with(scenario.name()))
+        .map(|p| format!("\"{p}\""))
+        .collect();
+    let plugins = format!(
+        "\n[plugins]\n# Only the scenario's plugin (Janus: plugins.disable).\ndisable = [{}]\n",
+        unused.join(", ")
+    );
     let streaming = match scenario {
         Scenario::Videoroom => String::new(),
         Scenario::Streaming => {
@@ -84,7 +101,7 @@ pub fn write_configs(
              [transports.http]\nenabled = false\n\n\
              [transports.websocket]\nenabled = true\nbind = \"0.0.0.0\"\nport = {WS_PORT}\n\n\
              [media]\n# One media thread per core (Janus: event_loops = {cores}).\nworkers = {cores}\n\
-             interfaces = [\"{addr}\"]\n{streaming}"
+             interfaces = [\"{addr}\"]\n{plugins}{streaming}"
         ),
     )?;
     let keep = match scenario {
@@ -221,7 +238,10 @@ mod tests {
             p.contains("workers = 2") && p.contains("\"10.1.2.3\""),
             "{p}"
         );
-        assert!(!p.contains("janus.plugin.streaming"));
+        assert!(
+            p.contains("disable = [\"janus.plugin.echotest\", \"janus.plugin.streaming\"]"),
+            "{p}"
+        );
         assert!(j.contains("event_loops = 2") && j.contains("ice_enforce_list = \"veth0\""));
         assert!(j.contains("libjanus_streaming.so") && !j.contains("libjanus_videoroom.so"));
         assert!(dir.join("janus/janus.plugin.videoroom.jcfg").is_file());
@@ -232,6 +252,10 @@ mod tests {
     fn streaming_configs_enable_only_the_streaming_plugin() {
         let (p, j, dir) = configs(Scenario::Streaming);
         assert!(p.contains("[plugins.\"janus.plugin.streaming\"]"), "{p}");
+        assert!(
+            p.contains("disable = [\"janus.plugin.echotest\", \"janus.plugin.videoroom\"]"),
+            "{p}"
+        );
         assert!(!j.contains("libjanus_streaming.so") && j.contains("libjanus_videoroom.so"));
         let s = std::fs::read_to_string(dir.join("janus/janus.plugin.streaming.jcfg"))
             .expect("streaming jcfg");
