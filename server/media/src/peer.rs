@@ -112,7 +112,9 @@ pub enum PeerRole {
     /// nothing uses the client's transport-cc feedback (the router's auto-layer reads REMB,
     /// and str0m's own send-side BWE stays off), and without it the client sends no feedback
     /// every few tens of milliseconds, and no packet carries the extension. The client falls
-    /// back to REMB, which is what auto-layer reads.
+    /// back to REMB, which is what auto-layer reads. The extensions are fixed when the
+    /// `Rtc` is made: should such a handle later also receive (a renegotiation adding a
+    /// recvonly m-line), its client's send rate follows loss and our REMB only.
     SendOnly,
     /// Anything else: the standard extensions, transport-cc included (a publisher's
     /// browser adapts its send rate to our transport-cc feedback).

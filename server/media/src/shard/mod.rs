@@ -79,6 +79,9 @@ pub struct Shard {
     due: Vec<HandleId>,
 }
 
+/// Rounds of `drive_due` per timer pass (driving a peer rarely routes anything more).
+const DUE_ROUNDS: usize = 4;
+
 /// How often the forwarders' RTCP sockets are read (they are not in the wake-up set).
 const RTCP_POLL: Duration = Duration::from_millis(20);
 
@@ -144,7 +147,10 @@ impl Shard {
         // One byte more than an input takes, so an oversized datagram shows as such.
         let mut input_buf = vec![0u8; crate::input::MAX_DATAGRAM + 1];
         loop {
+            // Peers still due (see `drive_due`) must not wait for a timer.
+            let due_now = (!self.due.is_empty()).then(Instant::now);
             let next = [
+                due_now,
                 self.deadlines.next(),
                 self.router.next_deferred_keyframe(),
                 self.inputs.next_timer(),
@@ -414,19 +420,6 @@ impl Shard {
         for (source, mid, layer) in self.router.due_keyframes(now) {
             self.keyframe_upstream(now, source, mid, layer, true);
         }
-        // Peers that got routed packets since the last pass: one drive each sends them.
-        let mut due = std::mem::take(&mut self.due);
-        for handle in due.drain(..) {
-            let Some(peer) = self.handles.get_mut(&handle).and_then(|s| s.peer.as_mut()) else {
-                continue;
-            };
-            if peer.due {
-                self.with_peer(handle, |p, io| p.on_timeout(now, io));
-            }
-        }
-        if self.due.is_empty() {
-            self.due = due; // keep the allocation
-        }
         while let Some((t, handle)) = self.deadlines.pop_due(now) {
             let Some(peer) = self.handles.get_mut(&handle).and_then(|s| s.peer.as_mut()) else {
                 continue;
@@ -443,6 +436,34 @@ impl Shard {
             }
         }
         self.process_work(now);
+        self.drive_due(now);
+    }
+
+    /// Drives, once each, the peers that got routed packets since the last pass (last in
+    /// the timer pass, after everything that routes). Driving can route again; a few rounds
+    /// settle it, and what is left is picked up by the next iteration, which then does not
+    /// sleep (see `run`).
+    fn drive_due(&mut self, now: Instant) {
+        for _ in 0..DUE_ROUNDS {
+            if self.due.is_empty() {
+                return;
+            }
+            let mut due = std::mem::take(&mut self.due);
+            for handle in due.drain(..) {
+                let driven = self
+                    .handles
+                    .get(&handle)
+                    .and_then(|s| s.peer.as_ref())
+                    .is_some_and(|p| p.due);
+                if driven {
+                    self.with_peer(handle, |p, io| p.on_timeout(now, io));
+                }
+            }
+            if self.due.is_empty() {
+                self.due = due; // keep the allocation
+            }
+            self.process_work(now);
+        }
     }
 
     // ---- routing --------------------------------------------------------------------
@@ -756,11 +777,12 @@ impl Shard {
             } => {
                 // A PeerConnection that only sends (a VideoRoom subscriber) needs no
                 // transport-wide feedback from its client; see `PeerRole`.
-                let role = if spec
-                    .media
-                    .iter()
-                    .all(|m| matches!(m.direction, Direction::SendOnly | Direction::Inactive))
-                {
+                let send_only = !spec.media.is_empty()
+                    && spec
+                        .media
+                        .iter()
+                        .all(|m| matches!(m.direction, Direction::SendOnly | Direction::Inactive));
+                let role = if send_only {
                     PeerRole::SendOnly
                 } else {
                     PeerRole::Any
