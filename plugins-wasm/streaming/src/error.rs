@@ -19,6 +19,9 @@ pub const CANT_RECORD: i32 = 459;
 pub const INVALID_STATE: i32 = 460;
 pub const UNKNOWN_ERROR: i32 = 470;
 
+/// Janus's text for a `create` (or a configured mountpoint) with an id in use.
+pub const DUPLICATE_ID: &str = "A stream with the provided ID already exists";
+
 /// The codes `janus::check_secret` uses, in its order.
 pub const SECRET_CODES: (i32, i32, i32) = (MISSING_ELEMENT, INVALID_ELEMENT, UNAUTHORIZED);
 

@@ -50,6 +50,10 @@ const SYNC_REQUESTS: &[&str] = &[
     "kick_all",
 ];
 
+/// The core's smallest (and default) no-media time, `media.no_media_timer` = 1 s: how long
+/// after the last packet an `input-media receiving:false` comes at the least.
+const MIN_NO_MEDIA_MS: u64 = 1000;
+
 /// Requests answered by events.
 const ASYNC_REQUESTS: &[&str] = &["watch", "start", "pause", "stop", "configure", "switch"];
 
@@ -89,8 +93,8 @@ impl<H: Host> Streaming<H> {
     }
 
     /// Reads the settings and opens the configured mountpoints. A mountpoint whose ports
-    /// cannot be opened is left out with an error in the log, as Janus does; a malformed one
-    /// stops the plugin.
+    /// cannot be opened, or whose id an earlier one has, is left out with an error in the
+    /// log, as Janus does; a malformed one stops the plugin.
     pub fn init(&mut self, config: Value) -> Result<(), String> {
         let now = self.host.now_ms();
         self.ids = IdGen::new(now);
@@ -103,9 +107,23 @@ impl<H: Host> Streaming<H> {
                 None => format!("streaming mountpoints[{i}]"),
             };
             match self.create_mountpoint(&table) {
-                Ok(id) => self.host.info(&format!("{what}: mountpoint {id} ready")),
+                Ok(id) => {
+                    // A table without an id got a random one (as in Janus); the saved copy
+                    // carries it so `permanent` edit / destroy find this table.
+                    if let Some(t) = self.saved.get_mut(i)
+                        && !sync_requests::same_id(t, &id)
+                    {
+                        t["id"] = id.to_json();
+                    }
+                    self.host.info(&format!("{what}: mountpoint {id} ready"));
+                }
+                // Ports in use or an id taken twice (a hand-edited file): that mountpoint
+                // is left out; only a malformed table stops the plugin.
                 Err(e) if e.code == CANT_CREATE && e.message.starts_with("Error creating") => {
                     self.host.error(&format!("{what}: {}", e.message));
+                }
+                Err(e) if e.code == CANT_CREATE && e.message == DUPLICATE_ID => {
+                    self.host.error(&format!("{what}: {}, left out", e.message));
                 }
                 Err(e) => return Err(format!("{what}: {}", e.message)),
             }
@@ -206,7 +224,16 @@ impl<H: Host> Streaming<H> {
             return;
         };
         stream.receiving = ev.receiving;
-        stream.last_media_ms = now;
+        stream.last_media_ms = if ev.receiving {
+            now
+        } else {
+            // The core says "stopped" a no-media time after the last packet; that time is the
+            // core's setting, never below MIN_NO_MEDIA_MS. Counting from `now` would make
+            // `age_ms` too young by all of it; this is exact with the default setting and
+            // never too old. Not before the media started, either.
+            now.saturating_sub(MIN_NO_MEDIA_MS)
+                .max(stream.last_media_ms)
+        };
     }
 
     pub fn query_session(&self, handle: HandleId) -> Value {

@@ -59,7 +59,9 @@ pub struct MpStream {
 }
 
 impl MpStream {
-    /// Janus's `age_ms`: how long ago media last arrived.
+    /// Janus's `age_ms`: how long ago media last arrived. Packets stay in the core, so this
+    /// is 0 while the core says media arrives, and from the last packet's time as estimated
+    /// when it says media stopped (see `on_media_event`).
     pub fn age_ms(&self, now: u64) -> u64 {
         if self.receiving {
             0

@@ -118,6 +118,9 @@ impl<H: Host> Streaming<H> {
         let mut saved = false;
         if save && let Some(mp) = self.mountpoints.get(&id) {
             let table = mp.to_config();
+            // A table left by a mountpoint destroyed without `permanent` would make the id
+            // taken twice at the next start.
+            self.saved.retain(|t| !same_id(t, &id));
             self.saved.push(table);
             saved = self.save_or_log();
         }
@@ -145,10 +148,7 @@ impl<H: Host> Streaming<H> {
         let id = match Id::optional(body, "id", string_ids, INVALID_ELEMENT)? {
             Some(id) if !id.is_empty() => {
                 if self.mountpoints.contains_key(&id) {
-                    return Err(err(
-                        CANT_CREATE,
-                        "A stream with the provided ID already exists",
-                    ));
+                    return Err(err(CANT_CREATE, DUPLICATE_ID));
                 }
                 id
             }
@@ -249,6 +249,8 @@ impl<H: Host> Streaming<H> {
         }
         let table = mp.to_config();
         let viewers: Vec<HandleId> = mp.viewers.iter().copied().collect();
+        // Janus 1.1.2's code sends viewers this, without a "streaming" key (its API docs
+        // show `"streaming": "edited"`, but clients see what the code sends).
         let mut event = json!({"event": "edited", "id": id.to_json()});
         if let Some(md) = &mp.metadata {
             event["metadata"] = json!(md);
@@ -350,6 +352,6 @@ impl<H: Host> Streaming<H> {
 }
 
 /// Whether a configuration table is the mountpoint `id`'s.
-fn same_id(table: &Value, id: &Id) -> bool {
+pub(crate) fn same_id(table: &Value, id: &Id) -> bool {
     table.get("id") == Some(&id.to_json())
 }

@@ -316,6 +316,121 @@ fn config_mountpoint_that_cannot_open_is_left_out() {
 }
 
 #[test]
+fn config_with_an_id_twice_leaves_the_second_out() {
+    let mut config = demo_config();
+    let mut twin = config["mountpoints"][2].clone();
+    twin["description"] = json!("twin");
+    config["mountpoints"].as_array_mut().unwrap().push(twin);
+    let mut s = Streaming::new(Fake::default());
+    s.init(config).unwrap();
+    assert_eq!(s.mountpoints.len(), 3);
+    assert_eq!(
+        s.mountpoints[&portunus_plugin_sdk::ids::Id::Num(7)].description,
+        "hidden"
+    );
+    assert_eq!(s.saved.len(), 4, "the file is not rewritten");
+}
+
+#[test]
+fn create_permanent_replaces_a_saved_table_with_its_id() {
+    let mut s = demo();
+    // Destroyed for now only: the table stays in the file.
+    sync(
+        &mut s,
+        1,
+        json!({"request": "destroy", "id": 1, "secret": "adminpwd"}),
+    );
+    let r = sync(
+        &mut s,
+        1,
+        json!({"request": "create", "type": "rtp", "id": 1, "description": "again",
+               "permanent": true, "audio": true, "audioport": 0, "audiopt": 111,
+               "audiocodec": "opus"}),
+    );
+    assert_eq!(r["permanent"], true, "{r}");
+    let saved = s.host.saved.last().unwrap().clone();
+    let tables = saved["mountpoints"].as_array().unwrap();
+    let ones: Vec<&Value> = tables.iter().filter(|t| t["id"] == 1).collect();
+    assert_eq!(ones.len(), 1, "{tables:?}");
+    assert_eq!(ones[0]["description"], "again");
+    // The next start has the new mountpoint 1 and all the others.
+    let mut next = Streaming::new(Fake::default());
+    next.init(saved).unwrap();
+    assert_eq!(next.mountpoints.len(), 3);
+    assert_eq!(
+        next.mountpoints[&portunus_plugin_sdk::ids::Id::Num(1)].description,
+        "again"
+    );
+}
+
+/// A configured mountpoint without an id gets a random one, as in Janus.
+fn config_without_id() -> Value {
+    json!({"mountpoints": [
+        {"type": "rtp", "name": "anon", "description": "no id", "secret": "s",
+         "audio": true, "audioport": 0, "audiopt": 111, "audiocodec": "opus"},
+        {"type": "rtp", "id": 5, "audio": true, "audioport": 0, "audiopt": 0,
+         "audiocodec": "pcmu"}
+    ]})
+}
+
+#[test]
+fn permanent_edit_of_a_configured_mountpoint_without_id() {
+    let mut s = Streaming::new(Fake::default());
+    s.init(config_without_id()).unwrap();
+    s.create_session(1).unwrap();
+    let id = s
+        .mountpoints
+        .values()
+        .find(|m| m.name == "anon")
+        .unwrap()
+        .id
+        .to_json();
+    let r = sync(
+        &mut s,
+        1,
+        json!({"request": "edit", "id": id, "secret": "s", "new_description": "d2",
+               "permanent": true}),
+    );
+    assert_eq!(r["permanent"], true, "{r}");
+    let saved = s.host.saved.last().unwrap().clone();
+    let tables = saved["mountpoints"].as_array().unwrap();
+    assert_eq!(tables.len(), 2, "replaced, not added: {tables:?}");
+    let edited = tables.iter().find(|t| t["id"] == id).unwrap();
+    assert_eq!(edited["description"], "d2");
+    let mut next = Streaming::new(Fake::default());
+    next.init(saved).unwrap();
+    assert_eq!(next.mountpoints.len(), 2);
+}
+
+#[test]
+fn permanent_destroy_of_a_configured_mountpoint_without_id() {
+    let mut s = Streaming::new(Fake::default());
+    s.init(config_without_id()).unwrap();
+    s.create_session(1).unwrap();
+    let id = s
+        .mountpoints
+        .values()
+        .find(|m| m.name == "anon")
+        .unwrap()
+        .id
+        .to_json();
+    let r = sync(
+        &mut s,
+        1,
+        json!({"request": "destroy", "id": id, "secret": "s", "permanent": true}),
+    );
+    assert_eq!(r["streaming"], "destroyed", "{r}");
+    let saved = s.host.saved.last().unwrap().clone();
+    let ids: Vec<&Value> = saved["mountpoints"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| &t["id"])
+        .collect();
+    assert_eq!(ids, [&json!(5)], "gone from the file");
+}
+
+#[test]
 fn bad_config_is_refused() {
     let mut s = Streaming::new(Fake::default());
     assert!(s.init(json!({"mountpoints": 1})).is_err());
@@ -489,15 +604,28 @@ fn age_ms_follows_input_media_events() {
     }));
     s.host.now = 9000;
     assert_eq!(age(&mut s), 0);
+    // "Stopped" comes the core's no-media time (1 s at the least) after the last packet:
+    // the age counts from then, not from the event.
     s.on_media_event(MediaEvent::InputMedia(InputMedia {
         source: MediaRef::new(source, "v"),
         receiving: false,
     }));
     s.host.now = 9700;
-    assert_eq!(age(&mut s), 700);
+    assert_eq!(age(&mut s), 1700);
     let list = sync(&mut s, 1, json!({"request": "list"}));
-    assert_eq!(list["list"][0]["media"][1]["age_ms"], 700);
+    assert_eq!(list["list"][0]["media"][1]["age_ms"], 1700);
     assert_eq!(list["list"][0]["media"][0]["age_ms"], 9700);
+    // Media that ran for less than that: not older than its start.
+    s.on_media_event(MediaEvent::InputMedia(InputMedia {
+        source: MediaRef::new(source, "v"),
+        receiving: true,
+    }));
+    s.host.now = 10_000;
+    s.on_media_event(MediaEvent::InputMedia(InputMedia {
+        source: MediaRef::new(source, "v"),
+        receiving: false,
+    }));
+    assert_eq!(age(&mut s), 300);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -893,6 +1021,7 @@ fn edit_changes_settings() {
         ),
         (&json!("new"), &json!("md2"), &json!("42"), &json!(true))
     );
+    // What Janus 1.1.2's code pushes to viewers (its docs say "streaming": "edited").
     let ev = s.host.pushed.last().unwrap();
     assert_eq!(
         (ev.handle, &ev.data),
@@ -968,6 +1097,48 @@ fn disable_pauses_viewers_and_enable_resumes() {
         json!({"request": "disable", "id": 1, "secret": "adminpwd", "stop_recording": 1}),
     );
     assert_eq!(code(&r), Some(454));
+}
+
+#[test]
+fn a_disabled_mountpoint_can_be_watched_and_sends_once_enabled() {
+    // As Janus 1.1.2: watch and switch do not refuse a disabled mountpoint.
+    let mut s = demo();
+    sync(
+        &mut s,
+        1,
+        json!({"request": "disable", "id": 1, "secret": "adminpwd"}),
+    );
+    watch_and_start(&mut s, 2, json!(1));
+    let routes: Vec<RouteId> = s.host.routes.iter().map(|(id, _)| *id).collect();
+    assert_eq!(routes.len(), 2);
+    assert!(s.host.routes.iter().all(|(_, r)| r.paused), "nothing sent");
+    sync(
+        &mut s,
+        1,
+        json!({"request": "enable", "id": 1, "secret": "adminpwd"}),
+    );
+    assert!(routes.iter().all(|r| s.host.updates.contains(&(*r, false))));
+    // Switching to a disabled mountpoint with the same media: accepted, paused.
+    let r = sync(
+        &mut s,
+        1,
+        json!({"request": "create", "type": "rtp", "id": 2, "audio": true, "video": true,
+               "audioport": 0, "audiopt": 111, "audiocodec": "opus", "videoport": 0,
+               "videopt": 100, "videocodec": "vp8"}),
+    );
+    assert_eq!(r["streaming"], "created", "{r}");
+    sync(&mut s, 1, json!({"request": "disable", "id": 2}));
+    let evs = call(&mut s, 2, json!({"request": "switch", "id": 2}), None);
+    assert_eq!(evs[0].data["result"]["switched"], "ok", "{evs:?}");
+    let new: Vec<&Route> = s
+        .host
+        .routes
+        .iter()
+        .filter(|(id, _)| !routes.contains(id))
+        .map(|(_, r)| r)
+        .collect();
+    assert_eq!(new.len(), 2);
+    assert!(new.iter().all(|r| r.paused));
 }
 
 #[test]

@@ -205,6 +205,8 @@ impl<H: Host> Streaming<H> {
             .get(&id)
             .ok_or_else(|| no_such_mountpoint(&id))?;
         check_secret(mp.pin.as_deref(), req.body, "pin")?;
+        // A disabled mountpoint is not refused (nor by `switch`), as in Janus 1.1.2: the
+        // viewer gets its offer, and its routes stay paused until `enable`.
         let streams = choose_streams(mp, req.body, &mids);
         let session = self.session_mut(req.handle)?;
         if let Some(current) = session.mountpoint.clone() {
