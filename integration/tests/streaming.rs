@@ -312,6 +312,30 @@ async fn viewer_switches_mountpoints() {
         .await
         .expect("info");
     assert_eq!(info["info"]["viewers"], 1);
+
+    // 21's sender is gone: once the core says so, age_ms counts from the last packet, that
+    // is at least the no-media time (1 s here), not from when the core noticed.
+    let mut stopped = false;
+    for _ in 0..100 {
+        let info = env
+            .admin
+            .request_ok(json!({"request": "info", "id": 21, "secret": "s"}))
+            .await
+            .expect("info");
+        let ages: Vec<u64> = info["info"]["media"]
+            .as_array()
+            .expect("media")
+            .iter()
+            .map(|m| m["age_ms"].as_u64().expect("age_ms"))
+            .collect();
+        assert!(ages.iter().all(|a| *a == 0 || *a >= 1000), "{info}");
+        if ages.iter().all(|a| *a > 0) {
+            stopped = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(stopped, "21's streams reported stopped");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -411,12 +435,20 @@ async fn disable_edit_and_kick_all_reach_the_viewers() {
         .await
         .expect("disable");
     assert_eq!(r, json!({"streaming": "ok"}));
+    // As Janus 1.1.2: a disabled mountpoint can still be watched (offer, PeerConnection up).
+    let late = env.viewer(json!({"id": 61})).await;
+    let (_, late_amid) = mids(&late.peer.state());
     tokio::time::sleep(Duration::from_millis(500)).await;
     let a0 = viewer.peer.state().packets_on(&amid);
+    let l0 = late.peer.state().packets_on(&late_amid);
     tokio::time::sleep(Duration::from_millis(1000)).await;
     assert!(
         viewer.peer.state().packets_on(&amid) <= a0 + 2,
         "nothing flows while disabled"
+    );
+    assert!(
+        late.peer.state().packets_on(&late_amid) <= l0 + 2,
+        "nothing flows to a viewer that came while disabled"
     );
     env.admin
         .request_ok(json!({"request": "enable", "id": 61, "secret": "s"}))
@@ -429,6 +461,12 @@ async fn disable_edit_and_kick_all_reach_the_viewers() {
         })
         .await
         .expect("media again");
+    late.peer
+        .wait_until(WAIT, "media after enable (late viewer)", |s| {
+            s.packets_on(&late_amid) > l0 + 10
+        })
+        .await
+        .expect("media to the late viewer");
 
     // edit with edited_event: the viewer is told the new metadata.
     let r = env
