@@ -91,6 +91,11 @@ pub trait Gateway: Send + Sync + 'static {
     fn rtp_input_add(&self, plugin: &str, input: RtpInputRequest) -> Result<RtpInputInfo, String>;
     /// Close an input of the plugin's (and the routes from it); others' ids are ignored.
     fn rtp_input_remove(&self, plugin: &str, source: HandleId);
+    /// The source ids of the plugin's open inputs. The host takes it as a mark before a
+    /// reload and closes (`rtp_input_remove`) what a failed new instance opened since.
+    fn inputs_of(&self, _plugin: &str) -> Vec<HandleId> {
+        Vec::new()
+    }
     /// Replace the plugin's section of the configuration file with `config` (a JSON object).
     fn save_config(&self, plugin: &str, config: serde_json::Value) -> Result<(), String>;
     fn send_data(&self, plugin: &str, handle: HandleId, message: DataMessage)

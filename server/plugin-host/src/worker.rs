@@ -432,13 +432,29 @@ impl Worker {
         }
     }
 
+    /// Hot reload. A refused or failed reload leaves the plugin as it was, or, when that
+    /// cannot be (the old version's inputs had to be closed for the new `init`, or its
+    /// snapshot crashed it), restarts the old version with fresh state: a plugin never keeps
+    /// running without the inputs it thinks it has.
     fn reload(&mut self, bytes: &[u8], source: String) -> Result<PluginInfo, PluginError> {
         let package = self.spec.package.clone();
-        let pre = prepare(&self.spec.engine, &self.spec.linker, bytes, &source)?;
         let limits = self.spec.limits;
-        // The snapshot comes first: without one, what the core holds for the old state is
-        // released before the new `init` runs (it may open the same ports again). A reload
-        // that fails after that keeps the old version running without those.
+        // What can refuse without touching the running version comes first.
+        let pre = prepare(&self.spec.engine, &self.spec.linker, bytes, &source)?;
+        let probed = probe(
+            &self.spec.engine,
+            &pre,
+            self.spec.gateway.clone(),
+            limits,
+            &source,
+        )?;
+        if probed.package != *package {
+            return Err(wrong_package(&source, &probed.package, &package));
+        }
+        // The mark: inputs open now belong to the running version; any other one found
+        // after a failure was opened by the new instance and is closed.
+        let before = self.spec.gateway.inputs_of(&package);
+        let mut old_poisoned = false;
         let snapshot = match &mut self.instance {
             Some(old) => match old.call(limits, |g, s| g.call_snapshot(s)) {
                 Ok(state) => state,
@@ -447,6 +463,7 @@ impl Worker {
                         plugin = &*package,
                         "snapshot failed ({reason}); reloading without state"
                     );
+                    old_poisoned = true;
                     None
                 }
             },
@@ -454,36 +471,33 @@ impl Worker {
         };
         let stateful = snapshot.is_some();
         if !stateful {
+            // The new `init` may open the ports the old state holds: they go first.
             self.spec.gateway.plugin_reset(&package);
         }
-        let (mut new, mut info) = start(&self.spec, &pre)?;
-        info.source.clone_from(&source);
-        if info.package != *package {
-            return Err(PluginError::Load {
-                path: source,
-                reason: format!("its package is {}, not {package}", info.package),
-            });
-        }
-        match snapshot {
-            Some(state) => match new.call(limits, |g, s| g.call_restore(s, &state)) {
-                Ok(Ok(())) => {}
-                Ok(Err(e)) | Err(Crash(e)) => {
-                    // The old version keeps running: nothing was swapped yet.
-                    return Err(PluginError::Init {
+        let new = start(&self.spec, &pre).and_then(|(mut new, mut info)| {
+            info.source.clone_from(&source);
+            if info.package != *package {
+                return Err(wrong_package(&source, &info.package, &package));
+            }
+            match snapshot {
+                Some(state) => match new.call(limits, |g, s| g.call_restore(s, &state)) {
+                    Ok(Ok(())) => Ok((new, info)),
+                    Ok(Err(e)) | Err(Crash(e)) => Err(PluginError::Init {
                         plugin: package.to_string(),
                         reason: format!("restore of the previous version's state failed: {e}"),
-                    });
-                }
-            },
-            None => {
-                if !recreate_handles(&mut new, &self.spec, &self.live) {
-                    return Err(PluginError::Init {
-                        plugin: package.to_string(),
-                        reason: "re-creating the live handles crashed".into(),
-                    });
-                }
+                    }),
+                },
+                None if recreate_handles(&mut new, &self.spec, &self.live) => Ok((new, info)),
+                None => Err(PluginError::Init {
+                    plugin: package.to_string(),
+                    reason: "re-creating the live handles crashed".into(),
+                }),
             }
-        }
+        });
+        let (new, info) = match new {
+            Ok(ok) => ok,
+            Err(e) => return Err(self.reload_failed(&before, old_poisoned, e)),
+        };
         self.instance = Some(new);
         self.spec.pre = pre;
         self.spec.source = source.clone();
@@ -499,6 +513,80 @@ impl Worker {
             );
         }
         Ok(info)
+    }
+
+    /// Undoes a reload that failed after the mark `before` (the inputs open then): closes
+    /// what the failed instance opened; the old version keeps running if its inputs are all
+    /// still open and it did not crash, else it is restarted with fresh state (its `init`
+    /// reopens its configured inputs) and its live handles are hung up, as after a crash.
+    fn reload_failed(
+        &mut self,
+        before: &[HandleId],
+        old_poisoned: bool,
+        error: PluginError,
+    ) -> PluginError {
+        let package = self.spec.package.clone();
+        let gateway = self.spec.gateway.clone();
+        let now = gateway.inputs_of(&package);
+        let opened: Vec<HandleId> = now
+            .iter()
+            .copied()
+            .filter(|id| !before.contains(id))
+            .collect();
+        for id in &opened {
+            gateway.rtp_input_remove(&package, *id);
+        }
+        let lost = before.iter().filter(|id| !now.contains(id)).count();
+        if self.instance.is_none() || (lost == 0 && !old_poisoned) {
+            tracing::warn!(
+                plugin = &*package,
+                closed = opened.len(),
+                "reload failed, the running version is unchanged: {error}"
+            );
+            return error;
+        }
+        let why = if lost > 0 {
+            format!("its {lost} plain-RTP input(s) were closed for the new version")
+        } else {
+            "its snapshot crashed it".to_owned()
+        };
+        tracing::error!(
+            plugin = &*package,
+            closed = opened.len(),
+            lost,
+            "reload failed ({error}); {why}: restarting the running version with fresh state"
+        );
+        self.instance = None;
+        self.next_rebuild = Instant::now();
+        let restarted = match self.try_rebuild() {
+            Ok(()) => "it was restarted with fresh state".to_owned(),
+            Err(e) => format!("restarting it failed too ({e}); calls retry it"),
+        };
+        let handles: Vec<HandleId> = self.live.keys().copied().collect();
+        gateway.plugin_failed(
+            &package,
+            &handles,
+            "reload failed; the running version restarted with fresh state",
+        );
+        let note = format!("; the running version lost its state ({why}): {restarted}");
+        match error {
+            PluginError::Init { plugin, reason } => PluginError::Init {
+                plugin,
+                reason: reason + &note,
+            },
+            PluginError::Load { path, reason } => PluginError::Load {
+                path,
+                reason: reason + &note,
+            },
+            other => other,
+        }
+    }
+}
+
+fn wrong_package(source: &str, got: &str, want: &str) -> PluginError {
+    PluginError::Load {
+        path: source.to_owned(),
+        reason: format!("its package is {got}, not {want}"),
     }
 }
 

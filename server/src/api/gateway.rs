@@ -362,6 +362,13 @@ impl Gateway for CoreGateway {
         core.close_input(plugin, source);
     }
 
+    fn inputs_of(&self, plugin: &str) -> Vec<HandleId> {
+        let Ok(core) = self.core() else {
+            return Vec::new();
+        };
+        core.plugin_inputs(plugin)
+    }
+
     fn plugin_reset(&self, plugin: &str) {
         let Ok(core) = self.core() else { return };
         core.close_plugin_inputs(plugin);

@@ -275,16 +275,19 @@ impl ApiCore {
         true
     }
 
-    /// Closes every plain-RTP input of a plugin (its state is gone).
-    fn close_plugin_inputs(&self, plugin: &str) {
-        let mine: Vec<HandleId> = self
-            .inputs
+    /// The source ids of a plugin's plain-RTP inputs.
+    fn plugin_inputs(&self, plugin: &str) -> Vec<HandleId> {
+        self.inputs
             .lock()
             .iter()
             .filter(|(_, owner)| owner.plugin == plugin)
             .map(|(id, _)| *id)
-            .collect();
-        for id in mine {
+            .collect()
+    }
+
+    /// Closes every plain-RTP input of a plugin (its state is gone).
+    fn close_plugin_inputs(&self, plugin: &str) {
+        for id in self.plugin_inputs(plugin) {
             self.close_input(plugin, id);
         }
     }

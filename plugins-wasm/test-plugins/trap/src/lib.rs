@@ -7,6 +7,9 @@
 //! answers with what came back (`{"ok": ...}` or `{"error": "..."}`); it records the media
 //! events it gets (`{"request": "media_events"}`) and the config its `init` got
 //! (`{"request": "config"}`).
+//!
+//! Its settings drive hot-reload tests: `inputs: n` makes `init` open n plain-RTP inputs,
+//! `fail_init` / `fail_restore` make those fail, `no_snapshot` makes `snapshot` return none.
 
 use portunus_plugin_sdk::prelude::*;
 
@@ -16,6 +19,27 @@ struct Trap {
     timers_fired: Vec<u64>,
     config: Value,
     media_events: Vec<Value>,
+    /// Source ids of the inputs it opened (or took over by restore).
+    inputs: Vec<HandleId>,
+}
+
+/// One audio stream on a free loopback port.
+fn open_input() -> Result<HandleId, String> {
+    let input = RtpInput {
+        host: Some("127.0.0.1".into()),
+        streams: vec![RtpInputStream {
+            mid: "a".into(),
+            kind: MediaKind::Audio,
+            codec: "opus".into(),
+            clock_rate: 48000,
+            channels: Some(2),
+            pt: None,
+            fmtp: None,
+            port: 0,
+            rtcp_port: None,
+        }],
+    };
+    host::rtp_input_add(&input).map(|i| i.source)
 }
 
 /// A host call's outcome as the reply to the message that asked for it.
@@ -73,6 +97,17 @@ impl Plugin for Trap {
 
     fn init(&mut self, config: Value) -> Result<(), String> {
         self.config = config;
+        for _ in 0..self
+            .config
+            .get("inputs")
+            .and_then(Value::as_u64)
+            .unwrap_or(0)
+        {
+            self.inputs.push(open_input()?);
+        }
+        if self.flag("fail_init") {
+            return Err("init fails on request".into());
+        }
         Ok(())
     }
 
@@ -148,6 +183,7 @@ impl Plugin for Trap {
                 host::cancel_timer(msg.body.get("id").and_then(Value::as_u64).unwrap_or(1));
                 Ok(Reply::Sync(json!({ "ok": true })))
             }
+            Some("inputs") => Ok(Reply::Sync(json!({ "inputs": self.inputs }))),
             Some("timers") => Ok(Reply::Sync(json!({ "fired": self.timers_fired }))),
             Some("refuse") => Err("refused on request".into()),
             Some("bad_event") => {
@@ -201,13 +237,31 @@ impl Plugin for Trap {
     }
 
     fn snapshot(&mut self) -> Option<Vec<u8>> {
-        Some(self.messages.to_le_bytes().to_vec())
+        if self.flag("no_snapshot") {
+            return None;
+        }
+        let state = json!({ "messages": self.messages, "inputs": self.inputs });
+        Some(state.to_string().into_bytes())
     }
 
     fn restore(&mut self, state: Vec<u8>) -> Result<(), String> {
-        let bytes: [u8; 8] = state.try_into().map_err(|_| "bad snapshot".to_string())?;
-        self.messages = u64::from_le_bytes(bytes);
+        if self.flag("fail_restore") {
+            return Err("restore fails on request".into());
+        }
+        let state: Value = serde_json::from_slice(&state).map_err(|e| e.to_string())?;
+        self.messages = state["messages"].as_u64().ok_or("bad snapshot")?;
+        // The old inputs come back; the ones this `init` opened are closed.
+        for id in std::mem::take(&mut self.inputs) {
+            host::rtp_input_remove(id);
+        }
+        self.inputs = serde_json::from_value(state["inputs"].clone()).map_err(|e| e.to_string())?;
         Ok(())
+    }
+}
+
+impl Trap {
+    fn flag(&self, key: &str) -> bool {
+        self.config.get(key).is_some_and(|v| v == true)
     }
 }
 

@@ -108,6 +108,11 @@ pub struct Recorder {
     pub fail_jsep: AtomicBool,
     /// When set, save_config fails (no file, cannot write).
     pub fail_save: AtomicBool,
+    /// This many next rtp_input_add calls fail (a port in use).
+    pub fail_inputs: AtomicU64,
+    /// Open inputs: (source id, owning plugin), like the core keeps them.
+    inputs: Mutex<Vec<(HandleId, String)>>,
+    next_input: AtomicU64,
 }
 
 impl Recorder {
@@ -246,18 +251,38 @@ impl Gateway for Recorder {
         self.record(Call::RtpForwardRemove(id))
     }
 
-    fn rtp_input_add(&self, _plugin: &str, input: RtpInputRequest) -> Result<RtpInputInfo, String> {
+    fn rtp_input_add(&self, plugin: &str, input: RtpInputRequest) -> Result<RtpInputInfo, String> {
         // Fake ports only: what a real bind does is tested with the core.
         let ports = (0..input.streams.len() as u16).map(|i| 40000 + i).collect();
+        let fail = self
+            .fail_inputs
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
+            .is_ok();
+        if fail {
+            return Err("port 40000 in use".into());
+        }
         self.record(Call::RtpInputAdd(input));
-        Ok(RtpInputInfo {
-            source: 1 << 60,
-            ports,
-        })
+        let source = (1 << 60) + self.next_input.fetch_add(1, Ordering::Relaxed);
+        self.inputs.lock().unwrap().push((source, plugin.into()));
+        Ok(RtpInputInfo { source, ports })
     }
 
-    fn rtp_input_remove(&self, _plugin: &str, source: HandleId) {
+    fn rtp_input_remove(&self, plugin: &str, source: HandleId) {
+        self.inputs
+            .lock()
+            .unwrap()
+            .retain(|(id, owner)| !(*id == source && owner == plugin));
         self.record(Call::RtpInputRemove(source))
+    }
+
+    fn inputs_of(&self, plugin: &str) -> Vec<HandleId> {
+        self.inputs
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(_, owner)| owner == plugin)
+            .map(|(id, _)| *id)
+            .collect()
     }
 
     fn save_config(&self, plugin: &str, config: serde_json::Value) -> Result<(), String> {
@@ -288,6 +313,10 @@ impl Gateway for Recorder {
     }
 
     fn plugin_reset(&self, plugin: &str) {
+        self.inputs
+            .lock()
+            .unwrap()
+            .retain(|(_, owner)| owner != plugin);
         self.record(Call::PluginReset(plugin.into()))
     }
 }

@@ -6,4 +6,5 @@ mod echotest;
 mod host_calls;
 mod isolation;
 mod loading;
+mod reload;
 mod timers;
