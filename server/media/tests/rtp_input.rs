@@ -512,3 +512,77 @@ fn bad_inputs_are_refused_and_leave_nothing_open() {
     engine.rtp_input_remove(source);
     drop(busy);
 }
+
+/// A sender restarting with a fixed SSRC (GStreamer `ssrc`, ffmpeg `-ssrc`) and a new
+/// start sequence a little behind the old one, and timestamps elsewhere: the viewer's stream
+/// goes on (no packets dropped as duplicates, timestamps rebased), and a late packet of
+/// the run before the restart is dropped rather than switched back to.
+#[test]
+fn a_restart_with_a_fixed_ssrc_behind_the_old_numbering_stays_continuous() {
+    let (engine, mut ev) = start(1);
+    let mut seen = Vec::new();
+    let (source, target): (HandleId, HandleId) = (2000, 41);
+    let ports = engine
+        .rtp_input_add(
+            source,
+            localhost_input(vec![stream("a", MediaKind::Audio, 0, None)]),
+        )
+        .unwrap();
+    let to = SocketAddr::from((LOCALHOST, ports[0]));
+    let (mut client, mids) = subscriber(&engine, &mut ev, &mut seen, target);
+    engine
+        .route_add(route(source, "a", target, &mids[0]))
+        .unwrap();
+
+    let mut audio = Sender::new(0x5eed_0001, 5000);
+    audio.ts = 1_000_000;
+    let from = client.events.len();
+    for i in 0..30u8 {
+        audio.send(to, AUDIO_PT, &opus(i), 960);
+        client.step();
+    }
+    let got = wait_received(&mut client, &mids[0], from, 30);
+    assert_continuous(&got);
+    let before = got.last().cloned().unwrap();
+
+    // Restarted: same SSRC, numbering 600 behind, a fresh timestamp base.
+    let old = (audio.seq, audio.ts);
+    audio.seq = 4400;
+    audio.ts = 3_000_000_000;
+    let from = client.events.len();
+    for i in 0..10u8 {
+        audio.send(to, AUDIO_PT, &opus(100 + i), 960);
+        client.step();
+    }
+    // A late packet of the old run, then the new one goes on.
+    let mut stray = Sender::new(0x5eed_0001, old.0);
+    stray.ts = old.1;
+    stray.send(to, AUDIO_PT, &opus(99), 960);
+    for i in 10..20u8 {
+        audio.send(to, AUDIO_PT, &opus(100 + i), 960);
+        client.step();
+    }
+    let got = wait_received(&mut client, &mids[0], from, 20);
+    assert_eq!(got[0].0, before.0 + 1, "no jump at the restart");
+    assert!(
+        got[0].1.wrapping_sub(before.1) < 48_000 * 5,
+        "timestamp rebased, moving forward: {} → {}",
+        before.1,
+        got[0].1
+    );
+    assert_continuous(&got);
+    assert!(
+        got.iter().all(|(_, _, p)| p[1] != 99),
+        "the late packet of the old run was dropped"
+    );
+    // Counted: 30 + 20, not the stray one.
+    let start_wait = Instant::now();
+    while engine.rtp_input_stats(source).unwrap()[0].packets < 50
+        && start_wait.elapsed() < Duration::from_secs(2)
+    {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    std::thread::sleep(Duration::from_millis(50));
+    assert_eq!(engine.rtp_input_stats(source).unwrap()[0].packets, 50);
+    engine.rtp_input_remove(source);
+}

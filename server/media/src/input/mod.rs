@@ -12,6 +12,7 @@
 //! sender's RTCP came from, or else to the RTP source address with port + 1 (the RTP/RTCP
 //! port pair convention); without an RTCP port nothing is sent.
 
+mod epoch;
 mod packet;
 mod spec;
 
@@ -30,8 +31,9 @@ use crate::error::MediaError;
 use crate::router::keyframe::{PayloadDesc, describe};
 use crate::router::{ForwardPacket, source_key};
 use crate::types::{HandleId, MediaEvent, MediaRef, RtpInput};
+use epoch::SeqTracker;
 pub use packet::MAX_DATAGRAM;
-use packet::{SeqTracker, parse};
+use packet::parse;
 pub use spec::{StreamSpec, check};
 
 /// Datagrams read from one input socket per drain, so a flood cannot hold the shard.
@@ -144,8 +146,8 @@ impl Inputs {
                 });
             }
             streams.push(Stream {
+                seq: SeqTracker::new(spec.codec.clock_rate),
                 spec,
-                seq: SeqTracker::default(),
                 sender_rtp: None,
                 sender_rtcp: None,
                 own_ssrc: rand::random(),
@@ -226,7 +228,13 @@ impl Inputs {
                 return;
             }
         };
-        let (epoch, seq) = stream.seq.track(fields.ssrc, fields.seq);
+        let tracked = stream
+            .seq
+            .track(fields.ssrc, fields.seq, fields.timestamp, now, io.no_media);
+        let Some((epoch, seq)) = tracked else {
+            trace!(source, mid = %stream.spec.mid, "dropping a late packet of the sender before its restart");
+            return;
+        };
         stream.sender_rtp = Some(from);
         stream.last_rx = Some(now);
         stream.packets += 1;

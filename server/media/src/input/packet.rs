@@ -1,14 +1,10 @@
-//! One datagram on an input's RTP port: is it RTP we take, and where does it stand in the
-//! sender's numbering. Pure: no sockets, no clock.
+//! One datagram on an input's RTP port: is it RTP we take, and the header fields the
+//! router needs. Pure: no sockets, no clock.
 
 use rtp_rs::RtpReader;
 
 /// Largest datagram taken as RTP (a bigger one was truncated by the read, or is not ours).
 pub const MAX_DATAGRAM: usize = 2048;
-/// A sequence-number move larger than this (either way) within one SSRC is a sender
-/// restart, not loss or reordering: it is numbered as a new stream.
-const RESTART_JUMP: i32 = 1000;
-
 /// The header fields the router needs, and where the payload is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RtpFields {
@@ -75,43 +71,6 @@ pub fn parse(data: &[u8], pt: Option<u8>) -> Result<RtpFields, Drop> {
     })
 }
 
-/// Extends one stream's 16-bit sequence numbers and notices sender restarts (a new SSRC,
-/// or a jump no loss explains). Each restart starts a new epoch, which the router treats as
-/// a new source, so its rewriter keeps the subscribers' numbering continuous.
-#[derive(Debug, Default, Clone)]
-pub struct SeqTracker {
-    ssrc: Option<u32>,
-    epoch: u64,
-    /// Highest extended sequence number of this epoch.
-    max: u64,
-}
-
-impl SeqTracker {
-    /// The packet's (epoch, extended sequence number).
-    pub fn track(&mut self, ssrc: u32, seq: u16) -> (u64, u64) {
-        if self.ssrc == Some(ssrc) {
-            let delta = i32::from(seq.wrapping_sub(self.max as u16) as i16);
-            if delta.abs() <= RESTART_JUMP {
-                let ext = self.max.saturating_add_signed(i64::from(delta));
-                self.max = self.max.max(ext);
-                return (self.epoch, ext);
-            }
-        }
-        if self.ssrc.is_some() {
-            self.epoch += 1;
-        }
-        self.ssrc = Some(ssrc);
-        // One cycle up, so a packet reordered before the first one still extends below it.
-        self.max = (1 << 16) | u64::from(seq);
-        (self.epoch, self.max)
-    }
-
-    /// The sender's SSRC now (for PLI).
-    pub fn ssrc(&self) -> Option<u32> {
-        self.ssrc
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -173,28 +132,5 @@ mod tests {
         assert_eq!(parse(&rtp(96, 1, &[]), None), Err(Drop::Empty));
         let big = rtp(96, 1, &[0; MAX_DATAGRAM]);
         assert!(matches!(parse(&big, None), Err(Drop::Oversized(_))));
-    }
-
-    #[test]
-    fn extends_across_wrap_and_reordering() {
-        let mut t = SeqTracker::default();
-        let (e, first) = t.track(1, 65534);
-        assert_eq!(e, 0);
-        assert_eq!(t.track(1, 65535), (0, first + 1));
-        assert_eq!(t.track(1, 1), (0, first + 3));
-        assert_eq!(t.track(1, 0), (0, first + 2));
-        assert_eq!(t.track(1, 2), (0, first + 4));
-        assert_eq!(t.ssrc(), Some(1));
-    }
-
-    #[test]
-    fn a_new_ssrc_or_a_jump_is_a_new_epoch() {
-        let mut t = SeqTracker::default();
-        t.track(1, 100);
-        assert_eq!(t.track(2, 100).0, 1);
-        assert_eq!(t.track(2, 101).0, 1);
-        // Same SSRC, numbering restarted far away.
-        assert_eq!(t.track(2, 40_000).0, 2);
-        assert_eq!(t.track(2, 40_001).0, 2);
     }
 }
