@@ -1588,3 +1588,47 @@ async fn rtp_inputs_belong_to_their_plugin_and_end_with_its_state() {
     drop(busy);
     server.shutdown().await;
 }
+
+/// A refused or failed hot reload leaves the running version's inputs as they were (ports
+/// bound, same source ids); a reload without snapshot frees them for the new `init` first.
+#[tokio::test]
+async fn failed_reloads_keep_the_running_versions_inputs() {
+    use portunus_plugin_host::Gateway;
+
+    let dir = trap_plugin_dir();
+    let port = std::net::UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut config = test_config();
+    config.plugins.dir = Some(dir.path().to_path_buf());
+    // init opens one input on a fixed port.
+    config
+        .plugins
+        .settings
+        .insert(TRAP.into(), json!({"inputs": 1, "port": port}));
+    let server = start(config).await;
+    let gw = portunus::api::CoreGateway::new(server.core());
+    let host = server.core().plugins().unwrap();
+    let before = gw.inputs_of(TRAP);
+    assert_eq!(before.len(), 1);
+    assert!(!port_is_free(port));
+
+    // Another plugin's file: refused before anything changes.
+    let echotest = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../target/plugins-wasm/wasm32-wasip2/release/portunus_echotest.wasm");
+    let e = host.reload(TRAP, &echotest).await.unwrap_err();
+    assert!(e.to_string().contains("not portunus.test.trap"), "{e}");
+    assert_eq!(gw.inputs_of(TRAP), before);
+    assert!(!port_is_free(port));
+
+    // With a snapshot the old input stays open, so the new init finds its port in use and
+    // fails: the old version runs on with its input.
+    let trap = dir.path().join("test_plugin_trap.wasm");
+    let e = host.reload(TRAP, &trap).await.unwrap_err();
+    assert!(e.to_string().contains("in use"), "{e}");
+    assert_eq!(gw.inputs_of(TRAP), before);
+    assert!(!port_is_free(port));
+    server.shutdown().await;
+}

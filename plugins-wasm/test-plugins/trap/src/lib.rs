@@ -8,8 +8,9 @@
 //! events it gets (`{"request": "media_events"}`) and the config its `init` got
 //! (`{"request": "config"}`).
 //!
-//! Its settings drive hot-reload tests: `inputs: n` makes `init` open n plain-RTP inputs,
-//! `fail_init` / `fail_restore` make those fail, `no_snapshot` makes `snapshot` return none.
+//! Its settings drive hot-reload tests: `inputs: n` makes `init` open n plain-RTP inputs (on
+//! `port`, default any), `fail_init` / `fail_restore` make those fail, `no_snapshot` makes
+//! `snapshot` return none.
 
 use portunus_plugin_sdk::prelude::*;
 
@@ -23,8 +24,8 @@ struct Trap {
     inputs: Vec<HandleId>,
 }
 
-/// One audio stream on a free loopback port.
-fn open_input() -> Result<HandleId, String> {
+/// One audio stream on a loopback port (0 = a free one).
+fn open_input(port: u16) -> Result<HandleId, String> {
     let input = RtpInput {
         host: Some("127.0.0.1".into()),
         streams: vec![RtpInputStream {
@@ -35,7 +36,7 @@ fn open_input() -> Result<HandleId, String> {
             channels: Some(2),
             pt: None,
             fmtp: None,
-            port: 0,
+            port,
             rtcp_port: None,
         }],
     };
@@ -103,7 +104,8 @@ impl Plugin for Trap {
             .and_then(Value::as_u64)
             .unwrap_or(0)
         {
-            self.inputs.push(open_input()?);
+            let port = self.config.get("port").and_then(Value::as_u64).unwrap_or(0);
+            self.inputs.push(open_input(port as u16)?);
         }
         if self.flag("fail_init") {
             return Err("init fails on request".into());
