@@ -338,6 +338,46 @@ mod tests {
         assert_eq!(b.stats.datagrams, 140);
     }
 
+    /// A socket that refuses GSO (here: UDP checksums off, which the kernel rejects for a
+    /// segmented send with EINVAL, as a device without checksum offload answers EIO) gets the
+    /// refused train again as plain datagrams, and no GSO from then on.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_refused_gso_train_is_sent_again_datagram_by_datagram() {
+        let tx = UdpSocket::bind("127.0.0.1:0").unwrap();
+        if !gso_supported(tx.as_raw_fd()) {
+            return; // nothing to fall back from on this kernel
+        }
+        let one: libc::c_int = 1;
+        // SAFETY: a valid socket and a c_int option value.
+        let r = unsafe {
+            libc::setsockopt(
+                tx.as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_NO_CHECK,
+                (&one as *const libc::c_int).cast(),
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        };
+        assert_eq!(r, 0, "SO_NO_CHECK");
+        let rx = receiver();
+        let dest = rx.local_addr().unwrap();
+        let mut b = SendBatch::new(true);
+        for round in 0..2u8 {
+            let want: Vec<Vec<u8>> = (0..10u8).map(|i| vec![round * 10 + i; 1000]).collect();
+            for d in &want {
+                b.push(0, dest, d);
+            }
+            b.flush(|i| (i == 0).then(|| tx.as_raw_fd()));
+            assert_eq!(recv(&rx, 10), want, "round {round}");
+        }
+        assert_eq!(b.stats.gso_messages, 0);
+        assert_eq!(b.stats.datagrams, 20);
+        assert_eq!(b.stats.dropped, 0);
+        // The refused call, its retry, then one call for the second round.
+        assert_eq!(b.stats.syscalls, 3);
+    }
+
     #[test]
     fn unknown_socket_and_bad_destination_drop_only_their_datagrams() {
         let tx = UdpSocket::bind("127.0.0.1:0").unwrap();
