@@ -183,6 +183,8 @@ pub(crate) enum Command {
     StopMedia(oneshot::Sender<Result<(), PeerError>>),
     SetAudioLevel(u8, oneshot::Sender<Result<(), PeerError>>),
     DropRtp(DropRule, oneshot::Sender<Result<(), PeerError>>),
+    /// mid, bits per second.
+    RequestRemb(String, u64, oneshot::Sender<Result<(), PeerError>>),
     Close(oneshot::Sender<()>),
 }
 
@@ -352,6 +354,14 @@ impl Peer {
     /// Drops incoming RTP as `rule` says (replaces any earlier rule).
     pub async fn drop_rtp(&self, rule: DropRule) -> Result<(), PeerError> {
         self.ask(|tx| Command::DropRtp(rule, tx)).await
+    }
+
+    /// Sends one REMB (receiver estimated maximum bitrate, bits per second) for the video
+    /// received on `mid`, as a browser reports what it can take. Call once media arrived on
+    /// `mid` (the receive stream must exist).
+    pub async fn request_remb(&self, mid: &str, bps: u64) -> Result<(), PeerError> {
+        self.ask(|tx| Command::RequestRemb(mid.to_string(), bps, tx))
+            .await
     }
 
     /// A snapshot of the state.

@@ -257,6 +257,118 @@ async fn layer_switch_ssrc_group_simulcast() {
     layer_switch(SimulcastMode::SsrcGroup).await;
 }
 
+/// Auto-layer (portunus extension): the subscriber's REMB caps the forwarded layer. A low
+/// estimate (below layer 1) makes the router drop to layer 0 by itself; a high one brings
+/// it back up, one layer per hold time, to the substream asked for. Each change is a
+/// `substream` event and shows in the received layer tags and bit rate.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn remb_drives_auto_layer() {
+    // Layers of the synthetic source: 100k, 300k, 1M bit/s.
+    const LOW_REMB: u64 = 150_000;
+    const HIGH_REMB: u64 = 5_000_000;
+    // The climb back takes two hold times (~2 s each) plus the decision period.
+    const CLIMB: Duration = Duration::from_secs(15);
+    let env = Env::start("ws", settings(json!([]))).await;
+    let room = env
+        .create_room(json!({"description": "Auto layer", "publishers": 6, "auto_layer": true}))
+        .await;
+    let publisher = Publisher::join_and_publish(
+        env.client.clone(),
+        env.session,
+        room,
+        &simulcast_opts("alice", 1),
+        WAIT,
+    )
+    .await
+    .unwrap_or_else(|e| panic!("publish: {e}"));
+    let sub = Subscriber::join(
+        env.client.clone(),
+        env.session,
+        room,
+        json!([{"feed": publisher.id}]),
+        Value::Null,
+        WAIT,
+    )
+    .await
+    .unwrap_or_else(|e| panic!("subscribe: {e}"));
+    let vmid = sub.mid_of(publisher.id, "video").expect("video mid");
+    let r = sub
+        .configure(json!({"mid": vmid, "substream": 2}))
+        .await
+        .unwrap_or_else(|e| panic!("configure substream 2: {e}"));
+    assert_eq!(r["configured"], "ok", "{r}");
+    wait_packets(&sub.peer, &vmid, 20, "video").await;
+    wait_layer(&sub.peer, &vmid, 2).await;
+    // The `substream` events of the start (reaching 2) must not answer the waits below.
+    for _ in 0..5 {
+        let start = sub
+            .handle
+            .wait_for(Duration::from_millis(300), |d| d.get("substream").is_some())
+            .await;
+        if start.is_none() {
+            break;
+        }
+    }
+    let (ssrc, _) = main_ssrc(&sub.peer.state(), &vmid).expect("video ssrc");
+    let window = Duration::from_millis(1000);
+    let high = bitrate(&sub.peer, ssrc, window).await;
+
+    sub.peer
+        .request_remb(&vmid, LOW_REMB)
+        .await
+        .unwrap_or_else(|e| panic!("low REMB: {e}"));
+    sub.handle
+        .wait("substream 0 event after a low REMB", |d| {
+            d["substream"] == 0
+        })
+        .await
+        .unwrap_or_else(|e| panic!("{e}; {:?}", summary(&sub.peer.state())));
+    wait_layer(&sub.peer, &vmid, 0).await;
+    // Let the switch's keyframe pass, then measure.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let low = bitrate(&sub.peer, ssrc, window).await;
+
+    sub.peer
+        .request_remb(&vmid, HIGH_REMB)
+        .await
+        .unwrap_or_else(|e| panic!("high REMB: {e}"));
+    // Up one layer at a time: 1, then 2.
+    for layer in [1u64, 2] {
+        tokio::time::timeout(
+            CLIMB,
+            sub.handle.wait(&format!("substream {layer} event"), |d| {
+                d["substream"] == layer
+            }),
+        )
+        .await
+        .unwrap_or_else(|_| panic!("no substream {layer} within {CLIMB:?}"))
+        .unwrap_or_else(|e| panic!("{e}; {:?}", summary(&sub.peer.state())));
+    }
+    wait_layer(&sub.peer, &vmid, 2).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let high2 = bitrate(&sub.peer, ssrc, window).await;
+    println!("auto-layer: layer 2 {high:.0} bit/s, capped {low:.0} bit/s, back {high2:.0}");
+    assert!(
+        low * 3.0 < high && low * 3.0 < high2,
+        "capped rate ({low:.0} bit/s) well below layer 2 ({high:.0}, {high2:.0})"
+    );
+    let state = sub.peer.state();
+    let on_mid = state.ssrcs_on(&vmid);
+    assert_eq!(
+        on_mid.len(),
+        1,
+        "one SSRC across switches: {:?}",
+        summary(&state)
+    );
+    assert_eq!(
+        (on_mid[0].1.seq.missing(), on_mid[0].1.wire.duplicates),
+        (0, 0),
+        "sequence numbers continuous across automatic switches: {:?}",
+        summary(&state)
+    );
+    env.stop().await;
+}
+
 /// `configure {temporal: 0}` forwards only temporal layer 0 (TID 0) frames; back to 2
 /// forwards all again; a `temporal` event confirms each.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
+use str0m::bwe::Bitrate;
 use str0m::change::{SdpAnswer, SdpOffer, SdpPendingOffer};
 use str0m::channel::ChannelId;
 use str0m::format::Codec;
@@ -339,6 +340,9 @@ impl Driver {
                 self.drop_rule = (rule.count > 0).then_some(rule);
                 let _ = reply.send(Ok(()));
             }
+            Command::RequestRemb(mid, bps, reply) => {
+                let _ = reply.send(self.request_remb(&mid, bps));
+            }
             Command::AddRemoteCandidate(c, reply) => {
                 let r = Candidate::from_sdp_string(&c)
                     .map(|c| self.rtc.add_remote_candidate(c))
@@ -376,6 +380,17 @@ impl Driver {
             // Handled by the loop, which must stop afterwards.
             Command::Close(_) => {}
         }
+    }
+
+    /// Queues a REMB for the stream received on `mid`; str0m sends it with its next
+    /// feedback (the driver loop drains right after this command).
+    fn request_remb(&mut self, mid: &str, bps: u64) -> Result<(), PeerError> {
+        let mut api = self.rtc.direct_api();
+        let stream = api
+            .stream_rx_by_mid(Mid::from(mid), None)
+            .ok_or_else(|| PeerError::State(format!("no stream received on mid {mid}")))?;
+        stream.request_remb(Bitrate::bps(bps));
+        Ok(())
     }
 
     fn create_offer(&mut self) -> Result<Offer, PeerError> {
