@@ -8,6 +8,7 @@
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use str0m::bwe::BweKind;
@@ -26,6 +27,7 @@ use crate::audio_level::TalkDetector;
 use crate::demux::{Demux, PacketClass, classify};
 use crate::error::MediaError;
 use crate::forwarder::Forwarders;
+use crate::router::av1_dd::{DD_URI, DdBytes, DdSerializer, DdState, sdp_names_av1};
 use crate::router::keyframe::{PayloadDesc, VideoCodec, describe};
 use crate::router::layer::substream_index;
 use crate::router::rewrite::RtpOut;
@@ -83,6 +85,19 @@ struct MidState {
     talk: Option<TalkDetector>,
     /// The send stream whose resend cache has been sized.
     rtx_sized: Option<Ssrc>,
+    /// AV1: the last dependency descriptor structure, per simulcast layer (index capped).
+    av1_dd: [DdState; AV1_DD_LAYERS],
+}
+
+/// Simulcast layers whose AV1 dependency descriptor structures are kept apart.
+const AV1_DD_LAYERS: usize = 4;
+
+/// Header extension id offered for the AV1 dependency descriptor (str0m's standard map
+/// leaves it free; a remote's own id replaces it in negotiation).
+const AV1_DD_EXT_ID: u8 = 12;
+
+fn av1_dd_extension(gate: Arc<AtomicBool>) -> Extension {
+    Extension::with_serializer(DD_URI, DdSerializer::gated(gate))
 }
 
 /// Why a peer has ended; the shard turns it into a `Hangup` event.
@@ -158,6 +173,9 @@ pub struct Peer {
     pub scheduled: Option<Instant>,
     /// Routed packets were written and wait for the shard's next timer pass to go out.
     pub due: bool,
+    /// Open while the negotiated SDP names AV1: only then are received dependency
+    /// descriptors kept (see `router::av1_dd::DdSerializer`).
+    av1_dd_gate: Arc<AtomicBool>,
     /// `map_pt` answers per (mid, source codec), looked up for every routed packet; cleared
     /// whenever a description is applied (payload types can change only then).
     pt_cache: Vec<(Mid, CodecInfo, Option<str0m::media::Pt>)>,
@@ -227,6 +245,7 @@ fn video_codec(c: Codec) -> VideoCodec {
         Codec::Vp8 => VideoCodec::Vp8,
         Codec::Vp9 => VideoCodec::Vp9,
         Codec::H264 => VideoCodec::H264,
+        Codec::Av1 => VideoCodec::Av1,
         _ => VideoCodec::Other,
     }
 }
@@ -243,6 +262,10 @@ impl Peer {
         if role == PeerRole::SendOnly {
             config = config.set_extension_map(extensions_without_twcc());
         }
+        // AV1 SVC: the dependency descriptor is read from publishers and forwarded to
+        // subscribers (see `router::av1_dd`).
+        let av1_dd_gate = Arc::new(AtomicBool::new(false));
+        config = config.set_extension(AV1_DD_EXT_ID, av1_dd_extension(av1_dd_gate.clone()));
         let mut rtc = config
             .set_rtp_mode(true)
             .set_crypto_provider(srtp::crypto_provider())
@@ -286,6 +309,7 @@ impl Peer {
             rtc_deadline: now,
             scheduled: None,
             due: false,
+            av1_dd_gate,
             pt_cache: Vec::new(),
             srtp_profile: None,
             ended: None,
@@ -381,7 +405,10 @@ impl Peer {
         let answer = answer?;
         self.has_remote = true;
         self.learn_mids(&offer, true);
-        Ok(sdp::add_end_of_candidates(&answer.to_sdp_string()))
+        let answer = answer.to_sdp_string();
+        self.av1_dd_gate
+            .store(sdp_names_av1(&answer), Ordering::Relaxed);
+        Ok(sdp::add_end_of_candidates(&answer))
     }
 
     /// A server offer as the spec says: `mid: Some` keeps that m-line (its direction set),
@@ -535,6 +562,8 @@ impl Peer {
         r?;
         self.has_remote = true;
         self.learn_mids(answer, true);
+        self.av1_dd_gate
+            .store(sdp_names_av1(answer), Ordering::Relaxed);
         Ok(())
     }
 
@@ -601,6 +630,7 @@ impl Peer {
                 sim_ssrcs: Vec::new(),
                 talk: None,
                 rtx_sized: None,
+                av1_dd: Default::default(),
             });
         }
         self.size_rtx_cache(mid);
@@ -800,6 +830,9 @@ impl Peer {
             voice_activity: p.ext.voice_activity,
             video_orientation: p.ext.video_orientation,
             video_content_type: p.ext.video_content_type,
+            // Only AV1 packets carry a value (the dependency descriptor, written back
+            // unchanged); for every other packet this is an empty map, cloned for free.
+            user_values: p.ext.user_values.clone(),
             ..Default::default()
         };
         let mut api = self.rtc.direct_api();
@@ -1111,10 +1144,24 @@ impl Peer {
             }
             None => None,
         };
-        let desc = if state.kind == MediaKind::Video {
-            describe(video_codec(codec.codec), &p.payload)
-        } else {
-            PayloadDesc::default()
+        let mut ext = p.header.ext_vals;
+        let desc = match video_codec(codec.codec) {
+            _ if state.kind != MediaKind::Video => PayloadDesc::default(),
+            VideoCodec::Av1 => match ext.user_values.get::<DdBytes>() {
+                Some(dd) => {
+                    let i = usize::from(layer.unwrap_or(0)).min(AV1_DD_LAYERS - 1);
+                    state.av1_dd[i].describe(dd.as_slice())
+                }
+                None => PayloadDesc::default(),
+            },
+            c => {
+                // A publisher may send the descriptor with other codecs too: drop it here
+                // so the targets' sends copy no map.
+                if ext.user_values.get::<DdBytes>().is_some() {
+                    ext.user_values = Default::default();
+                }
+                describe(c, &p.payload)
+            }
         };
         io.forward.push(Arc::new(ForwardPacket {
             source: self.handle,
@@ -1127,7 +1174,7 @@ impl Peer {
             codec,
             desc,
             payload: p.payload,
-            ext: p.header.ext_vals,
+            ext,
             arrival: p.timestamp,
         }));
     }

@@ -4,11 +4,19 @@
 //! (`vp8.rs`, `vp9.rs`, `h264.rs`); each looks at one payload (no RTP header), never
 //! allocates and never panics on short or malformed input.
 //!
-//! AV1 (dependency descriptor): str0m 0.25 does not parse the dependency descriptor header
-//! extension and hands unknown extensions to the application only through a registered
-//! `ExtensionSerializer`, whose values live in a type map (an allocation per packet). AV1
-//! is forwarded as a plain stream (no keyframe detection, no layer selection) until that
-//! extension is registered and parsed natively.
+//! AV1 is described from its dependency descriptor header extension, not its payload
+//! (`av1_dd.rs`; the peer parses it per source, keeping the last template structure). str0m
+//! 0.25 does not parse that extension: it is registered with an `ExtensionSerializer`
+//! whose values live in str0m's per-packet type map, so AV1 packets pay one allocation on
+//! receive and one map copy per target (other codecs' maps stay empty and cost nothing; a
+//! descriptor sent with another codec is dropped at receive). Keyframe = a structure is
+//! attached to the start of a spatial layer 0 frame that references nothing; switches
+//! happen only at frames the descriptor marks "switch" for a decode target. The
+//! descriptor is forwarded unchanged when the target negotiated it: dropped layers are not
+//! removed from its active decode targets (as several SFUs do), the receiver simply never
+//! sees frames of the dropped layers and decodes the kept ones, whose references are all
+//! forwarded. The RTP marker (end of temporal unit) moves to the top forwarded layer like
+//! VP9's, end_of_frame playing the part of VP9's E bit.
 
 use str0m::rtp::Vp8Descriptor;
 
@@ -20,6 +28,8 @@ pub enum VideoCodec {
     Vp8,
     Vp9,
     H264,
+    /// Described from its dependency descriptor (`av1_dd.rs`), not its payload.
+    Av1,
     Other,
 }
 
@@ -30,6 +40,7 @@ impl From<str0m::format::Codec> for VideoCodec {
             Codec::Vp8 => VideoCodec::Vp8,
             Codec::Vp9 => VideoCodec::Vp9,
             Codec::H264 => VideoCodec::H264,
+            Codec::Av1 => VideoCodec::Av1,
             _ => VideoCodec::Other,
         }
     }
@@ -58,9 +69,12 @@ pub struct PayloadDesc {
     /// From this frame the decoder can follow its temporal layer having received only the
     /// lower ones (VP8 Y, VP9 U).
     pub temporal_switch: bool,
-    /// VP9 spatial layer.
+    /// AV1: from this frame the decoder can follow every temporal layer up to this one
+    /// (the frame is a dependency descriptor switch point for that decode target).
+    pub temporal_switch_up: Option<u8>,
+    /// VP9 / AV1 spatial layer.
     pub spatial: Option<u8>,
-    /// VP9: the frame does not predict from earlier pictures of its spatial layer.
+    /// VP9 / AV1: the frame does not predict from earlier pictures of its spatial layer.
     pub spatial_switch: bool,
     /// VP9: spatial layers announced by a scalability structure (keyframes carry one).
     pub spatial_layers: Option<u8>,
@@ -99,6 +113,7 @@ pub fn describe(codec: VideoCodec, payload: &[u8]) -> PayloadDesc {
                 begins_picture: d.begins_picture(),
                 temporal: d.tid,
                 temporal_switch: d.switching_up,
+                temporal_switch_up: None,
                 spatial: d.sid,
                 spatial_switch: d.spatial_switch_point(),
                 spatial_layers: d.spatial_layers,
@@ -115,7 +130,7 @@ pub fn describe(codec: VideoCodec, payload: &[u8]) -> PayloadDesc {
                 ..Default::default()
             }
         }
-        VideoCodec::Other => PayloadDesc::default(),
+        VideoCodec::Av1 | VideoCodec::Other => PayloadDesc::default(),
     }
 }
 
@@ -125,7 +140,7 @@ pub fn is_keyframe(codec: VideoCodec, payload: &[u8]) -> bool {
         VideoCodec::Vp8 => vp8_is_keyframe(payload),
         VideoCodec::Vp9 => vp9_is_keyframe(payload),
         VideoCodec::H264 => h264::is_keyframe(payload),
-        VideoCodec::Other => false,
+        VideoCodec::Av1 | VideoCodec::Other => false,
     }
 }
 

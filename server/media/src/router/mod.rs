@@ -7,6 +7,7 @@
 //! sees one continuous stream whatever feeds it.
 
 pub mod auto_layer;
+pub mod av1_dd;
 pub mod h264;
 pub mod keyframe;
 pub mod layer;
@@ -856,6 +857,157 @@ mod tests {
         // Next picture: numbering continues over the dropped SID 1 packet.
         let n0 = vp9(3, &[0xec, 0x02, 0x00, 0x01, 0xaa], false);
         assert_eq!(r.deliver(1, &n0, 0).unwrap().out.unwrap().seq, o0.seq + 1);
+    }
+
+    /// One L2T2 AV1 picture (one packet per layer frame, the RTP marker on the S1 one)
+    /// with its dependency descriptors: a keyframe picture carrying the structure, or a
+    /// delta picture of temporal layer `tid`. Returns (sid, tid, packet).
+    fn av1_picture(
+        dd: &mut av1_dd::DdState,
+        seq: &mut u64,
+        n: u16,
+        key: bool,
+        tid: u8,
+    ) -> Vec<(u8, u8, ForwardPacket)> {
+        use av1_dd::tests::l2t2;
+        // Template ids (offset 5): S0 key 5, S0T0 6, S0T1 7, S1 key 8, S1T0 9, S1T1 10.
+        let frames = match (key, tid) {
+            (true, _) => [
+                (0, 0, l2t2(5, true, true, n * 2, true)),
+                (1, 0, l2t2(8, true, true, n * 2 + 1, false)),
+            ],
+            (false, 0) => [
+                (0, 0, l2t2(6, true, true, n * 2, false)),
+                (1, 0, l2t2(9, true, true, n * 2 + 1, false)),
+            ],
+            _ => [
+                (0, 1, l2t2(7, true, true, n * 2, false)),
+                (1, 1, l2t2(10, true, true, n * 2 + 1, false)),
+            ],
+        };
+        frames
+            .into_iter()
+            .map(|(sid, tid, bytes)| {
+                let mut p = packet(10, "1", *seq, None, false);
+                *seq += 1;
+                p.codec.codec = str0m::format::Codec::Av1;
+                p.timestamp = u32::from(n) * 3000;
+                p.desc = dd.describe(&bytes);
+                assert_eq!((p.desc.spatial, p.desc.temporal), (Some(sid), Some(tid)));
+                p.marker = sid == 1;
+                (sid, tid, p)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn av1_svc_forwards_the_chosen_layers_by_dependency_descriptor() {
+        let mut r = RouterShard::default();
+        // Routes 1..=4 to targets 31..=34: (spatial, temporal) choices.
+        let choices = [
+            (Some(0), Some(0)),
+            (Some(0), Some(1)),
+            (Some(1), Some(0)),
+            (None, None),
+        ];
+        for (i, (s, t)) in choices.iter().enumerate() {
+            let mut rt = route(10, "1", 31 + i as HandleId, "1");
+            rt.layer.substream = *s;
+            rt.layer.temporal = *t;
+            r.add_target(i as RouteId + 1, rt);
+        }
+        let mut dd = av1_dd::DdState::default();
+        let mut seq = 0;
+        let mut seen: [Vec<(u8, u8)>; 4] = Default::default();
+        let mut markers: [Vec<bool>; 4] = Default::default();
+        let mut last_seq: [Option<u64>; 4] = [None; 4];
+        // A keyframe picture, then delta pictures alternating T1 and T0.
+        for n in 0..9u16 {
+            for (sid, tid, p) in av1_picture(&mut dd, &mut seq, n, n == 0, (n % 2) as u8) {
+                for i in 0..4 {
+                    let d = r.deliver(i as RouteId + 1, &p, 0).unwrap();
+                    if let Some(o) = d.out {
+                        if let Some(prev) = last_seq[i] {
+                            assert_eq!(o.seq, prev.wrapping_add(1) & 0xffff, "route {i} gap");
+                        }
+                        last_seq[i] = Some(o.seq);
+                        seen[i].push((sid, tid));
+                        markers[i].push(o.marker);
+                    }
+                }
+            }
+        }
+        let set = |v: &[(u8, u8)]| {
+            let mut s = v.to_vec();
+            s.sort();
+            s.dedup();
+            s
+        };
+        assert_eq!(set(&seen[0]), vec![(0, 0)]);
+        assert_eq!(set(&seen[1]), vec![(0, 0), (0, 1)]);
+        assert_eq!(set(&seen[2]), vec![(0, 0), (1, 0)]);
+        assert_eq!(set(&seen[3]), vec![(0, 0), (0, 1), (1, 0), (1, 1)]);
+        // Every picture: 5 T0 pictures (key included), 4 T1 ones.
+        assert_eq!(seen[0].len(), 5);
+        assert_eq!(seen[3].len(), 18);
+        // The marker closes each forwarded picture at its top forwarded layer.
+        assert!(markers[0].iter().all(|m| *m), "{:?}", markers[0]);
+        assert!(markers[1].iter().all(|m| *m), "{:?}", markers[1]);
+        for (i, (l, m)) in seen[2].iter().zip(&markers[2]).enumerate() {
+            assert_eq!(*m, l.0 == 1, "route 2 packet {i}");
+        }
+    }
+
+    #[test]
+    fn av1_svc_switches_up_at_dependency_descriptor_switch_points() {
+        let mut r = RouterShard::default();
+        let mut rt = route(10, "1", 30, "1");
+        rt.layer.substream = Some(0);
+        rt.layer.temporal = Some(0);
+        r.add_target(1, rt);
+        let mut dd = av1_dd::DdState::default();
+        let mut seq = 0;
+        let mut out = Vec::new();
+        let mut requests = 0;
+        let mut feed = |r: &mut RouterShard, dd: &mut av1_dd::DdState, from: u16, to: u16| {
+            let mut got = Vec::new();
+            for n in from..to {
+                for (sid, tid, p) in av1_picture(dd, &mut seq, n, n % 100 == 0, (n % 2) as u8) {
+                    let d = r.deliver(1, &p, 0).unwrap();
+                    if d.keyframe_request.is_some() {
+                        requests += 1;
+                    }
+                    if d.out.is_some() {
+                        got.push((n, sid, tid));
+                    }
+                }
+            }
+            got
+        };
+        out.extend(feed(&mut r, &mut dd, 0, 4));
+        assert!(out.iter().all(|&(_, s, t)| (s, t) == (0, 0)), "{out:?}");
+        // Up to S1 T1: the temporal layer climbs at the next T0 frame (a switch point
+        // for the T1 decode target); S1 waits for a keyframe, which is asked for.
+        assert!(r.update(
+            1,
+            LayerChoice {
+                substream: Some(1),
+                temporal: Some(1)
+            },
+            false
+        ));
+        let got = feed(&mut r, &mut dd, 4, 8);
+        assert_eq!(
+            got,
+            vec![(4, 0, 0), (5, 0, 1), (6, 0, 0), (7, 0, 1)],
+            "S0 with both temporal layers, no S1 before a keyframe"
+        );
+        let got = feed(&mut r, &mut dd, 100, 102);
+        assert_eq!(
+            got,
+            vec![(100, 0, 0), (100, 1, 0), (101, 0, 1), (101, 1, 1)]
+        );
+        assert!(requests > 0);
     }
 
     #[test]

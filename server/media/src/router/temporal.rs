@@ -54,6 +54,10 @@ impl TemporalFilter {
                         self.current = Some(target);
                     } else if d.temporal_switch && tid > c && tid <= target {
                         self.current = Some(tid);
+                    } else if let Some(up) = d.temporal_switch_up.filter(|&u| u > c) {
+                        // AV1: a switch point for a higher decode target than this
+                        // frame's own layer (a base frame can lift to all layers).
+                        self.current = Some(up.min(target));
                     }
                 }
                 Some(_) => {}
