@@ -1,6 +1,6 @@
 //! Media-core features the VideoRoom needs, each against a real str0m client on loopback:
 //! server offers that keep, add and deactivate m-lines with chosen codecs; SSRC-signalled
-//! simulcast.
+//! simulcast; AV1 SVC layers chosen by the dependency descriptor.
 
 use std::net::UdpSocket;
 use std::time::Duration;
@@ -971,4 +971,328 @@ fn send_only_offers_leave_out_transport_cc_and_others_keep_it() {
     engine.remote_offer(43, &offer).unwrap();
     let answer = engine.answer(43, &AnswerSpec::default()).unwrap();
     assert!(answer.contains(twcc), "{answer}");
+}
+
+/// An L2T2 AV1 dependency descriptor (template id offset 5, 4 decode targets S0T0 S0T1
+/// S1T0 S1T1), built from the spec's bit layout: with the structure (keyframe picture's S0
+/// frame) or naming one of its templates. Templates by index: S0 key, S0T0, S0T1,
+/// S1 on keyframes (inter-layer only), S1T0, S1T1.
+fn l2t2_dd(template_index: u8, frame: u16, attach: bool) -> Vec<u8> {
+    let mut bits: Vec<bool> = Vec::new();
+    let mut put = |v: u32, n: u32| {
+        for i in (0..n).rev() {
+            bits.push(v >> i & 1 == 1);
+        }
+    };
+    put(1, 1); // start of frame
+    put(1, 1); // end of frame (one packet per layer frame)
+    put((u32::from(template_index) + 5) % 64, 6);
+    put(u32::from(frame), 16);
+    if attach {
+        put(0b10000, 5); // structure present, nothing custom
+        put(5, 6); // template id offset
+        put(3, 5); // 4 decode targets
+        for idc in [0, 1, 2, 0, 1, 3] {
+            put(idc, 2); // layers: S0T0 S0T0 S0T1 | S1T0 S1T0 S1T1
+        }
+        // Decode target indications, 2 bits each (- 0, D 1, S 2, R 3).
+        for dtis in ["SSSS", "SSSS", "-D-R", "--SS", "--RR", "---D"] {
+            for c in dtis.chars() {
+                put(
+                    match c {
+                        '-' => 0,
+                        'D' => 1,
+                        'S' => 2,
+                        _ => 3,
+                    },
+                    2,
+                );
+            }
+        }
+        let fdiffs: [&[u32]; 6] = [&[], &[4], &[2], &[1], &[4, 1], &[2, 1]];
+        for f in fdiffs {
+            for d in f {
+                put(1, 1);
+                put(d - 1, 4);
+            }
+            put(0, 1);
+        }
+        put(0, 2); // no chains
+        put(0, 1); // no resolutions
+    }
+    let mut out = vec![0u8; bits.len().div_ceil(8)];
+    for (i, b) in bits.iter().enumerate() {
+        if *b {
+            out[i / 8] |= 0x80 >> (i % 8);
+        }
+    }
+    out
+}
+
+#[test]
+fn av1_svc_layers_are_filtered_by_dependency_descriptor() {
+    use portunus_media::router::av1_dd::{DD_URI, DdBytes, DdSerializer};
+    use str0m::rtp::Extension;
+
+    let (engine, mut ev) = start(1);
+    let mut seen = Vec::new();
+    let handle: HandleId = 61;
+    // A client that speaks AV1 only and the dependency descriptor, as Chrome does for SVC.
+    let config = str0m::RtcConfig::new()
+        .clear_codecs()
+        .enable_av1(true)
+        .set_extension(
+            12,
+            Extension::with_serializer(DD_URI, DdSerializer::always()),
+        );
+    let mut client = Client::with_config(config);
+    let mut api = client.rtc.sdp_api();
+    let video = api.add_media(StrKind::Video, StrDir::SendOnly, None, None, None);
+    let view = api.add_media(StrKind::Video, StrDir::RecvOnly, None, None, None);
+    let (offer, pending) = api.apply().unwrap();
+    engine.remote_offer(handle, &offer.to_sdp_string()).unwrap();
+    let answer = engine.answer(handle, &AnswerSpec::default()).unwrap();
+    assert!(answer.contains("AV1/90000"), "{answer}");
+    assert!(answer.contains(DD_URI), "{answer}");
+    client
+        .rtc
+        .sdp_api()
+        .accept_answer(pending, SdpAnswer::from_sdp_string(&answer).unwrap())
+        .unwrap();
+    let route = engine
+        .route_add(Route {
+            source: MediaRef {
+                handle,
+                mid: video.to_string(),
+            },
+            target: MediaRef {
+                handle,
+                mid: view.to_string(),
+            },
+            layer: LayerChoice {
+                substream: Some(0),
+                temporal: Some(0),
+            },
+            paused: false,
+            auto_layer: false,
+        })
+        .unwrap();
+    client.wait(&mut ev, &mut seen, |_, s| {
+        s.contains(&MediaEvent::WebrtcUp { handle }).then_some(())
+    });
+    let pt = client.pt_for(Codec::Av1);
+    let mut seq = 1u64;
+    // One picture = two packets (S0, S1); the payload's first bytes name picture, spatial
+    // and temporal layer. Every 8th picture is a keyframe picture carrying the structure;
+    // the others alternate T1 and T0.
+    let mut picture = 0u16;
+    let mut send_picture = |client: &mut Client, seq: &mut u64| {
+        let n = picture;
+        picture += 1;
+        let key = n.is_multiple_of(8);
+        let tid = if key { 0 } else { (n % 2) as u8 };
+        for sid in 0..2u8 {
+            let index = match (key, sid, tid) {
+                (true, 0, _) => 0,
+                (true, _, _) => 3,
+                (false, 0, t) => 1 + t,
+                (false, _, t) => 4 + t,
+            };
+            let dd = l2t2_dd(index, n.wrapping_mul(2) + u16::from(sid), key && sid == 0);
+            let mut ext = str0m::rtp::ExtensionValues::default();
+            ext.user_values.set(DdBytes::new(&dd).unwrap());
+            let payload = vec![(n >> 8) as u8, n as u8, sid, tid, 0xaa, 0xbb, 0xcc, 0xdd];
+            let mut api = client.rtc.direct_api();
+            let tx = api
+                .stream_tx_by_mid(video, None)
+                .expect("client send stream");
+            tx.write_rtp(
+                str0m::rtp::RtpWrite::new(
+                    pt,
+                    str0m::rtp::SeqNo::from(*seq),
+                    u32::from(n) * 3000,
+                    std::time::Instant::now(),
+                    payload,
+                )
+                .marker(sid == 1)
+                .ext_vals(ext),
+            );
+            *seq += 1;
+        }
+        client.step();
+    };
+    // (picture, sid, tid, marker, descriptor) of what the client got back on `view`.
+    let received = |client: &mut Client, from: usize| {
+        let got: Vec<_> = client.events[from..]
+            .iter()
+            .filter_map(|e| match e {
+                Event::RtpPacket(p) if p.payload.len() >= 4 => Some((
+                    p.header.ssrc,
+                    (
+                        u16::from_be_bytes([p.payload[0], p.payload[1]]),
+                        p.payload[2],
+                        p.payload[3],
+                        p.header.marker,
+                        p.header
+                            .ext_vals
+                            .user_values
+                            .get::<DdBytes>()
+                            .map(|d| d.as_slice().to_vec()),
+                    ),
+                )),
+                _ => None,
+            })
+            .collect();
+        got.into_iter()
+            .filter(|(ssrc, _)| {
+                client.rtc.direct_api().stream_rx(ssrc).map(|s| s.mid()) == Some(view)
+            })
+            .map(|(_, v)| v)
+            .collect::<Vec<_>>()
+    };
+    let from = client.events.len();
+    let got = loop {
+        send_picture(&mut client, &mut seq);
+        let got = received(&mut client, from);
+        if got.len() >= 12 {
+            break got;
+        }
+        assert!(seq < 2000, "too little forwarded: {got:?}; {seen:?}");
+    };
+    // Only the base spatial and temporal layer, each closing its picture with the marker,
+    // the descriptor forwarded as sent.
+    for (n, sid, tid, marker, dd) in &got {
+        assert_eq!((*sid, *tid), (0, 0), "{got:?}");
+        assert!(*marker, "{got:?}");
+        let key = n.is_multiple_of(8);
+        let index = if key { 0 } else { 1 };
+        assert_eq!(
+            dd.as_deref(),
+            Some(&l2t2_dd(index, n * 2, key)[..]),
+            "picture {n}"
+        );
+    }
+
+    // All layers: the temporal layer climbs at the next T0 picture; S1 at a keyframe.
+    engine
+        .route_update(
+            route,
+            LayerChoice {
+                substream: Some(1),
+                temporal: Some(1),
+            },
+            false,
+        )
+        .unwrap();
+    let from = client.events.len();
+    let got = loop {
+        send_picture(&mut client, &mut seq);
+        let got = received(&mut client, from);
+        if got.iter().filter(|g| g.1 == 1 && g.2 == 1).count() >= 3 {
+            break got;
+        }
+        assert!(seq < 4000, "upper layers not forwarded: {got:?}; {seen:?}");
+    };
+    // S1 starts at a keyframe picture; after it every layer of every picture arrives, the
+    // marker on S1 only.
+    let first_s1 = got.iter().position(|g| g.1 == 1).unwrap();
+    assert_eq!(got[first_s1].0 % 8, 0, "S1 starts at a keyframe: {got:?}");
+    let after = &got[first_s1 - 1..];
+    for w in after.chunks(2) {
+        if let [a, b] = w {
+            assert_eq!((a.0, a.1, b.0, b.1), (a.0, 0, a.0, 1), "{after:?}");
+            assert!(!a.3 && b.3, "{after:?}");
+        }
+    }
+    assert!(got.iter().any(|g| g.1 == 0 && g.2 == 1), "{got:?}");
+    engine.destroy(handle);
+}
+
+/// With VP8 negotiated and not AV1, a descriptor the client sends anyway (browsers do once
+/// the extension is negotiated) is not kept: the forwarded packets carry none, so VP8 pays
+/// nothing for the AV1 support.
+#[test]
+fn dependency_descriptor_is_not_kept_for_vp8() {
+    use portunus_media::router::av1_dd::{DD_URI, DdBytes, DdSerializer};
+    use str0m::rtp::Extension;
+
+    let (engine, mut ev) = start(1);
+    let mut seen = Vec::new();
+    let handle: HandleId = 62;
+    let config = str0m::RtcConfig::new()
+        .clear_codecs()
+        .enable_vp8(true)
+        .set_extension(
+            12,
+            Extension::with_serializer(DD_URI, DdSerializer::always()),
+        );
+    let mut client = Client::with_config(config);
+    let mut api = client.rtc.sdp_api();
+    let video = api.add_media(StrKind::Video, StrDir::SendOnly, None, None, None);
+    let view = api.add_media(StrKind::Video, StrDir::RecvOnly, None, None, None);
+    let (offer, pending) = api.apply().unwrap();
+    engine.remote_offer(handle, &offer.to_sdp_string()).unwrap();
+    let answer = engine.answer(handle, &AnswerSpec::default()).unwrap();
+    assert!(answer.contains(DD_URI), "{answer}");
+    client
+        .rtc
+        .sdp_api()
+        .accept_answer(pending, SdpAnswer::from_sdp_string(&answer).unwrap())
+        .unwrap();
+    engine
+        .route_add(Route {
+            source: MediaRef {
+                handle,
+                mid: video.to_string(),
+            },
+            target: MediaRef {
+                handle,
+                mid: view.to_string(),
+            },
+            layer: LayerChoice::default(),
+            paused: false,
+            auto_layer: false,
+        })
+        .unwrap();
+    client.wait(&mut ev, &mut seen, |_, s| {
+        s.contains(&MediaEvent::WebrtcUp { handle }).then_some(())
+    });
+    let pt = client.pt_for(Codec::Vp8);
+    let from = client.events.len();
+    for seq in 1..400u64 {
+        let mut ext = str0m::rtp::ExtensionValues::default();
+        ext.user_values
+            .set(DdBytes::new(&l2t2_dd(0, seq as u16, true)).unwrap());
+        let mut api = client.rtc.direct_api();
+        let tx = api
+            .stream_tx_by_mid(video, None)
+            .expect("client send stream");
+        tx.write_rtp(
+            str0m::rtp::RtpWrite::new(
+                pt,
+                str0m::rtp::SeqNo::from(seq),
+                seq as u32 * 3000,
+                std::time::Instant::now(),
+                vp8_payload(seq),
+            )
+            .marker(true)
+            .ext_vals(ext),
+        );
+        client.step();
+        let got: Vec<bool> = client.events[from..]
+            .iter()
+            .filter_map(|e| match e {
+                Event::RtpPacket(p) => {
+                    Some(p.header.ext_vals.user_values.get::<DdBytes>().is_some())
+                }
+                _ => None,
+            })
+            .collect();
+        if got.len() >= 10 {
+            assert!(got.iter().all(|has| !has), "{got:?}");
+            engine.destroy(handle);
+            return;
+        }
+    }
+    panic!("VP8 not forwarded; {seen:?}");
 }

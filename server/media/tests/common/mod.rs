@@ -53,12 +53,17 @@ impl Default for Client {
 
 impl Client {
     pub fn new() -> Client {
+        Client::with_config(RtcConfig::new())
+    }
+
+    /// A client whose `Rtc` starts from `config` (RTP mode and the host candidate added).
+    pub fn with_config(config: RtcConfig) -> Client {
         let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
         socket
             .set_read_timeout(Some(Duration::from_millis(2)))
             .unwrap();
         let addr = socket.local_addr().unwrap();
-        let mut rtc = RtcConfig::new().set_rtp_mode(true).build(Instant::now());
+        let mut rtc = config.set_rtp_mode(true).build(Instant::now());
         rtc.add_local_candidate(Candidate::host(addr, "udp").unwrap());
         Client {
             rtc,
