@@ -7,11 +7,13 @@
 //! AV1 is described from its dependency descriptor header extension, not its payload
 //! (`av1_dd.rs`; the peer parses it per source, keeping the last template structure). str0m
 //! 0.25 does not parse that extension: it is registered with an `ExtensionSerializer`
-//! whose values live in str0m's per-packet type map, so AV1 packets pay one allocation on
-//! receive and one map copy per target (other codecs' maps stay empty and cost nothing; a
-//! descriptor sent with another codec is dropped at receive). Keyframe = a structure is
-//! attached to the start of a spatial layer 0 frame that references nothing; switches
-//! happen only at frames the descriptor marks "switch" for a decode target. The
+//! whose values live in str0m's per-packet type map, so AV1 packets pay the map and its
+//! value on receive and a map copy per target. Descriptors are kept only while the peer's
+//! negotiated SDP names AV1 (browsers send them with VP8/VP9 too), and one arriving with
+//! another codec is dropped at receive: other codecs' maps stay empty and cost nothing.
+//! Keyframe = a structure is attached to the start of a spatial layer 0 frame that
+//! references nothing; switches happen only at frames the descriptor marks "switch" for a
+//! decode target. Before the first structure, AV1 packets describe as nothing. The
 //! descriptor is forwarded unchanged when the target negotiated it: dropped layers are not
 //! removed from its active decode targets (as several SFUs do), the receiver simply never
 //! sees frames of the dropped layers and decodes the kept ones, whose references are all
