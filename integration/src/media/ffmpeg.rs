@@ -275,6 +275,13 @@ fn ensure(
     if path.is_file() {
         return Ok(path);
     }
+    // Tests of one process make the same clip at once: one makes it, the others wait and
+    // then find it. Other processes are kept apart by the unique temporary name below.
+    static MAKING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one_at_a_time = MAKING.lock().unwrap_or_else(|e| e.into_inner());
+    if path.is_file() {
+        return Ok(path);
+    }
     std::fs::create_dir_all(dir).map_err(|source| MediaError::Io {
         what: format!("create {}", dir.display()),
         source,
@@ -282,7 +289,9 @@ fn ensure(
     version()?;
     // The extension stays last: ffmpeg picks nothing from it (-f is given), but keep it
     // recognisable.
-    let tmp = dir.join(format!(".{}-{}.tmp", std::process::id(), name));
+    static SERIAL: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let serial = SERIAL.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let tmp = dir.join(format!(".{}-{serial}-{name}.tmp", std::process::id()));
     tracing::info!("making {} with ffmpeg", path.display());
     let out = Command::new("ffmpeg")
         .args(args(&tmp))
