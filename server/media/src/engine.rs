@@ -35,6 +35,11 @@ pub struct MediaConfig {
     pub no_media_timer: u64,
     /// Lost packets per second that trigger `slowlink`; 0 = never (Janus slowlink_threshold).
     pub slowlink_threshold: u32,
+    /// Negotiate the AV1 dependency descriptor (AV1 SVC layer selection). Off by default:
+    /// with it negotiated, Chromium's VP8 simulcast publishers stop giving us the temporal
+    /// layers the router reads (temporal switching with VP8 fails in the browser test), and
+    /// the router reads the descriptor for AV1 only.
+    pub av1_dependency_descriptor: bool,
 }
 
 impl Default for MediaConfig {
@@ -46,6 +51,7 @@ impl Default for MediaConfig {
             nat_1_1: None,
             no_media_timer: 1,
             slowlink_threshold: 0,
+            av1_dependency_descriptor: false,
         }
     }
 }
@@ -107,6 +113,7 @@ impl MediaEngine {
                 nat_1_1: config.nat_1_1,
                 no_media: Duration::from_secs(config.no_media_timer.max(1)),
                 slowlink_threshold: config.slowlink_threshold,
+                av1_dependency_descriptor: config.av1_dependency_descriptor,
             },
         });
         for (index, (rx, socks)) in rxs.into_iter().zip(sockets).enumerate() {

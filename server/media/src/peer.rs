@@ -57,6 +57,8 @@ pub struct PeerConfig {
     pub nat_1_1: Option<std::net::IpAddr>,
     pub no_media: Duration,
     pub slowlink_threshold: u32,
+    /// Offer and accept the AV1 dependency descriptor (see `MediaConfig`).
+    pub av1_dependency_descriptor: bool,
 }
 
 /// Where a draining peer puts what it produces.
@@ -265,7 +267,9 @@ impl Peer {
         // AV1 SVC: the dependency descriptor is read from publishers and forwarded to
         // subscribers (see `router::av1_dd`).
         let av1_dd_gate = Arc::new(AtomicBool::new(false));
-        config = config.set_extension(AV1_DD_EXT_ID, av1_dd_extension(av1_dd_gate.clone()));
+        if cfg.av1_dependency_descriptor {
+            config = config.set_extension(AV1_DD_EXT_ID, av1_dd_extension(av1_dd_gate.clone()));
+        }
         let mut rtc = config
             .set_rtp_mode(true)
             .set_crypto_provider(srtp::crypto_provider())

@@ -1034,7 +1034,7 @@ fn av1_svc_layers_are_filtered_by_dependency_descriptor() {
     use portunus_media::router::av1_dd::{DD_URI, DdBytes, DdSerializer};
     use str0m::rtp::Extension;
 
-    let (engine, mut ev) = start(1);
+    let (engine, mut ev) = start_av1_dd(1);
     let mut seen = Vec::new();
     let handle: HandleId = 61;
     // A client that speaks AV1 only and the dependency descriptor, as Chrome does for SVC.
@@ -1216,7 +1216,7 @@ fn dependency_descriptor_is_not_kept_for_vp8() {
     use portunus_media::router::av1_dd::{DD_URI, DdBytes, DdSerializer};
     use str0m::rtp::Extension;
 
-    let (engine, mut ev) = start(1);
+    let (engine, mut ev) = start_av1_dd(1);
     let mut seen = Vec::new();
     let handle: HandleId = 62;
     let config = str0m::RtcConfig::new()
@@ -1295,4 +1295,18 @@ fn dependency_descriptor_is_not_kept_for_vp8() {
         }
     }
     panic!("VP8 not forwarded; {seen:?}");
+}
+
+/// The AV1 dependency descriptor is offered only when the setting asks for it: negotiated,
+/// it changes what Chromium's VP8 simulcast publishers send (temporal switching breaks).
+#[test]
+fn the_dependency_descriptor_is_offered_only_when_enabled() {
+    use portunus_media::router::av1_dd::DD_URI;
+    let video = || spec(vec![line(None, MediaKind::Video, Direction::SendOnly, &[])]);
+    let (engine, _ev) = start(1);
+    let plain = engine.offer(71, &video()).unwrap();
+    assert!(!plain.sdp.contains(DD_URI), "{}", plain.sdp);
+    let (engine, _ev) = start_av1_dd(1);
+    let av1 = engine.offer(72, &video()).unwrap();
+    assert!(av1.sdp.contains(DD_URI), "{}", av1.sdp);
 }

@@ -162,6 +162,7 @@ struct RawMedia {
     nat_1_1_mapping: Option<IpAddr>,
     no_media_timer: u64,
     slowlink_threshold: u32,
+    av1_dependency_descriptor: bool,
 }
 
 impl Default for RawMedia {
@@ -174,6 +175,7 @@ impl Default for RawMedia {
             nat_1_1_mapping: d.nat_1_1,
             no_media_timer: d.no_media_timer,
             slowlink_threshold: d.slowlink_threshold,
+            av1_dependency_descriptor: d.av1_dependency_descriptor,
         }
     }
 }
@@ -249,6 +251,7 @@ impl Config {
                 nat_1_1: raw.media.nat_1_1_mapping,
                 no_media_timer: raw.media.no_media_timer,
                 slowlink_threshold: raw.media.slowlink_threshold,
+                av1_dependency_descriptor: raw.media.av1_dependency_descriptor,
             },
             plugins: parse_plugins(raw.plugins)?,
             general: raw.general,

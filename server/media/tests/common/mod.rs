@@ -197,14 +197,30 @@ pub fn start_with_slowlink(
     workers: usize,
     slowlink_threshold: u32,
 ) -> (MediaEngine, UnboundedReceiver<MediaEvent>) {
-    let cfg = MediaConfig {
-        udp_port: 0,
+    start_with(MediaConfig {
         workers,
-        interfaces: vec!["127.0.0.1".parse().unwrap()],
         slowlink_threshold,
         ..Default::default()
+    })
+}
+
+/// An engine on 127.0.0.1 and any free port, with these other settings.
+pub fn start_with(cfg: MediaConfig) -> (MediaEngine, UnboundedReceiver<MediaEvent>) {
+    let cfg = MediaConfig {
+        udp_port: 0,
+        interfaces: vec!["127.0.0.1".parse().unwrap()],
+        ..cfg
     };
     MediaEngine::start(cfg).unwrap()
+}
+
+/// An engine that negotiates the AV1 dependency descriptor (off by default).
+pub fn start_av1_dd(workers: usize) -> (MediaEngine, UnboundedReceiver<MediaEvent>) {
+    start_with(MediaConfig {
+        workers,
+        av1_dependency_descriptor: true,
+        ..Default::default()
+    })
 }
 
 pub fn echo_routes(engine: &MediaEngine, handle: HandleId, mids: &[Mid]) {
