@@ -9,6 +9,12 @@
 //! to observe it: the wrapper notes the profile in a thread-local when the keying material
 //! comes out, and the shard (which drives each Rtc on its own thread) collects it right
 //! after driving the peer.
+//!
+//! The wrapper also remembers when DTLS has nothing to say: str0m polls DTLS on every
+//! `poll_output`, which for a forwarding peer is once per packet batch, and dimpl is a
+//! sans-IO state machine whose output can only change after an input. So after a poll
+//! that ended in a timeout, further polls return that timeout without asking dimpl, until
+//! the next call that feeds it (packet, timeout, application data, close, role).
 
 use std::cell::Cell;
 use std::sync::{Arc, OnceLock};
@@ -49,6 +55,8 @@ struct RecordingDtlsProvider {
 #[derive(Debug)]
 struct RecordingDtls {
     inner: Box<dyn DtlsInstance>,
+    /// The timeout the last poll ended in, while no input has reached `inner` since.
+    idle: Option<Instant>,
 }
 
 impl DtlsProvider for RecordingDtlsProvider {
@@ -64,7 +72,7 @@ impl DtlsProvider for RecordingDtlsProvider {
         mtu: Option<usize>,
     ) -> Result<Box<dyn DtlsInstance>, CryptoError> {
         let inner = self.inner.new_dtls(cert, now, dtls_version, mtu)?;
-        Ok(Box::new(RecordingDtls { inner }))
+        Ok(Box::new(RecordingDtls { inner, idle: None }))
     }
 
     fn is_test(&self) -> bool {
@@ -74,26 +82,37 @@ impl DtlsProvider for RecordingDtlsProvider {
 
 impl DtlsInstance for RecordingDtls {
     fn set_active(&mut self, active: bool) {
+        self.idle = None;
         self.inner.set_active(active)
     }
 
     fn handle_packet(&mut self, packet: &[u8]) -> Result<(), DtlsImplError> {
+        self.idle = None;
         self.inner.handle_packet(packet)
     }
 
     fn poll_output<'a>(&mut self, buf: &'a mut [u8]) -> DtlsOutput<'a> {
+        if let Some(t) = self.idle {
+            return DtlsOutput::Timeout(t);
+        }
         let out = self.inner.poll_output(buf);
-        if let DtlsOutput::KeyingMaterial(_, profile) = &out {
-            NEGOTIATED.with(|c| c.set(Some(*profile)));
+        match &out {
+            DtlsOutput::KeyingMaterial(_, profile) => {
+                NEGOTIATED.with(|c| c.set(Some(*profile)));
+            }
+            DtlsOutput::Timeout(t) => self.idle = Some(*t),
+            _ => {}
         }
         out
     }
 
     fn handle_timeout(&mut self, now: Instant) -> Result<(), DtlsImplError> {
+        self.idle = None;
         self.inner.handle_timeout(now)
     }
 
     fn send_application_data(&mut self, data: &[u8]) -> Result<usize, DtlsImplError> {
+        self.idle = None;
         self.inner.send_application_data(data)
     }
 
@@ -114,6 +133,7 @@ impl DtlsInstance for RecordingDtls {
     }
 
     fn close(&mut self) -> Result<(), DtlsImplError> {
+        self.idle = None;
         self.inner.close()
     }
 }
@@ -133,4 +153,102 @@ pub fn crypto_provider() -> Arc<CryptoProvider> {
             })
         })
         .clone()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    /// A DTLS instance that counts polls and answers one packet after each input.
+    #[derive(Debug)]
+    struct Counting {
+        polls: Arc<std::sync::atomic::AtomicUsize>,
+        pending: bool,
+        timer: Instant,
+    }
+
+    impl DtlsInstance for Counting {
+        fn set_active(&mut self, _: bool) {}
+        fn handle_packet(&mut self, _: &[u8]) -> Result<(), DtlsImplError> {
+            self.pending = true;
+            Ok(())
+        }
+        fn poll_output<'a>(&mut self, buf: &'a mut [u8]) -> DtlsOutput<'a> {
+            self.polls
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            if std::mem::take(&mut self.pending) {
+                buf[0] = 22;
+                return DtlsOutput::Packet(&buf[..1]);
+            }
+            DtlsOutput::Timeout(self.timer)
+        }
+        fn handle_timeout(&mut self, now: Instant) -> Result<(), DtlsImplError> {
+            self.timer = now + Duration::from_secs(1);
+            Ok(())
+        }
+        fn send_application_data(&mut self, data: &[u8]) -> Result<usize, DtlsImplError> {
+            self.pending = true;
+            Ok(data.len())
+        }
+        fn is_active(&self) -> bool {
+            false
+        }
+        fn protocol_version(&self) -> Option<ProtocolVersion> {
+            None
+        }
+        fn close(&mut self) -> Result<(), DtlsImplError> {
+            self.pending = true;
+            Ok(())
+        }
+    }
+
+    fn timeout_of(out: DtlsOutput<'_>) -> Option<Instant> {
+        match out {
+            DtlsOutput::Timeout(t) => Some(t),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn idle_dtls_is_not_polled_again_until_it_gets_input() {
+        let polls = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let t0 = Instant::now();
+        let mut d = RecordingDtls {
+            inner: Box::new(Counting {
+                polls: polls.clone(),
+                pending: false,
+                timer: t0,
+            }),
+            idle: None,
+        };
+        let count = || polls.load(std::sync::atomic::Ordering::Relaxed);
+        let mut buf = [0u8; 64];
+        assert_eq!(timeout_of(d.poll_output(&mut buf)), Some(t0));
+        assert_eq!(timeout_of(d.poll_output(&mut buf)), Some(t0));
+        assert_eq!(
+            count(),
+            1,
+            "the second poll is answered from the idle timeout"
+        );
+
+        // Each kind of input makes the next poll reach the instance again.
+        d.handle_packet(&[22]).unwrap();
+        assert!(matches!(d.poll_output(&mut buf), DtlsOutput::Packet(_)));
+        assert_eq!(timeout_of(d.poll_output(&mut buf)), Some(t0));
+        assert_eq!(count(), 3);
+        let t1 = t0 + Duration::from_millis(5);
+        d.handle_timeout(t1).unwrap();
+        assert_eq!(
+            timeout_of(d.poll_output(&mut buf)),
+            Some(t1 + Duration::from_secs(1))
+        );
+        assert_eq!(count(), 4);
+        d.send_application_data(b"x").unwrap();
+        assert!(matches!(d.poll_output(&mut buf), DtlsOutput::Packet(_)));
+        d.poll_output(&mut buf);
+        d.close().unwrap();
+        assert!(matches!(d.poll_output(&mut buf), DtlsOutput::Packet(_)));
+        assert_eq!(count(), 7);
+    }
 }
