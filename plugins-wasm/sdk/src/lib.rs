@@ -33,6 +33,8 @@ pub mod ids;
 pub mod janus;
 mod message;
 pub mod request;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 mod types;
 
 pub use message::{Message, Reply};

@@ -1,11 +1,13 @@
 //! Sorting a `message` the way Janus's stock plugins do: no body, a body that is not an
 //! object, a missing or unknown `request` each get the plugin's own error code; a known
 //! request is either answered at once (synchronous) or acked and answered by an event.
+//! [`answer_message`] does all of that for a plugin that implements [`Requests`].
 
 use serde_json::{Map, Value};
 
+use crate::host_api::Host;
 use crate::janus::{self, JanusError};
-use crate::{HandleId, JsepIn, Message};
+use crate::{HandleId, JsepIn, Message, Reply};
 
 /// A plugin's codes for malformed messages (each Janus plugin has its own numbers).
 #[derive(Debug, Clone, Copy)]
@@ -72,6 +74,60 @@ pub fn sort_message<'a>(
         jsep: msg.jsep.as_ref(),
     };
     Ok(Sorted::Async { request, req })
+}
+
+/// A plugin whose `message`s are sorted by [`sort_message`] and answered by
+/// [`answer_message`]: its lists, codes and event key, and its two kinds of request.
+pub trait Requests {
+    type Host: Host;
+    /// The key of the plugin's events (`{"<key>": "event", ...}`).
+    const KEY: &'static str;
+    /// Requests answered at once (inside `success`).
+    const SYNC: &'static [&'static str];
+    /// Requests acked and answered by an event.
+    const ASYNC: &'static [&'static str];
+    const CODES: MessageCodes;
+
+    fn host(&mut self) -> &mut Self::Host;
+    /// A synchronous request (one of [`Requests::SYNC`]): the `success` reply.
+    fn handle_sync(
+        &mut self,
+        request: &str,
+        body: &Map<String, Value>,
+    ) -> Result<Value, JanusError>;
+    /// An asynchronous request (one of [`Requests::ASYNC`]): pushes its own events; an
+    /// error is sent for it, as an error event with the request's transaction.
+    fn handle_async(&mut self, request: &str, req: &Request) -> Result<(), JanusError>;
+}
+
+/// Answers a `message` as Janus's stock plugins do: a malformed one and a synchronous
+/// request at once (an error event on failure), an asynchronous request with an ack, its
+/// failure as an error event with the message's transaction.
+pub fn answer_message<P: Requests>(plugin: &mut P, msg: &Message) -> Reply {
+    let (request, req) = match sort_message(msg, P::SYNC, P::ASYNC, &P::CODES) {
+        Err(e) => return Reply::Sync(janus::error_event_value(P::KEY, &e)),
+        Ok(Sorted::Sync { request, body }) => {
+            let reply = plugin
+                .handle_sync(&request, body)
+                .unwrap_or_else(|e| janus::error_event_value(P::KEY, &e));
+            return Reply::Sync(reply);
+        }
+        Ok(Sorted::Async { request, req }) => (request, req),
+    };
+    if let Err(e) = plugin.handle_async(&request, &req) {
+        let host = plugin.host();
+        host.debug(&format!(
+            "handle {}: {request} failed: {} ({})",
+            msg.handle, e.message, e.code
+        ));
+        host.push_or_log(
+            msg.handle,
+            Some(&msg.transaction),
+            &janus::error_event_value(P::KEY, &e),
+            None,
+        );
+    }
+    Reply::Ack(None)
 }
 
 #[cfg(test)]

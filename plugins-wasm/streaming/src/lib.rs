@@ -23,10 +23,12 @@ mod tests;
 
 use std::collections::{BTreeMap, HashMap};
 
+use serde_json::Map;
+
 use portunus_plugin_sdk::host_api::{Host, RealHost};
 use portunus_plugin_sdk::ids::{Id, IdGen};
 use portunus_plugin_sdk::prelude::*;
-use portunus_plugin_sdk::request::{Sorted, sort_message};
+use portunus_plugin_sdk::request::{MessageCodes, Requests, answer_message};
 
 use config::Settings;
 use error::*;
@@ -148,25 +150,7 @@ impl<H: Host> Streaming<H> {
         if !self.sessions.contains_key(&msg.handle) {
             return Err("No session associated with this handle...".into());
         }
-        let (request, req) = match sort_message(msg, SYNC_REQUESTS, ASYNC_REQUESTS, &MESSAGE_CODES)
-        {
-            Err(e) => return Ok(Reply::Sync(error_event(&e))),
-            Ok(Sorted::Sync { request, body }) => {
-                let reply = self
-                    .sync_request(&request, body)
-                    .unwrap_or_else(|e| error_event(&e));
-                return Ok(Reply::Sync(reply));
-            }
-            Ok(Sorted::Async { request, req }) => (request, req),
-        };
-        if let Err(e) = self.async_request(&request, &req) {
-            self.host.debug(&format!(
-                "handle {}: {request} failed: {} ({})",
-                msg.handle, e.message, e.code
-            ));
-            self.push(msg.handle, Some(&msg.transaction), &error_event(&e), None);
-        }
-        Ok(Reply::Ack(None))
+        Ok(answer_message(self, msg))
     }
 
     /// An Admin API `message_plugin`: the synchronous requests, as Janus.
@@ -180,18 +164,6 @@ impl<H: Host> Streaming<H> {
             }
         });
         result.unwrap_or_else(|e| error_event(&e))
-    }
-
-    fn async_request(&mut self, request: &str, req: &Request) -> SResult<()> {
-        match request {
-            "watch" => self.watch(req),
-            "start" => self.start(req),
-            "pause" => self.pause(req),
-            "configure" => self.configure(req),
-            "switch" => self.switch(req),
-            "stop" => self.stop(req),
-            _ => Err(err(INVALID_REQUEST, format!("Unknown request '{request}'"))),
-        }
     }
 
     /// Sends an event, logging (not failing) when the handle is gone.
@@ -247,6 +219,34 @@ impl<H: Host> Streaming<H> {
     pub fn save_config(&mut self) -> Result<(), String> {
         let section = self.settings.to_json(self.saved.clone());
         self.host.save_config(&section)
+    }
+}
+
+impl<H: Host> Requests for Streaming<H> {
+    type Host = H;
+    const KEY: &'static str = KEY;
+    const SYNC: &'static [&'static str] = SYNC_REQUESTS;
+    const ASYNC: &'static [&'static str] = ASYNC_REQUESTS;
+    const CODES: MessageCodes = MESSAGE_CODES;
+
+    fn host(&mut self) -> &mut H {
+        &mut self.host
+    }
+
+    fn handle_sync(&mut self, request: &str, body: &Map<String, Value>) -> SResult<Value> {
+        self.sync_request(request, body)
+    }
+
+    fn handle_async(&mut self, request: &str, req: &Request) -> SResult<()> {
+        match request {
+            "watch" => self.watch(req),
+            "start" => self.start(req),
+            "pause" => self.pause(req),
+            "configure" => self.configure(req),
+            "switch" => self.switch(req),
+            "stop" => self.stop(req),
+            _ => Err(err(INVALID_REQUEST, format!("Unknown request '{request}'"))),
+        }
     }
 }
 

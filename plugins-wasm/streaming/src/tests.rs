@@ -1,143 +1,10 @@
 //! Request-level tests on a recording fake of the gateway.
 
-use portunus_plugin_sdk::host_api::Host;
 use portunus_plugin_sdk::prelude::*;
+use portunus_plugin_sdk::testing::{FakeHost as Fake, Pushed};
 
 use crate::Streaming;
 use crate::error::*;
-
-/// One recorded push.
-#[derive(Debug, Clone)]
-pub struct Pushed {
-    pub handle: HandleId,
-    pub transaction: Option<String>,
-    pub data: Value,
-    pub jsep: Option<JsepOut>,
-}
-
-/// Records every call; ids, ports and mids are deterministic.
-#[derive(Default)]
-pub struct Fake {
-    pub pushed: Vec<Pushed>,
-    pub inputs: Vec<(HandleId, RtpInput)>,
-    pub removed_inputs: Vec<HandleId>,
-    pub routes: Vec<(RouteId, Route)>,
-    pub removed_routes: Vec<RouteId>,
-    pub updates: Vec<(RouteId, bool)>,
-    /// The layer of each route update: (route, substream, temporal).
-    pub layers: Vec<(RouteId, Option<u8>, Option<u8>)>,
-    pub keyframes: Vec<MediaRef>,
-    pub saved: Vec<Value>,
-    pub closed: Vec<HandleId>,
-    pub next_id: u64,
-    pub next_mid: u32,
-    pub now: u64,
-    pub fail_save: bool,
-    /// rtp-input-add fails (as the core does for a port in use).
-    pub fail_input: bool,
-}
-
-impl Host for Fake {
-    fn push_event(
-        &mut self,
-        handle: HandleId,
-        transaction: Option<&str>,
-        data: &Value,
-        jsep: Option<&JsepOut>,
-    ) -> Result<Vec<String>, String> {
-        self.pushed.push(Pushed {
-            handle,
-            transaction: transaction.map(str::to_owned),
-            data: data.clone(),
-            jsep: jsep.cloned(),
-        });
-        Ok(match jsep {
-            Some(JsepOut::Offer(spec)) => spec
-                .media
-                .iter()
-                .map(|m| {
-                    m.mid.clone().unwrap_or_else(|| {
-                        self.next_mid += 1;
-                        (self.next_mid - 1).to_string()
-                    })
-                })
-                .collect(),
-            _ => Vec::new(),
-        })
-    }
-    fn create_offer(&mut self, _h: HandleId, _spec: &OfferSpec) -> Result<Vec<String>, String> {
-        Err("not used".into())
-    }
-    fn route_add(&mut self, route: &Route) -> Result<RouteId, String> {
-        self.next_id += 1;
-        self.routes.push((self.next_id, route.clone()));
-        Ok(self.next_id)
-    }
-    fn route_update(&mut self, id: RouteId, l: LayerChoice, paused: bool) -> Result<(), String> {
-        self.updates.push((id, paused));
-        self.layers.push((id, l.substream, l.temporal));
-        Ok(())
-    }
-    fn route_remove(&mut self, id: RouteId) {
-        self.removed_routes.push(id);
-    }
-    fn request_keyframe(&mut self, source: &MediaRef) {
-        self.keyframes.push(source.clone());
-    }
-    fn set_bitrate_cap(&mut self, _h: HandleId, _b: u32) {}
-    fn talk_detect(&mut self, _s: &MediaRef, _c: Option<TalkDetection>) -> Result<(), String> {
-        Err("not used".into())
-    }
-    fn rtp_forward_add(&mut self, _f: &RtpForward) -> Result<ForwarderId, String> {
-        Err("not used".into())
-    }
-    fn rtp_forward_remove(&mut self, _id: ForwarderId) {}
-    fn rtp_input_add(&mut self, input: &RtpInput) -> Result<RtpInputInfo, String> {
-        if self.fail_input {
-            return Err("port 5002 is in use".into());
-        }
-        self.next_id += 1;
-        self.inputs.push((self.next_id, input.clone()));
-        Ok(RtpInputInfo {
-            source: self.next_id,
-            ports: input
-                .streams
-                .iter()
-                .enumerate()
-                .map(|(i, s)| {
-                    if s.port == 0 {
-                        40000 + i as u16
-                    } else {
-                        s.port
-                    }
-                })
-                .collect(),
-        })
-    }
-    fn rtp_input_remove(&mut self, source: HandleId) {
-        self.removed_inputs.push(source);
-    }
-    fn save_config(&mut self, config: &Value) -> Result<(), String> {
-        if self.fail_save {
-            return Err("read-only".into());
-        }
-        self.saved.push(config.clone());
-        Ok(())
-    }
-    fn send_data(&mut self, _h: HandleId, _m: &DataMessage) -> Result<(), String> {
-        Ok(())
-    }
-    fn close_pc(&mut self, handle: HandleId) {
-        self.closed.push(handle);
-    }
-    fn end_session(&mut self, _h: HandleId) {}
-    fn set_timer(&mut self, _id: u64, _d: u64) {}
-    fn cancel_timer(&mut self, _id: u64) {}
-    fn now_ms(&mut self) -> u64 {
-        1_700_000_000_000 + self.now
-    }
-    fn log(&mut self, _level: LogLevel, _message: &str) {}
-}
 
 type St = Streaming<Fake>;
 
@@ -1083,14 +950,18 @@ fn disable_pauses_viewers_and_enable_resumes() {
         sync(&mut s, 1, json!({"request": "list"}))["list"][0]["enabled"],
         false
     );
-    assert!(routes.iter().all(|r| s.host.updates.contains(&(*r, true))));
+    assert!(routes.iter().all(|r| s.host.pauses().contains(&(*r, true))));
     s.host.updates.clear();
     sync(
         &mut s,
         1,
         json!({"request": "enable", "id": 1, "secret": "adminpwd"}),
     );
-    assert!(routes.iter().all(|r| s.host.updates.contains(&(*r, false))));
+    assert!(
+        routes
+            .iter()
+            .all(|r| s.host.pauses().contains(&(*r, false)))
+    );
     let r = sync(
         &mut s,
         1,
@@ -1117,7 +988,11 @@ fn a_disabled_mountpoint_can_be_watched_and_sends_once_enabled() {
         1,
         json!({"request": "enable", "id": 1, "secret": "adminpwd"}),
     );
-    assert!(routes.iter().all(|r| s.host.updates.contains(&(*r, false))));
+    assert!(
+        routes
+            .iter()
+            .all(|r| s.host.pauses().contains(&(*r, false)))
+    );
     // Switching to a disabled mountpoint with the same media: accepted, paused.
     let r = sync(
         &mut s,
@@ -1433,11 +1308,11 @@ fn pause_and_resume() {
         evs[0].data,
         json!({"streaming": "event", "result": {"status": "pausing"}})
     );
-    assert_eq!(s.host.updates, [(1 + 3, true), (2 + 3, true)]);
+    assert_eq!(s.host.pauses(), [(1 + 3, true), (2 + 3, true)]);
     s.host.updates.clear();
     let evs = call(&mut s, 2, json!({"request": "start"}), None);
     assert_eq!(status(&evs[0]), Some("started"));
-    assert_eq!(s.host.updates, [(4, false), (5, false)]);
+    assert_eq!(s.host.pauses(), [(4, false), (5, false)]);
     // ... and asks the source for a keyframe again (one at setup, one now).
     assert_eq!(keyframes(&s).len(), 2);
 }
@@ -1457,7 +1332,7 @@ fn configure_turns_streams_off_and_on() {
         json!({"streaming": "event", "result": {"event": "configured"}})
     );
     // Routes 4 (audio) and 5 (video).
-    assert_eq!(s.host.updates, [(4, false), (5, true)]);
+    assert_eq!(s.host.pauses(), [(4, false), (5, true)]);
     s.host.updates.clear();
     call(
         &mut s,
@@ -1465,7 +1340,7 @@ fn configure_turns_streams_off_and_on() {
         json!({"request": "configure", "mid": "0", "send": false}),
         None,
     );
-    assert_eq!(s.host.updates, [(4, true), (5, true)]);
+    assert_eq!(s.host.pauses(), [(4, true), (5, true)]);
     s.host.updates.clear();
     call(
         &mut s,
@@ -1473,7 +1348,7 @@ fn configure_turns_streams_off_and_on() {
         json!({"request": "configure", "send": true}),
         None,
     );
-    assert_eq!(s.host.updates, [(4, false), (5, false)]);
+    assert_eq!(s.host.pauses(), [(4, false), (5, false)]);
     s.host.updates.clear();
     // The mountpoint's mid ("v") names a stream too, as it does with Janus.
     call(
@@ -1482,7 +1357,7 @@ fn configure_turns_streams_off_and_on() {
         json!({"request": "configure", "mid": "v", "send": false}),
         None,
     );
-    assert_eq!(s.host.updates, [(4, false), (5, true)]);
+    assert_eq!(s.host.pauses(), [(4, false), (5, true)]);
     assert_eq!(
         async_error(&mut s, 2, json!({"request": "configure", "send": "yes"})),
         454
@@ -1669,7 +1544,7 @@ fn snapshot_and_restore_keep_everything() {
     // The restored plugin goes on: pause updates the same routes.
     let evs = call(&mut t, 2, json!({"request": "pause"}), None);
     assert_eq!(status(&evs[0]), Some("pausing"));
-    assert_eq!(t.host.updates, [(4, true), (5, true)]);
+    assert_eq!(t.host.pauses(), [(4, true), (5, true)]);
     assert!(t.restore(b"nope").is_err());
 }
 
@@ -1751,7 +1626,7 @@ fn svc_layers_follow_watch_and_configure() {
         json!({"streaming": "event", "result": {"spatial_layer": 1}})
     );
     assert_eq!(evs[1].data["result"]["event"], "configured");
-    assert_eq!(s.host.layers.last(), Some(&(route, Some(1), Some(0))));
+    assert_eq!(s.host.layers().last(), Some(&(route, Some(1), Some(0))));
     s.on_media_event(MediaEvent::LayerChanged(LayerChange {
         route,
         target: r.target.clone(),
@@ -1781,7 +1656,7 @@ fn svc_layers_follow_watch_and_configure() {
     );
     assert!(
         s.host
-            .layers
+            .layers()
             .iter()
             .filter(|(id, _, _)| *id != route)
             .all(|(_, sp, t)| sp.is_none() && t.is_none())

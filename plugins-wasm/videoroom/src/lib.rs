@@ -22,10 +22,12 @@ mod tests;
 
 use std::collections::{BTreeMap, HashMap};
 
+use serde_json::Map;
+
 use portunus_plugin_sdk::host_api::{Host, RealHost};
 use portunus_plugin_sdk::ids::{Id, IdGen};
 use portunus_plugin_sdk::prelude::*;
-use portunus_plugin_sdk::request::{Sorted, sort_message};
+use portunus_plugin_sdk::request::{MessageCodes, Requests, answer_message};
 
 use config::{RoomConfig, Settings};
 use error::*;
@@ -162,25 +164,7 @@ impl<H: Host> VideoRoom<H> {
         if !self.sessions.contains_key(&msg.handle) {
             return Err("No session associated with this handle".into());
         }
-        let (request, req) = match sort_message(msg, SYNC_REQUESTS, ASYNC_REQUESTS, &MESSAGE_CODES)
-        {
-            Err(e) => return Ok(Reply::Sync(error_event(&e))),
-            Ok(Sorted::Sync { request, body }) => {
-                let reply = self
-                    .sync_request(&request, body)
-                    .unwrap_or_else(|e| error_event(&e));
-                return Ok(Reply::Sync(reply));
-            }
-            Ok(Sorted::Async { request, req }) => (request, req),
-        };
-        if let Err(e) = self.async_request(&request, &req) {
-            self.host.debug(&format!(
-                "handle {}: {request} failed: {} ({})",
-                msg.handle, e.message, e.code
-            ));
-            self.push(msg.handle, Some(&msg.transaction), &error_event(&e), None);
-        }
-        Ok(Reply::Ack(None))
+        Ok(answer_message(self, msg))
     }
 
     fn async_request(&mut self, request: &str, req: &Request) -> VrResult<()> {
@@ -381,6 +365,26 @@ impl<H: Host> VideoRoom<H> {
 
 pub fn error_event(e: &JanusError) -> Value {
     janus::error_event_value(events::KEY, e)
+}
+
+impl<H: Host> Requests for VideoRoom<H> {
+    type Host = H;
+    const KEY: &'static str = events::KEY;
+    const SYNC: &'static [&'static str] = SYNC_REQUESTS;
+    const ASYNC: &'static [&'static str] = ASYNC_REQUESTS;
+    const CODES: MessageCodes = MESSAGE_CODES;
+
+    fn host(&mut self) -> &mut H {
+        &mut self.host
+    }
+
+    fn handle_sync(&mut self, request: &str, body: &Map<String, Value>) -> VrResult<Value> {
+        self.sync_request(request, body)
+    }
+
+    fn handle_async(&mut self, request: &str, req: &Request) -> VrResult<()> {
+        self.async_request(request, req)
+    }
 }
 
 /// The exported plugin: the state on the real gateway.
