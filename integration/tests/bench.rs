@@ -173,11 +173,16 @@ async fn videoroom_one_publisher_two_subscribers() {
         assert_eq!(s.video_layer, Some(0));
     }
     // Server and tool numbers from /proc.
-    assert!(report.server_window.is_some_and(|u| u.cpu_s > 0.0));
-    assert!(report.forwarded_per_server_cpu_s.is_some_and(|v| v > 0.0));
-    assert!(report.server_cpu_us_per_forwarded_packet.is_some());
-    assert!(report.server_kib_per_peer_connection.is_some());
-    assert!(report.client_cpu_us_per_received_packet.is_some());
+    assert!(report.costs.server_window.is_some_and(|u| u.cpu_s > 0.0));
+    assert!(
+        report
+            .costs
+            .forwarded_per_server_cpu_s
+            .is_some_and(|v| v > 0.0)
+    );
+    assert!(report.costs.server_cpu_us_per_forwarded_packet.is_some());
+    assert!(report.costs.server_kib_per_peer_connection.is_some());
+    assert!(report.costs.client_cpu_us_per_received_packet.is_some());
     assert!(report.ledger_entries > 0);
     let json = serde_json::to_value(&report).expect("JSON");
     for key in [
@@ -335,8 +340,8 @@ async fn streaming_one_mountpoint_two_viewers() {
             );
             assert!(p50 >= 0.0 && p50 <= p99 && p99 < 1000.0, "{v:?}");
         }
-        assert!(report.server_window.is_some_and(|u| u.cpu_s > 0.0));
-        assert!(report.server_cpu_us_per_forwarded_packet.is_some());
+        assert!(report.costs.server_window.is_some_and(|u| u.cpu_s > 0.0));
+        assert!(report.costs.server_cpu_us_per_forwarded_packet.is_some());
         let json = serde_json::to_value(&report).expect("JSON");
         assert_eq!(json["totals"]["viewers_up"], viewers);
         assert_eq!(json["video"]["codec"], codec.name());

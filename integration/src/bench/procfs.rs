@@ -29,7 +29,7 @@ pub struct ProcSample {
 }
 
 /// What a process used between two samples.
-#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ProcUsage {
     /// Wall-clock time between the two samples, seconds.
     pub wall_s: f64,

@@ -357,41 +357,52 @@ impl RowBuilder {
     }
 }
 
-/// The server's and the tool's cost per forwarded packet, from the window's CPU time.
-pub(crate) struct Costs {
+/// What the server and the tool cost over a run: per forwarded packet (from the window's
+/// CPU time), memory per PeerConnection, and the CPU and memory of each phase. The reports
+/// flatten it, so these stay top-level fields of their JSON (`compare` reads them back).
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Costs {
+    /// Forwarded packets per CPU-second of the server, over the window.
     pub forwarded_per_server_cpu_s: Option<f64>,
     pub server_cpu_us_per_forwarded_packet: Option<f64>,
+    /// Server RSS growth from before setup to the window's start, per PeerConnection.
     pub server_kib_per_peer_connection: Option<f64>,
     pub client_cpu_us_per_received_packet: Option<f64>,
+    pub server_window: Option<ProcUsage>,
+    pub server_setup: Option<ProcUsage>,
+    pub server_total: Option<ProcUsage>,
+    pub client_window: ProcUsage,
+    pub client_total: ProcUsage,
 }
 
 impl Costs {
     /// `peer_connections`: those set up before the window (the RSS growth is shared by them).
-    pub(crate) fn new(
-        forwarded: u64,
-        peer_connections: usize,
-        server_setup: Option<ProcUsage>,
-        server_window: Option<ProcUsage>,
-        client_window: &ProcUsage,
-    ) -> Self {
-        let cpu = server_window
+    pub(crate) fn new(forwarded: u64, peer_connections: usize, usage: Usages) -> Self {
+        let cpu = usage
+            .server_window
             .map(|u| u.cpu_s)
             .filter(|c| *c > 0.0 && forwarded > 0);
         let pcs = peer_connections;
         Self {
             forwarded_per_server_cpu_s: cpu.map(|c| forwarded as f64 / c),
             server_cpu_us_per_forwarded_packet: cpu.map(|c| c * 1e6 / forwarded as f64),
-            server_kib_per_peer_connection: server_setup
+            server_kib_per_peer_connection: usage
+                .server_setup
                 .filter(|_| pcs > 0)
                 .map(|u| (u.rss_end_kib as f64 - u.rss_start_kib as f64) / pcs as f64),
             client_cpu_us_per_received_packet: (forwarded > 0)
-                .then(|| client_window.cpu_s * 1e6 / forwarded as f64),
+                .then(|| usage.client_window.cpu_s * 1e6 / forwarded as f64),
+            server_window: usage.server_window,
+            server_setup: usage.server_setup,
+            server_total: usage.server_total,
+            client_window: usage.client_window,
+            client_total: usage.client_total,
         }
     }
 
     /// The `server:` (when measured) and `tool:` lines of the table.
-    pub(crate) fn write(&self, o: &mut String, server: Option<&ProcUsage>, client: &ProcUsage) {
-        if let Some(w) = server {
+    pub(crate) fn write(&self, o: &mut String) {
+        if let Some(w) = &self.server_window {
             let _ = writeln!(
                 o,
                 "server: {:.2} CPU-s in the window ({:.0}% of a core), {} forwarded packets per CPU-second, {} µs per forwarded packet, peak RSS {} MiB, {} KiB per PeerConnection",
@@ -403,6 +414,7 @@ impl Costs {
                 opt(self.server_kib_per_peer_connection, 0)
             );
         }
+        let client = &self.client_window;
         let _ = writeln!(
             o,
             "tool: {:.2} CPU-s in the window ({:.0}% of a core), {} µs per received packet",
@@ -600,6 +612,41 @@ mod tests {
         assert!(u.server_total.is_none() && u.server_setup.is_none());
         assert!(u.server_window.is_none());
         assert!(u.client_total.cpu_s >= 0.0 && u.client_window.cpu_s >= 0.0);
+    }
+
+    #[test]
+    fn costs_are_top_level_report_fields_and_read_back() {
+        #[derive(serde::Serialize)]
+        struct Report {
+            scenario: &'static str,
+            #[serde(flatten)]
+            costs: Costs,
+        }
+        let usage = RunSamples::start(Some(std::process::id()))
+            .and_then(RunSamples::finish)
+            .expect("/proc");
+        let costs = Costs::new(1_000, 4, usage);
+        let report = Report {
+            scenario: "videoroom",
+            costs,
+        };
+        let json = serde_json::to_value(&report).expect("JSON");
+        for key in [
+            "forwarded_per_server_cpu_s",
+            "server_cpu_us_per_forwarded_packet",
+            "server_kib_per_peer_connection",
+            "client_cpu_us_per_received_packet",
+            "server_window",
+            "server_setup",
+            "server_total",
+            "client_window",
+            "client_total",
+        ] {
+            assert!(json.get(key).is_some(), "report JSON has {key}: {json}");
+        }
+        assert!(json.get("costs").is_none());
+        use serde::Deserialize as _;
+        assert_eq!(Costs::deserialize(&json).expect("read back"), costs);
     }
 
     #[tokio::test]

@@ -13,8 +13,10 @@ use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use serde::Deserialize as _;
 use serde_json::Value;
 
+use super::receivers::Costs;
 use netns::NetnsPair;
 use servers::{Server, WS_PORT};
 
@@ -237,16 +239,18 @@ fn fill(row: &mut Row, v: &Value) {
         .pointer("/totals/forwarded_packets")
         .and_then(Value::as_u64)
         .unwrap_or(0);
-    row.forwarded_per_cpu_s = f("/forwarded_per_server_cpu_s");
-    row.cpu_us_per_forwarded = f("/server_cpu_us_per_forwarded_packet");
+    // Both reports flatten the same `Costs` into their top level.
+    let costs = Costs::deserialize(v).ok();
+    row.forwarded_per_cpu_s = costs.and_then(|c| c.forwarded_per_server_cpu_s);
+    row.cpu_us_per_forwarded = costs.and_then(|c| c.server_cpu_us_per_forwarded_packet);
     row.loss_pct = f("/totals/loss_pct");
     row.latency_p50_ms = f("/totals/latency_p50_ms");
     row.latency_p99_ms = f("/totals/latency_p99_ms");
-    row.kib_per_pc = f("/server_kib_per_peer_connection");
-    row.client_cpu_pct = f("/client_window/cpu_s")
-        .zip(f("/client_window/wall_s"))
-        .filter(|(_, w)| *w > 0.0)
-        .map(|(c, w)| c * 100.0 / w);
+    row.kib_per_pc = costs.and_then(|c| c.server_kib_per_peer_connection);
+    row.client_cpu_pct = costs
+        .map(|c| c.client_window)
+        .filter(|u| u.wall_s > 0.0)
+        .map(|u| u.cpu_percent());
     let (what, pointer) = row.scenario.receivers();
     let up = v.pointer(pointer).and_then(Value::as_u64).unwrap_or(0);
     row.ok = up == u64::from(row.subscribers) && row.forwarded_packets > 0;

@@ -12,7 +12,6 @@ use super::feeder::FeedCounts;
 use super::flow::MountStream;
 use super::{StreamingOptions, ViewerMeasure, Watched};
 use crate::bench::payload::Kind;
-use crate::bench::procfs::ProcUsage;
 use crate::bench::receivers::{
     Costs, ReceiverRow, ReceiverTotals, RowBuilder, Setup, StreamNumbers, Usages, write_rows,
 };
@@ -55,17 +54,8 @@ pub struct StreamingReport {
     pub video: VideoSpec,
     pub audio: AudioSpec,
     pub window_seconds: f64,
-    /// Forwarded packets per CPU-second of the server, over the window.
-    pub forwarded_per_server_cpu_s: Option<f64>,
-    pub server_cpu_us_per_forwarded_packet: Option<f64>,
-    /// Server RSS growth from before setup to the window's start, per viewer PeerConnection.
-    pub server_kib_per_peer_connection: Option<f64>,
-    pub client_cpu_us_per_received_packet: Option<f64>,
-    pub server_window: Option<ProcUsage>,
-    pub server_setup: Option<ProcUsage>,
-    pub server_total: Option<ProcUsage>,
-    pub client_window: ProcUsage,
-    pub client_total: ProcUsage,
+    #[serde(flatten)]
+    pub costs: Costs,
     pub totals: StreamingTotals,
     pub viewers: Vec<ViewerResult>,
     /// Distinct payloads in the ledger (bounded by the clips).
@@ -134,13 +124,7 @@ pub(super) fn build(i: Inputs<'_>) -> StreamingReport {
             .sum(),
     };
     let totals = rows.totals(&viewers, expected_each, counts);
-    let costs = Costs::new(
-        totals.forwarded_packets,
-        up,
-        i.usage.server_setup,
-        i.usage.server_window,
-        &i.usage.client_window,
-    );
+    let costs = Costs::new(totals.forwarded_packets, up, i.usage);
     StreamingReport {
         scenario: "streaming",
         server: i.opts.server.clone(),
@@ -152,15 +136,7 @@ pub(super) fn build(i: Inputs<'_>) -> StreamingReport {
         video: i.opts.video,
         audio: i.opts.audio,
         window_seconds: i.window_s,
-        forwarded_per_server_cpu_s: costs.forwarded_per_server_cpu_s,
-        server_cpu_us_per_forwarded_packet: costs.server_cpu_us_per_forwarded_packet,
-        server_kib_per_peer_connection: costs.server_kib_per_peer_connection,
-        client_cpu_us_per_received_packet: costs.client_cpu_us_per_received_packet,
-        server_window: i.usage.server_window,
-        server_setup: i.usage.server_setup,
-        server_total: i.usage.server_total,
-        client_window: i.usage.client_window,
-        client_total: i.usage.client_total,
+        costs,
         totals,
         viewers,
         ledger_entries: i.ledger_entries,
@@ -215,17 +191,7 @@ impl StreamingReport {
             opt(t.setup_max_ms, 1),
             opt(t.first_keyframe_max_ms, 0)
         );
-        self.costs()
-            .write(&mut o, self.server_window.as_ref(), &self.client_window);
+        self.costs.write(&mut o);
         o
-    }
-
-    fn costs(&self) -> Costs {
-        Costs {
-            forwarded_per_server_cpu_s: self.forwarded_per_server_cpu_s,
-            server_cpu_us_per_forwarded_packet: self.server_cpu_us_per_forwarded_packet,
-            server_kib_per_peer_connection: self.server_kib_per_peer_connection,
-            client_cpu_us_per_received_packet: self.client_cpu_us_per_received_packet,
-        }
     }
 }
