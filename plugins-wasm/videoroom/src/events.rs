@@ -76,13 +76,8 @@ pub fn first_codec(streams: &[PubStream], kind: StreamKind) -> Option<&str> {
         .and_then(|s| s.codec.as_deref())
 }
 
-/// A publisher as listed in `joined.publishers` and the `publishers` event.
-pub fn publisher_entry(p: &Publisher) -> Value {
-    let mut m = Map::new();
-    m.insert("id".into(), p.id.to_json());
-    if let Some(d) = &p.display {
-        m.insert("display".into(), json!(d));
-    }
+/// What a publisher sends: its first audio and video codec, its streams.
+fn insert_media(m: &mut Map<String, Value>, p: &Publisher) {
     if let Some(c) = first_codec(&p.streams, StreamKind::Audio) {
         m.insert("audio_codec".into(), json!(c));
     }
@@ -93,6 +88,16 @@ pub fn publisher_entry(p: &Publisher) -> Value {
         "streams".into(),
         Value::Array(p.streams.iter().map(pub_stream).collect()),
     );
+}
+
+/// A publisher as listed in `joined.publishers` and the `publishers` event.
+pub fn publisher_entry(p: &Publisher) -> Value {
+    let mut m = Map::new();
+    m.insert("id".into(), p.id.to_json());
+    if let Some(d) = &p.display {
+        m.insert("display".into(), json!(d));
+    }
+    insert_media(&mut m, p);
     if p.streams
         .iter()
         .any(|s| s.kind == StreamKind::Audio && s.audio_level)
@@ -108,16 +113,7 @@ pub fn configured_with_streams(room: &Id, p: &Publisher) -> Value {
     m.insert(KEY.into(), json!("event"));
     m.insert("room".into(), room.to_json());
     m.insert("configured".into(), json!("ok"));
-    if let Some(c) = first_codec(&p.streams, StreamKind::Audio) {
-        m.insert("audio_codec".into(), json!(c));
-    }
-    if let Some(c) = first_codec(&p.streams, StreamKind::Video) {
-        m.insert("video_codec".into(), json!(c));
-    }
-    m.insert(
-        "streams".into(),
-        Value::Array(p.streams.iter().map(pub_stream).collect()),
-    );
+    insert_media(&mut m, p);
     Value::Object(m)
 }
 

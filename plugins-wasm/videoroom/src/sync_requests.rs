@@ -130,6 +130,48 @@ fn pt_of(body: &Body, name: &str) -> VrResult<Option<u8>> {
     }
 }
 
+/// `permanent: true`: the change goes to the configuration file too.
+fn permanent(body: &Body) -> bool {
+    body.get("permanent").and_then(Value::as_bool) == Some(true)
+}
+
+/// The forwarders of one stream, one per layer whose port is given: `<prefix>port`,
+/// `<prefix>ssrc`, `<prefix>pt` (and `<prefix>rtcp_port`) for the whole stream or its
+/// first layer, the same with `_2` and `_3` for the other two when not `whole`.
+fn layer_plans(
+    body: &Body,
+    prefix: &str,
+    mid: &str,
+    kind: StreamKind,
+    host: &str,
+    whole: bool,
+) -> VrResult<Vec<ForwardPlan>> {
+    let mut plans = Vec::new();
+    for (layer, suffix) in [(0u8, ""), (1, "_2"), (2, "_3")] {
+        if whole && layer > 0 {
+            break;
+        }
+        let Some(port) = port_of(body, &format!("{prefix}port{suffix}"))? else {
+            continue;
+        };
+        plans.push(ForwardPlan {
+            mid: mid.to_owned(),
+            kind,
+            host: host.to_owned(),
+            port,
+            rtcp_port: if layer == 0 {
+                port_of(body, &format!("{prefix}rtcp_port"))?
+            } else {
+                None
+            },
+            ssrc: u32_of(body, &format!("{prefix}ssrc{suffix}")),
+            pt: pt_of(body, &format!("{prefix}pt{suffix}"))?,
+            substream: if whole { None } else { Some(layer) },
+        });
+    }
+    Ok(plans)
+}
+
 impl<H: Host> VideoRoom<H> {
     pub(crate) fn sync_request(&mut self, request: &str, body: &Body) -> VrResult<Value> {
         match request {
@@ -184,6 +226,15 @@ impl<H: Host> VideoRoom<H> {
         Ok(id)
     }
 
+    /// The room a room-management request is for, in Janus's order: the room id, the
+    /// request's elements (`params`), the room exists, its secret (if any) is given.
+    fn managed_room(&self, body: &Body, params: &[Param]) -> VrResult<Id> {
+        let id = self.room_id(body)?;
+        janus::validate(body, params, MISSING_ELEMENT, INVALID_ELEMENT)?;
+        let _ = self.room(&id)?;
+        self.room_with_secret(body)
+    }
+
     fn persist(&mut self, what: &str, room: &Id) -> VrResult<()> {
         self.save_config().map_err(|e| {
             self.host.warn(&format!("cannot save room {room}: {e}"));
@@ -232,7 +283,7 @@ impl<H: Host> VideoRoom<H> {
         for w in warnings {
             self.host.warn(&format!("room {id}: {w}"));
         }
-        let permanent = body.get("permanent").and_then(Value::as_bool) == Some(true);
+        let permanent = permanent(body);
         self.rooms
             .insert(id.clone(), Room::new(id.clone(), cfg, permanent, allowed));
         self.host.info(&format!("room {id} created"));
@@ -247,13 +298,8 @@ impl<H: Host> VideoRoom<H> {
     }
 
     fn edit(&mut self, body: &Body) -> VrResult<Value> {
-        let id = self.room_id(body)?;
-        janus::validate(body, EDIT_PARAMS, MISSING_ELEMENT, INVALID_ELEMENT)?;
-        let id = {
-            let _ = self.room(&id)?;
-            self.room_with_secret(body)?
-        };
-        let permanent = body.get("permanent").and_then(Value::as_bool) == Some(true);
+        let id = self.managed_room(body, EDIT_PARAMS)?;
+        let permanent = permanent(body);
         let room = self.room_mut(&id)?;
         let s = |k: &str| body.get(k).and_then(Value::as_str).map(str::to_owned);
         let b = |k: &str| body.get(k).and_then(Value::as_bool);
@@ -305,13 +351,8 @@ impl<H: Host> VideoRoom<H> {
     }
 
     fn destroy(&mut self, body: &Body) -> VrResult<Value> {
-        let id = self.room_id(body)?;
-        janus::validate(body, SECRET_PARAMS, MISSING_ELEMENT, INVALID_ELEMENT)?;
-        let id = {
-            let _ = self.room(&id)?;
-            self.room_with_secret(body)?
-        };
-        let permanent = body.get("permanent").and_then(Value::as_bool) == Some(true);
+        let id = self.managed_room(body, SECRET_PARAMS)?;
+        let permanent = permanent(body);
         let room = self.room(&id)?;
         let publishers: Vec<HandleId> = room.participants.values().copied().collect();
         let subscribers: Vec<HandleId> = room.subscribers.iter().copied().collect();
@@ -411,12 +452,7 @@ impl<H: Host> VideoRoom<H> {
     }
 
     fn allowed(&mut self, body: &Body) -> VrResult<Value> {
-        let id = self.room_id(body)?;
-        janus::validate(body, ALLOWED_PARAMS, MISSING_ELEMENT, INVALID_ELEMENT)?;
-        let id = {
-            let _ = self.room(&id)?;
-            self.room_with_secret(body)?
-        };
+        let id = self.managed_room(body, ALLOWED_PARAMS)?;
         let action = body["action"].as_str().unwrap_or_default();
         let tokens = match body.get("allowed") {
             Some(v) => Some(string_list(v, "allowed")?),
@@ -462,10 +498,7 @@ impl<H: Host> VideoRoom<H> {
     }
 
     fn kick(&mut self, body: &Body) -> VrResult<Value> {
-        let id = self.room_id(body)?;
-        janus::validate(body, SECRET_PARAMS, MISSING_ELEMENT, INVALID_ELEMENT)?;
-        let _ = self.room(&id)?;
-        let id = self.room_with_secret(body)?;
+        let id = self.managed_room(body, SECRET_PARAMS)?;
         let (_, h) = self.participant(&id, body)?;
         let ev = events::event(&id, json!({"leaving": "ok", "reason": "kicked"}));
         self.push(h, None, &ev, None);
@@ -475,10 +508,7 @@ impl<H: Host> VideoRoom<H> {
     }
 
     fn moderate(&mut self, body: &Body) -> VrResult<Value> {
-        let id = self.room_id(body)?;
-        janus::validate(body, MODERATE_PARAMS, MISSING_ELEMENT, INVALID_ELEMENT)?;
-        let _ = self.room(&id)?;
-        let id = self.room_with_secret(body)?;
+        let id = self.managed_room(body, MODERATE_PARAMS)?;
         let (pid, h) = self.participant(&id, body)?;
         let mid = body["mid"].as_str().unwrap_or_default().to_owned();
         let mute = body["mute"].as_bool().unwrap_or(false);
@@ -505,10 +535,7 @@ impl<H: Host> VideoRoom<H> {
     }
 
     fn list_forwarders(&mut self, body: &Body) -> VrResult<Value> {
-        let id = self.room_id(body)?;
-        janus::validate(body, SECRET_PARAMS, MISSING_ELEMENT, INVALID_ELEMENT)?;
-        let _ = self.room(&id)?;
-        let id = self.room_with_secret(body)?;
+        let id = self.managed_room(body, SECRET_PARAMS)?;
         let room = self.room(&id)?;
         let publishers: Vec<Value> = room
             .participants
@@ -601,34 +628,7 @@ impl<H: Host> VideoRoom<H> {
                     .ok_or_else(|| err(MISSING_ELEMENT, "Missing mandatory element (host)"))?;
                 let whole =
                     !s.simulcast || e.get("simulcast").and_then(Value::as_bool) == Some(true);
-                let layers: &[(&str, &str, &str, u8)] = if whole {
-                    &[("port", "ssrc", "pt", 0)]
-                } else {
-                    &[
-                        ("port", "ssrc", "pt", 0),
-                        ("port_2", "ssrc_2", "pt_2", 1),
-                        ("port_3", "ssrc_3", "pt_3", 2),
-                    ]
-                };
-                for (port, ssrc, pt, layer) in layers {
-                    let Some(port) = port_of(e, port)? else {
-                        continue;
-                    };
-                    plans.push(ForwardPlan {
-                        mid: mid.to_owned(),
-                        kind: s.kind,
-                        host: host.clone(),
-                        port,
-                        rtcp_port: if *layer == 0 {
-                            port_of(e, "rtcp_port")?
-                        } else {
-                            None
-                        },
-                        ssrc: u32_of(e, ssrc),
-                        pt: pt_of(e, pt)?,
-                        substream: if whole { None } else { Some(*layer) },
-                    });
-                }
+                plans.extend(layer_plans(e, "", mid, s.kind, &host, whole)?);
             }
         } else {
             // The deprecated flat form: the first audio and the first video stream.
@@ -636,48 +636,15 @@ impl<H: Host> VideoRoom<H> {
                 host.ok_or_else(|| err(MISSING_ELEMENT, "Missing mandatory element (host)"))?;
             let simulcast = body.get("simulcast").and_then(Value::as_bool) == Some(true);
             let first = |k: StreamKind| p.streams.iter().find(|s| s.kind == k && !s.disabled);
-            if let Some(port) = port_of(body, "audio_port")?
+            // A bad audio_port is an error even without an audio stream.
+            if port_of(body, "audio_port")?.is_some()
                 && let Some(s) = first(StreamKind::Audio)
             {
-                plans.push(ForwardPlan {
-                    mid: s.mid.clone(),
-                    kind: s.kind,
-                    host: host.clone(),
-                    port,
-                    rtcp_port: port_of(body, "audio_rtcp_port")?,
-                    ssrc: u32_of(body, "audio_ssrc"),
-                    pt: pt_of(body, "audio_pt")?,
-                    substream: None,
-                });
+                plans.extend(layer_plans(body, "audio_", &s.mid, s.kind, &host, true)?);
             }
             if let Some(s) = first(StreamKind::Video) {
                 let whole = !s.simulcast || simulcast;
-                for (port, ssrc, pt, layer) in [
-                    ("video_port", "video_ssrc", "video_pt", 0u8),
-                    ("video_port_2", "video_ssrc_2", "video_pt_2", 1),
-                    ("video_port_3", "video_ssrc_3", "video_pt_3", 2),
-                ] {
-                    if whole && layer > 0 {
-                        break;
-                    }
-                    let Some(port) = port_of(body, port)? else {
-                        continue;
-                    };
-                    plans.push(ForwardPlan {
-                        mid: s.mid.clone(),
-                        kind: s.kind,
-                        host: host.clone(),
-                        port,
-                        rtcp_port: if layer == 0 {
-                            port_of(body, "video_rtcp_port")?
-                        } else {
-                            None
-                        },
-                        ssrc: u32_of(body, ssrc),
-                        pt: pt_of(body, pt)?,
-                        substream: if whole { None } else { Some(layer) },
-                    });
-                }
+                plans.extend(layer_plans(body, "video_", &s.mid, s.kind, &host, whole)?);
             }
         }
         for mid in skipped {
@@ -782,18 +749,13 @@ impl<H: Host> VideoRoom<H> {
     }
 
     fn enable_recording(&mut self, body: &Body) -> VrResult<Value> {
-        let id = self.room_id(body)?;
-        janus::validate(
+        let _ = self.managed_room(
             body,
             &[
                 Param::optional("secret", ParamKind::String),
                 Param::required("record", ParamKind::Bool),
             ],
-            MISSING_ELEMENT,
-            INVALID_ELEMENT,
         )?;
-        let _ = self.room(&id)?;
-        let _ = self.room_with_secret(body)?;
         if body["record"].as_bool() == Some(true) {
             return Err(err(
                 UNKNOWN_ERROR,
