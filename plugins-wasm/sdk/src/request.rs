@@ -187,4 +187,62 @@ mod tests {
             other => panic!("{other:?}"),
         }
     }
+
+    /// A plugin with one request of each kind: `list` answers, `watch` fails with 9.
+    #[derive(Default)]
+    struct Two {
+        host: crate::testing::FakeHost,
+    }
+
+    impl Requests for Two {
+        type Host = crate::testing::FakeHost;
+        const KEY: &'static str = "two";
+        const SYNC: &'static [&'static str] = &["list"];
+        const ASYNC: &'static [&'static str] = &["watch"];
+        const CODES: MessageCodes = CODES;
+
+        fn host(&mut self) -> &mut Self::Host {
+            &mut self.host
+        }
+        fn handle_sync(
+            &mut self,
+            _request: &str,
+            _body: &Map<String, Value>,
+        ) -> Result<Value, JanusError> {
+            Ok(json!({"two": "success"}))
+        }
+        fn handle_async(&mut self, _request: &str, _req: &Request) -> Result<(), JanusError> {
+            Err(JanusError::new(9, "no"))
+        }
+    }
+
+    #[test]
+    fn answers_sync_at_once_and_async_failures_as_events() {
+        let mut p = Two::default();
+        assert_eq!(
+            answer_message(&mut p, &msg(json!({"request": "nope"}))),
+            Reply::Sync(
+                json!({"two": "event", "error_code": 5, "error": "Unknown request 'nope'"})
+            )
+        );
+        assert_eq!(
+            answer_message(&mut p, &msg(json!({"request": "list"}))),
+            Reply::Sync(json!({"two": "success"}))
+        );
+        assert!(p.host.pushed.is_empty());
+        assert_eq!(
+            answer_message(&mut p, &msg(json!({"request": "watch"}))),
+            Reply::Ack(None)
+        );
+        let pushed = &p.host.pushed;
+        assert_eq!(pushed.len(), 1);
+        assert_eq!(
+            (pushed[0].handle, pushed[0].transaction.as_deref()),
+            (7, Some("t"))
+        );
+        assert_eq!(
+            pushed[0].data,
+            json!({"two": "event", "error_code": 9, "error": "no"})
+        );
+    }
 }
