@@ -33,6 +33,7 @@ pub mod ids;
 pub mod janus;
 mod message;
 pub mod request;
+pub mod snapshot;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 mod types;

@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use portunus_plugin_sdk::host_api::Host;
 use portunus_plugin_sdk::ids::{Id, IdGen};
 use portunus_plugin_sdk::prelude::*;
+use portunus_plugin_sdk::snapshot::{self, pairs};
 use serde::{Deserialize, Serialize};
 
 use crate::Streaming;
@@ -20,8 +21,8 @@ const VERSION: u32 = 1;
 struct Snapshot {
     version: u32,
     settings: Settings,
-    /// As pairs: JSON object keys are strings, which would turn numeric ids into strings.
-    mountpoints: Vec<(Id, Mountpoint)>,
+    #[serde(with = "pairs")]
+    mountpoints: BTreeMap<Id, Mountpoint>,
     sessions: HashMap<HandleId, Session>,
     saved: Vec<Value>,
     ids: IdGen,
@@ -32,11 +33,7 @@ impl<H: Host> Streaming<H> {
         let s = Snapshot {
             version: VERSION,
             settings: self.settings.clone(),
-            mountpoints: self
-                .mountpoints
-                .iter()
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect(),
+            mountpoints: self.mountpoints.clone(),
             sessions: self.sessions.clone(),
             saved: self.saved.clone(),
             ids: self.ids.clone(),
@@ -45,25 +42,18 @@ impl<H: Host> Streaming<H> {
     }
 
     pub fn restore(&mut self, state: &[u8]) -> Result<(), String> {
-        let s: Snapshot = serde_json::from_slice(state)
-            .map_err(|e| format!("streaming snapshot unreadable: {e}"))?;
-        if s.version != VERSION {
-            return Err(format!(
-                "streaming snapshot version {} (this version reads {VERSION})",
-                s.version
-            ));
-        }
+        let s = snapshot::read(state, "streaming", VERSION, |s: &Snapshot| s.version)?;
         // On a hot reload `init` ran first, while the old version's inputs were still open:
         // configured ports were refused as in use, but free-port mountpoints got new inputs.
         // The snapshot's inputs are the live ones; close what `init` opened besides them.
-        let kept: HashSet<HandleId> = s.mountpoints.iter().map(|(_, m)| m.source).collect();
+        let kept: HashSet<HandleId> = s.mountpoints.values().map(|m| m.source).collect();
         for mp in self.mountpoints.values() {
             if !kept.contains(&mp.source) {
                 self.host.rtp_input_remove(mp.source);
             }
         }
         self.settings = s.settings;
-        self.mountpoints = s.mountpoints.into_iter().collect::<BTreeMap<_, _>>();
+        self.mountpoints = s.mountpoints;
         self.sessions = s.sessions;
         self.saved = s.saved;
         self.ids = s.ids;

@@ -21,7 +21,7 @@ pub struct Room {
     pub check_allowed: bool,
     pub allowed: BTreeSet<String>,
     /// Publisher-type participants (joined with `ptype: "publisher"`), by id.
-    #[serde(with = "crate::snapshot::pairs")]
+    #[serde(with = "portunus_plugin_sdk::snapshot::pairs")]
     pub participants: BTreeMap<Id, HandleId>,
     /// Subscriber handles.
     pub subscribers: BTreeSet<HandleId>,

@@ -12,6 +12,7 @@ use crate::config::Settings;
 use crate::room::{Room, Session};
 use portunus_plugin_sdk::host_api::Host;
 use portunus_plugin_sdk::ids::{Id, IdGen};
+use portunus_plugin_sdk::snapshot::{self, pairs};
 
 /// Bumped when the layout changes in a way an older snapshot cannot be read into.
 const VERSION: u32 = 1;
@@ -25,30 +26,6 @@ struct Snapshot {
     sessions: HashMap<HandleId, Session>,
     routes: HashMap<RouteId, (HandleId, String)>,
     ids: IdGen,
-}
-
-/// Maps keyed by [`Id`] as a list of pairs: JSON object keys are strings, which would turn
-/// numeric ids into string ids on the way back.
-pub mod pairs {
-    use std::collections::BTreeMap;
-
-    use serde::{Deserialize, Deserializer, Serialize, Serializer};
-
-    pub fn serialize<K: Serialize, V: Serialize, S: Serializer>(
-        m: &BTreeMap<K, V>,
-        s: S,
-    ) -> Result<S::Ok, S::Error> {
-        s.collect_seq(m.iter())
-    }
-
-    pub fn deserialize<'de, K, V, D>(d: D) -> Result<BTreeMap<K, V>, D::Error>
-    where
-        K: Deserialize<'de> + Ord,
-        V: Deserialize<'de>,
-        D: Deserializer<'de>,
-    {
-        Ok(Vec::<(K, V)>::deserialize(d)?.into_iter().collect())
-    }
 }
 
 impl<H: Host> VideoRoom<H> {
@@ -65,14 +42,7 @@ impl<H: Host> VideoRoom<H> {
     }
 
     pub fn restore(&mut self, state: &[u8]) -> Result<(), String> {
-        let s: Snapshot = serde_json::from_slice(state)
-            .map_err(|e| format!("videoroom snapshot unreadable: {e}"))?;
-        if s.version != VERSION {
-            return Err(format!(
-                "videoroom snapshot version {} (this version reads {VERSION})",
-                s.version
-            ));
-        }
+        let s = snapshot::read(state, "videoroom", VERSION, |s: &Snapshot| s.version)?;
         self.settings = s.settings;
         self.rooms = s.rooms;
         self.sessions = s.sessions;
