@@ -2,11 +2,11 @@
 //! settings, which come from the same section (`rooms` tables) or from a `create` request,
 //! with the same names and defaults as Janus's `room-<id>` entries.
 
-use portunus_plugin_sdk::janus::{self, Param, ParamKind};
+use portunus_plugin_sdk::janus::{Param, ParamKind};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
-use crate::error::{INVALID_ELEMENT, MISSING_ELEMENT, VrResult, err};
+use crate::error::{INVALID_ELEMENT, VrResult, err, validate};
 use portunus_plugin_sdk::ids::Id;
 
 pub const AUDIO_CODECS: &[&str] = &["opus", "g722", "pcmu", "pcma", "isac32", "isac16"];
@@ -236,7 +236,7 @@ impl RoomConfig {
     /// Builds a room's settings from a `create` body or a config table (already validated
     /// against [`ROOM_PARAMS`]). Returns warnings for what was ignored.
     pub fn from_body(body: &Map<String, Value>) -> VrResult<(RoomConfig, Vec<String>)> {
-        janus::validate(body, ROOM_PARAMS, MISSING_ELEMENT, INVALID_ELEMENT)?;
+        validate(body, ROOM_PARAMS)?;
         let mut c = RoomConfig::default();
         let mut warnings = Vec::new();
         let s = |k: &str| body.get(k).and_then(Value::as_str).map(str::to_owned);

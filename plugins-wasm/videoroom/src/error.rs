@@ -1,8 +1,8 @@
 //! Janus's VideoRoom error codes (`JANUS_VIDEOROOM_ERROR_*` in janus_videoroom.c 1.1.2).
 
 use portunus_plugin_sdk::ids::Id;
-use portunus_plugin_sdk::janus;
 pub use portunus_plugin_sdk::janus::JanusError;
+use portunus_plugin_sdk::janus::{self, Param};
 use portunus_plugin_sdk::request::MessageCodes;
 
 pub const UNKNOWN_ERROR: i32 = 499;
@@ -37,6 +37,14 @@ pub type VrResult<T> = Result<T, JanusError>;
 
 pub fn err(code: i32, message: impl Into<String>) -> JanusError {
     JanusError::new(code, message)
+}
+
+/// Janus's `JANUS_VALIDATE_JSON_OBJECT` with the VideoRoom's codes.
+pub fn validate(
+    body: &serde_json::Map<String, serde_json::Value>,
+    params: &[Param],
+) -> VrResult<()> {
+    janus::validate(body, params, MISSING_ELEMENT, INVALID_ELEMENT)
 }
 
 /// The mandatory id element `name` of `body` (a room, a feed), with the VideoRoom's codes.

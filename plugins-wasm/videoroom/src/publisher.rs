@@ -321,9 +321,9 @@ impl<H: Host> VideoRoom<H> {
     pub(crate) fn join_publisher(&mut self, req: &Request, and_configure: bool) -> VrResult<()> {
         let string_ids = self.settings.string_ids;
         let room_id = required_id(req.body, "room", string_ids)?;
-        janus::validate(req.body, JOIN_PARAMS, MISSING_ELEMENT, INVALID_ELEMENT)?;
+        validate(req.body, JOIN_PARAMS)?;
         if and_configure {
-            janus::validate(req.body, CONFIGURE_PARAMS, MISSING_ELEMENT, INVALID_ELEMENT)?;
+            validate(req.body, CONFIGURE_PARAMS)?;
         }
         let id = optional_id(req.body, "id", string_ids)?.filter(|i| !i.is_empty());
         let room = self.room(&room_id)?;
@@ -448,7 +448,7 @@ impl<H: Host> VideoRoom<H> {
 
     fn publisher_configure(&mut self, req: &Request, publish: bool, done: Done) -> VrResult<()> {
         let body = req.body;
-        janus::validate(body, CONFIGURE_PARAMS, MISSING_ELEMENT, INVALID_ELEMENT)?;
+        validate(body, CONFIGURE_PARAMS)?;
         let handle = req.handle;
         let p = self
             .publisher(handle)
@@ -536,7 +536,7 @@ impl<H: Host> VideoRoom<H> {
                         "Invalid element type (streams should be an array of objects)",
                     )
                 })?;
-                janus::validate(s, STREAM_CONF_PARAMS, MISSING_ELEMENT, INVALID_ELEMENT)?;
+                validate(s, STREAM_CONF_PARAMS)?;
                 let mid = s["mid"].as_str().unwrap_or_default();
                 if !old_mids.iter().any(|m| m == mid) {
                     return Err(err(NO_SUCH_FEED, format!("No such mid '{mid}' published")));
@@ -553,7 +553,7 @@ impl<H: Host> VideoRoom<H> {
                         "Invalid element type (descriptions should be an array of objects)",
                     )
                 })?;
-                janus::validate(d, DESCRIPTION_PARAMS, MISSING_ELEMENT, INVALID_ELEMENT)?;
+                validate(d, DESCRIPTION_PARAMS)?;
                 descriptions.push((
                     d["mid"].as_str().unwrap_or_default().to_owned(),
                     d["description"].as_str().unwrap_or_default().to_owned(),

@@ -266,7 +266,7 @@ impl<H: Host> VideoRoom<H> {
         kinds: Option<&[StreamKind]>,
     ) -> VrResult<(Vec<Wanted>, Option<DataSource>)> {
         let feed_id = required_id(entry, "feed", self.settings.string_ids)?;
-        janus::validate(entry, STREAM_PARAMS, MISSING_ELEMENT, INVALID_ELEMENT)?;
+        validate(entry, STREAM_PARAMS)?;
         // As Janus: only publishers whose PeerConnection is up can be subscribed to.
         let (handle, p) = self
             .find_publisher(room, &feed_id)
@@ -338,7 +338,7 @@ impl<H: Host> VideoRoom<H> {
         let body = req.body;
         let string_ids = self.settings.string_ids;
         let room_id = required_id(body, "room", string_ids)?;
-        janus::validate(body, JOIN_PARAMS, MISSING_ELEMENT, INVALID_ELEMENT)?;
+        validate(body, JOIN_PARAMS)?;
         let legacy_feed = optional_id(body, "feed", string_ids)?;
         let room = self.room(&room_id)?;
         check_secret(room.cfg.pin.as_deref(), body, "pin")?;
@@ -834,7 +834,7 @@ impl<H: Host> VideoRoom<H> {
 
     pub(crate) fn configure_subscriber(&mut self, req: &Request) -> VrResult<()> {
         let body = req.body;
-        janus::validate(body, CONFIGURE_PARAMS, MISSING_ELEMENT, INVALID_ELEMENT)?;
+        validate(body, CONFIGURE_PARAMS)?;
         let sub = self
             .subscriber(req.handle)
             .ok_or_else(|| err(JOIN_FIRST, "Invalid request on unconfigured participant"))?;
@@ -843,7 +843,7 @@ impl<H: Host> VideoRoom<H> {
             None => vec![body],
         };
         for e in &entries {
-            janus::validate(e, STREAM_PARAMS, MISSING_ELEMENT, INVALID_ELEMENT)?;
+            validate(e, STREAM_PARAMS)?;
             match e.get("mid").and_then(Value::as_str) {
                 None if entries.len() > 1 => {
                     return Err(err(
@@ -964,7 +964,7 @@ impl<H: Host> VideoRoom<H> {
         let mut skipped = Vec::new();
         for e in &entries {
             let feed_id = required_id(e, "feed", string_ids)?;
-            janus::validate(e, SWITCH_PARAMS, MISSING_ELEMENT, INVALID_ELEMENT)?;
+            validate(e, SWITCH_PARAMS)?;
             let mid = e["mid"].as_str().unwrap_or_default();
             let sub_mid = e["sub_mid"].as_str().unwrap_or_default();
             let (ph, p) = self
@@ -1090,7 +1090,7 @@ impl<H: Host> VideoRoom<H> {
                 return Err(err(INVALID_ELEMENT, "Empty unsubscription list"));
             }
             for e in entries {
-                janus::validate(e, UNSUBSCRIBE_PARAMS, MISSING_ELEMENT, INVALID_ELEMENT)?;
+                validate(e, UNSUBSCRIBE_PARAMS)?;
                 let feed = optional_id(e, "feed", string_ids)?;
                 let mid = e.get("mid").and_then(Value::as_str).map(str::to_owned);
                 let sub_mid = e.get("sub_mid").and_then(Value::as_str).map(str::to_owned);

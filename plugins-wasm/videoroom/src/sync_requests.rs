@@ -230,29 +230,39 @@ impl<H: Host> VideoRoom<H> {
     /// request's elements (`params`), the room exists, its secret (if any) is given.
     fn managed_room(&self, body: &Body, params: &[Param]) -> VrResult<Id> {
         let id = self.room_id(body)?;
-        janus::validate(body, params, MISSING_ELEMENT, INVALID_ELEMENT)?;
+        validate(body, params)?;
         let _ = self.room(&id)?;
         self.room_with_secret(body)
     }
 
-    fn persist(&mut self, what: &str, room: &Id) -> VrResult<()> {
-        self.save_config().map_err(|e| {
-            self.host.warn(&format!("cannot save room {room}: {e}"));
-            err(
-                UNKNOWN_ERROR,
-                format!("Room {room} {what}, but saving it to the configuration failed: {e}"),
-            )
-        })
+    /// The reply to `create`, `edit` or `destroy` (`what`: `created` ...), once the
+    /// configuration is saved when `save`.
+    fn room_changed(
+        &mut self,
+        what: &str,
+        room: &Id,
+        permanent: bool,
+        save: bool,
+    ) -> VrResult<Value> {
+        if save {
+            self.save_config().map_err(|e| {
+                self.host.warn(&format!("cannot save room {room}: {e}"));
+                err(
+                    UNKNOWN_ERROR,
+                    format!("Room {room} {what}, but saving it to the configuration failed: {e}"),
+                )
+            })?;
+        }
+        Ok(events::room_event(
+            what,
+            room,
+            json!({"permanent": permanent}),
+        ))
     }
 
     fn create(&mut self, body: &Body) -> VrResult<Value> {
         let (cfg, warnings) = RoomConfig::from_body(body)?;
-        janus::validate(
-            body,
-            &[Param::optional("admin_key", ParamKind::String)],
-            MISSING_ELEMENT,
-            INVALID_ELEMENT,
-        )?;
+        validate(body, &[Param::optional("admin_key", ParamKind::String)])?;
         check_secret(self.settings.admin_key.as_deref(), body, "admin_key")?;
         let string_ids = self.settings.string_ids;
         let id = optional_id(body, "room", string_ids)?.filter(|i| !i.is_empty());
@@ -287,14 +297,7 @@ impl<H: Host> VideoRoom<H> {
         self.rooms
             .insert(id.clone(), Room::new(id.clone(), cfg, permanent, allowed));
         self.host.info(&format!("room {id} created"));
-        if permanent {
-            self.persist("created", &id)?;
-        }
-        Ok(events::room_event(
-            "created",
-            &id,
-            json!({"permanent": permanent}),
-        ))
+        self.room_changed("created", &id, permanent, permanent)
     }
 
     fn edit(&mut self, body: &Body) -> VrResult<Value> {
@@ -341,13 +344,8 @@ impl<H: Host> VideoRoom<H> {
         }
         if permanent {
             room.permanent = true;
-            self.persist("edited", &id)?;
         }
-        Ok(events::room_event(
-            "edited",
-            &id,
-            json!({"permanent": permanent}),
-        ))
+        self.room_changed("edited", &id, permanent, permanent)
     }
 
     fn destroy(&mut self, body: &Body) -> VrResult<Value> {
@@ -377,14 +375,7 @@ impl<H: Host> VideoRoom<H> {
         }
         self.rooms.remove(&id);
         self.host.info(&format!("room {id} destroyed"));
-        if permanent && was_permanent {
-            self.persist("destroyed", &id)?;
-        }
-        Ok(events::room_event(
-            "destroyed",
-            &id,
-            json!({"permanent": permanent}),
-        ))
+        self.room_changed("destroyed", &id, permanent, permanent && was_permanent)
     }
 
     fn exists(&mut self, body: &Body) -> VrResult<Value> {
@@ -398,12 +389,7 @@ impl<H: Host> VideoRoom<H> {
     }
 
     fn list(&mut self, body: &Body) -> VrResult<Value> {
-        janus::validate(
-            body,
-            &[Param::optional("admin_key", ParamKind::String)],
-            MISSING_ELEMENT,
-            INVALID_ELEMENT,
-        )?;
+        validate(body, &[Param::optional("admin_key", ParamKind::String)])?;
         let admin = self
             .settings
             .admin_key
@@ -574,7 +560,7 @@ impl<H: Host> VideoRoom<H> {
     fn rtp_forward(&mut self, body: &Body) -> VrResult<Value> {
         // Janus's order: the request's elements (host first), the room, the publisher.
         let string_ids = self.settings.string_ids;
-        janus::validate(body, RTP_FORWARD_PARAMS, MISSING_ELEMENT, INVALID_ELEMENT)?;
+        validate(body, RTP_FORWARD_PARAMS)?;
         let _ = self.room_id(body)?;
         let pub_id = required_id(body, "publisher_id", string_ids)?;
         let id = self.check_forward_rights(body)?;
@@ -607,7 +593,7 @@ impl<H: Host> VideoRoom<H> {
                         "Invalid element type (streams should be an array of objects)",
                     )
                 })?;
-                janus::validate(e, FORWARD_STREAM_PARAMS, MISSING_ELEMENT, INVALID_ELEMENT)?;
+                validate(e, FORWARD_STREAM_PARAMS)?;
                 let mid = e["mid"].as_str().unwrap_or_default();
                 let Some(s) = p.stream(mid) else {
                     // Janus skips unknown mids with a warning.
@@ -714,15 +700,13 @@ impl<H: Host> VideoRoom<H> {
         let string_ids = self.settings.string_ids;
         let _ = self.room_id(body)?;
         let pub_id = required_id(body, "publisher_id", string_ids)?;
-        janus::validate(
+        validate(
             body,
             &[
                 Param::required("stream_id", ParamKind::PositiveInteger),
                 Param::optional("secret", ParamKind::String),
                 Param::optional("admin_key", ParamKind::String),
             ],
-            MISSING_ELEMENT,
-            INVALID_ELEMENT,
         )?;
         let id = self.check_forward_rights(body)?;
         let stream_id = body["stream_id"].as_u64().unwrap_or_default();
