@@ -17,6 +17,7 @@ use portunus_integration::bench::payload::MediaProfile;
 use portunus_integration::bench::streaming::{self, StreamingOptions};
 use portunus_integration::bench::videoroom::{self, VideoroomOptions};
 use portunus_integration::media::VideoCodec;
+use portunus_integration::media::ffmpeg::{self, VideoSpec};
 
 #[derive(Parser)]
 #[command(version, about = "Load generator for Janus-API WebRTC gateways")]
@@ -74,9 +75,6 @@ struct CompareArgs {
 
 #[derive(clap::Args, Clone)]
 struct VideoroomArgs {
-    /// Janus-API WebSocket URL.
-    #[arg(long, default_value = "ws://127.0.0.1:8188")]
-    server: String,
     /// Publishers.
     #[arg(short = 'p', long, default_value_t = 1,
           value_parser = clap::value_parser!(u32).range(1..=videoroom::MAX_PUBLISHERS as i64))]
@@ -99,51 +97,16 @@ struct VideoroomArgs {
     /// The VideoRoom's admin_key, if room creation needs one.
     #[arg(long)]
     admin_key: Option<String>,
-    /// The server's pid: report its CPU time and memory from /proc.
-    #[arg(long)]
-    pid: Option<u32>,
-    /// Video size, WIDTHxHEIGHT.
-    #[arg(long, default_value = "1280x720", value_parser = parse_size)]
-    size: (u32, u32),
-    /// Video codec of the clip: vp8, or h264 (libx264 constrained baseline,
-    /// packetization-mode 1).
-    #[arg(long, default_value = "vp8")]
-    video_codec: VideoCodec,
-    /// Video bitrate (the top layer with simulcast), kbit/s.
-    #[arg(long, default_value_t = 1500,
-          value_parser = clap::value_parser!(u32).range(50..=20_000))]
-    video_kbps: u32,
     /// Frames between keyframes in the clip (keyframe requests are honoured at once too).
     #[arg(long, default_value_t = 150,
           value_parser = clap::value_parser!(u32).range(1..=3000))]
     gop: u32,
-    /// Seconds a participant may take from `join` to `webrtcup`.
-    #[arg(long, default_value_t = 20,
-          value_parser = clap::value_parser!(u64).range(1..=120u64))]
-    setup_timeout: u64,
-    /// Subscribers set up at once.
-    #[arg(long, default_value_t = 16,
-          value_parser = clap::value_parser!(u32).range(1..=512))]
-    setup_concurrency: u32,
-    /// Local address for the peers' UDP sockets (their ICE candidate).
-    #[arg(long, default_value = "127.0.0.1")]
-    bind: std::net::IpAddr,
-    /// Where the ffmpeg clips are cached (default: target/bench-media).
-    #[arg(long)]
-    media_dir: Option<std::path::PathBuf>,
-    /// Print the report as JSON on stdout (progress still goes to stderr).
-    #[arg(long)]
-    json: bool,
-    /// Subscribers listed one by one in the table (all are in the JSON).
-    #[arg(long, default_value_t = 10)]
-    rows: usize,
+    #[command(flatten)]
+    common: ReceiverArgs,
 }
 
 #[derive(clap::Args, Clone)]
 struct StreamingArgs {
-    /// Janus-API WebSocket URL.
-    #[arg(long, default_value = "ws://127.0.0.1:8188")]
-    server: String,
     /// Viewers (each on its own PeerConnection).
     #[arg(short = 'n', long, default_value_t = 1,
           value_parser = clap::value_parser!(u32).range(0..=streaming::MAX_VIEWERS as i64))]
@@ -172,6 +135,21 @@ struct StreamingArgs {
     /// Where to send the RTP (default: the --server host).
     #[arg(long)]
     rtp_host: Option<std::net::IpAddr>,
+    /// Frames between keyframes (a plain RTP source cannot be asked for one).
+    #[arg(long, default_value_t = 60,
+          value_parser = clap::value_parser!(u32).range(1..=3000))]
+    gop: u32,
+    #[command(flatten)]
+    common: ReceiverArgs,
+}
+
+/// What the scenarios with many receivers (VideoRoom subscribers, Streaming viewers) are
+/// both asked: the server, the clip, setup and output.
+#[derive(clap::Args, Clone)]
+struct ReceiverArgs {
+    /// Janus-API WebSocket URL.
+    #[arg(long, default_value = "ws://127.0.0.1:8188")]
+    server: String,
     /// The server's pid: report its CPU time and memory from /proc.
     #[arg(long)]
     pid: Option<u32>,
@@ -182,23 +160,19 @@ struct StreamingArgs {
     /// packetization-mode 1).
     #[arg(long, default_value = "vp8")]
     video_codec: VideoCodec,
-    /// Video bitrate, kbit/s.
+    /// Video bitrate, kbit/s (with simulcast: of the top layer).
     #[arg(long, default_value_t = 1500,
           value_parser = clap::value_parser!(u32).range(50..=20_000))]
     video_kbps: u32,
-    /// Frames between keyframes (a plain RTP source cannot be asked for one).
-    #[arg(long, default_value_t = 60,
-          value_parser = clap::value_parser!(u32).range(1..=3000))]
-    gop: u32,
-    /// Seconds a viewer may take from `watch` to `webrtcup`.
+    /// Seconds a receiver may take from its request (`join`, `watch`) to `webrtcup`.
     #[arg(long, default_value_t = 20,
           value_parser = clap::value_parser!(u64).range(1..=120u64))]
     setup_timeout: u64,
-    /// Viewers set up at once.
+    /// Receivers (subscribers, viewers) set up at once.
     #[arg(long, default_value_t = 16,
           value_parser = clap::value_parser!(u32).range(1..=512))]
     setup_concurrency: u32,
-    /// Local address for the viewers' and the RTP source's UDP sockets.
+    /// Local address for the tool's UDP sockets (its peers' ICE candidate, the RTP source).
     #[arg(long, default_value = "127.0.0.1")]
     bind: std::net::IpAddr,
     /// Where the ffmpeg clips are cached (default: target/bench-media).
@@ -207,9 +181,27 @@ struct StreamingArgs {
     /// Print the report as JSON on stdout (progress still goes to stderr).
     #[arg(long)]
     json: bool,
-    /// Viewers listed one by one in the table (all are in the JSON).
+    /// Receivers listed one by one in the table (all are in the JSON).
     #[arg(long, default_value_t = 10)]
     rows: usize,
+}
+
+impl ReceiverArgs {
+    /// The clip asked for, with the scenario's keyframe interval.
+    fn video(&self, gop: u32) -> VideoSpec {
+        VideoSpec {
+            width: self.size.0,
+            height: self.size.1,
+            kbps: self.video_kbps,
+            gop,
+            codec: self.video_codec,
+            ..VideoSpec::default()
+        }
+    }
+
+    fn media_dir(&self) -> std::path::PathBuf {
+        self.media_dir.clone().unwrap_or_else(ffmpeg::default_dir)
+    }
 }
 
 fn parse_size(s: &str) -> Result<(u32, u32), String> {
@@ -292,26 +284,14 @@ async fn run_echotest(args: EchotestArgs) -> anyhow::Result<()> {
         ..MediaProfile::default()
     };
     let live = Arc::new(Live::default());
-    let (stop, stopped) = tokio::sync::oneshot::channel();
-    let bar = progress(live.clone(), opts.sessions, opts.duration, stopped);
-    let result = echotest::run(opts, live).await;
-    let _ = stop.send(());
-    let _ = bar.await;
-    let report = result.context("echotest")?;
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
-    } else {
-        print!("{}", report.to_table(args.rows));
-    }
-    if report.totals.sessions_up == 0 {
-        let why = report
-            .sessions
-            .iter()
-            .find_map(|s| s.error.clone())
-            .unwrap_or_default();
-        anyhow::bail!("no session came up: {why}");
-    }
-    Ok(())
+    let (sessions, duration) = (opts.sessions, opts.duration);
+    let run = echotest::run(opts, live.clone());
+    let report = with_progress(live, sessions, duration, run)
+        .await
+        .context("echotest")?;
+    print_report(&report, args.json, || report.to_table(args.rows))?;
+    let errors = report.sessions.iter().map(|s| &s.error);
+    none_up("session", true, report.totals.sessions_up, errors)
 }
 
 fn run_compare(args: CompareArgs) -> anyhow::Result<()> {
@@ -350,8 +330,9 @@ fn run_compare(args: CompareArgs) -> anyhow::Result<()> {
 }
 
 fn videoroom_options(args: &VideoroomArgs) -> VideoroomOptions {
+    let c = &args.common;
     let mut opts = VideoroomOptions::new(
-        &args.server,
+        &c.server,
         args.subscribers as usize,
         Duration::from_secs(args.duration),
     );
@@ -359,54 +340,38 @@ fn videoroom_options(args: &VideoroomArgs) -> VideoroomOptions {
     opts.simulcast = args.simulcast;
     opts.room = args.room;
     opts.admin_key = args.admin_key.clone();
-    opts.server_pid = args.pid;
-    opts.bind = args.bind;
-    opts.setup_timeout = Duration::from_secs(args.setup_timeout);
-    opts.setup_concurrency = args.setup_concurrency as usize;
-    opts.video.width = args.size.0;
-    opts.video.height = args.size.1;
-    opts.video.kbps = args.video_kbps;
-    opts.video.gop = args.gop;
-    opts.video.codec = args.video_codec;
-    if let Some(d) = &args.media_dir {
-        opts.media_dir = d.clone();
-    }
+    opts.server_pid = c.pid;
+    opts.bind = c.bind;
+    opts.setup_timeout = Duration::from_secs(c.setup_timeout);
+    opts.setup_concurrency = c.setup_concurrency as usize;
+    opts.video = c.video(args.gop);
+    opts.media_dir = c.media_dir();
     opts
 }
 
 async fn run_videoroom(args: VideoroomArgs) -> anyhow::Result<()> {
     let opts = videoroom_options(&args);
     let live = Arc::new(Live::default());
-    let (stop, stopped) = tokio::sync::oneshot::channel();
-    let bar = progress(
-        live.clone(),
-        opts.publishers + opts.subscribers,
-        opts.duration,
-        stopped,
-    );
-    let result = videoroom::run(opts, live).await;
-    let _ = stop.send(());
-    let _ = bar.await;
-    let report = result.context("videoroom")?;
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
-    } else {
-        print!("{}", report.to_table(args.rows));
-    }
-    if args.subscribers > 0 && report.totals.subscribers_up == 0 {
-        let why = report
-            .subscribers
-            .iter()
-            .find_map(|s| s.error.clone())
-            .unwrap_or_default();
-        anyhow::bail!("no subscriber came up: {why}");
-    }
-    Ok(())
+    let (peers, duration) = (opts.publishers + opts.subscribers, opts.duration);
+    let run = videoroom::run(opts, live.clone());
+    let report = with_progress(live, peers, duration, run)
+        .await
+        .context("videoroom")?;
+    let c = &args.common;
+    print_report(&report, c.json, || report.to_table(c.rows))?;
+    let errors = report.subscribers.iter().map(|s| &s.error);
+    none_up(
+        "subscriber",
+        args.subscribers > 0,
+        report.totals.subscribers_up,
+        errors,
+    )
 }
 
-async fn run_streaming(args: StreamingArgs) -> anyhow::Result<()> {
+fn streaming_options(args: &StreamingArgs) -> StreamingOptions {
+    let c = &args.common;
     let mut opts = StreamingOptions::new(
-        &args.server,
+        &c.server,
         args.viewers as usize,
         Duration::from_secs(args.duration),
     );
@@ -416,37 +381,71 @@ async fn run_streaming(args: StreamingArgs) -> anyhow::Result<()> {
     opts.admin_key = args.admin_key.clone();
     opts.bufferkf = args.bufferkf;
     opts.rtp_host = args.rtp_host;
-    opts.server_pid = args.pid;
-    opts.bind = args.bind;
-    opts.setup_timeout = Duration::from_secs(args.setup_timeout);
-    opts.setup_concurrency = args.setup_concurrency as usize;
-    opts.video.width = args.size.0;
-    opts.video.height = args.size.1;
-    opts.video.kbps = args.video_kbps;
-    opts.video.gop = args.gop;
-    opts.video.codec = args.video_codec;
-    if let Some(d) = &args.media_dir {
-        opts.media_dir = d.clone();
-    }
+    opts.server_pid = c.pid;
+    opts.bind = c.bind;
+    opts.setup_timeout = Duration::from_secs(c.setup_timeout);
+    opts.setup_concurrency = c.setup_concurrency as usize;
+    opts.video = c.video(args.gop);
+    opts.media_dir = c.media_dir();
+    opts
+}
+
+async fn run_streaming(args: StreamingArgs) -> anyhow::Result<()> {
+    let opts = streaming_options(&args);
     let live = Arc::new(Live::default());
+    let (viewers, duration) = (opts.viewers, opts.duration);
+    let run = streaming::run(opts, live.clone());
+    let report = with_progress(live, viewers, duration, run)
+        .await
+        .context("streaming")?;
+    let c = &args.common;
+    print_report(&report, c.json, || report.to_table(c.rows))?;
+    let errors = report.viewers.iter().map(|v| &v.error);
+    none_up("viewer", args.viewers > 0, report.totals.viewers_up, errors)
+}
+
+/// Runs `run` under a progress bar of `sessions` to set up, then `duration` of media.
+async fn with_progress<T>(
+    live: Arc<Live>,
+    sessions: usize,
+    duration: Duration,
+    run: impl std::future::Future<Output = T>,
+) -> T {
     let (stop, stopped) = tokio::sync::oneshot::channel();
-    let bar = progress(live.clone(), opts.viewers, opts.duration, stopped);
-    let result = streaming::run(opts, live).await;
+    let bar = progress(live, sessions, duration, stopped);
+    let result = run.await;
     let _ = stop.send(());
     let _ = bar.await;
-    let report = result.context("streaming")?;
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+    result
+}
+
+/// The report as JSON or as the table for people, on stdout.
+fn print_report<R: serde::Serialize>(
+    report: &R,
+    json: bool,
+    table: impl FnOnce() -> String,
+) -> anyhow::Result<()> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(report)?);
     } else {
-        print!("{}", report.to_table(args.rows));
+        print!("{}", table());
     }
-    if args.viewers > 0 && report.totals.viewers_up == 0 {
-        let why = report
-            .viewers
-            .iter()
-            .find_map(|v| v.error.clone())
+    Ok(())
+}
+
+/// Fails the run when `what`s were asked for and none came up, with the first error seen.
+fn none_up<'a>(
+    what: &str,
+    asked: bool,
+    up: usize,
+    errors: impl IntoIterator<Item = &'a Option<String>>,
+) -> anyhow::Result<()> {
+    if asked && up == 0 {
+        let why = errors
+            .into_iter()
+            .find_map(Clone::clone)
             .unwrap_or_default();
-        anyhow::bail!("no viewer came up: {why}");
+        anyhow::bail!("no {what} came up: {why}");
     }
     Ok(())
 }
