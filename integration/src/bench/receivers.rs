@@ -3,6 +3,8 @@
 //! tool's costs, and their table lines. Scenario-specific fields ride along in `extra`
 //! (flattened into the same JSON object, reachable as fields through `Deref`).
 
+mod setup;
+
 use std::fmt::Write as _;
 use std::ops::Deref;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -13,6 +15,7 @@ use super::procfs::{self, Pid, ProcError, ProcSample, ProcUsage};
 use super::report::opt;
 use super::stats::{Histogram, Jitter};
 use crate::media::ffmpeg::{AudioSpec, VideoSpec};
+pub(crate) use setup::{Outcome, connect, measuring_peer, set_up_all};
 
 /// The measurement window in microseconds since the run's epoch (0 = not yet / open).
 #[derive(Debug, Default)]
@@ -232,12 +235,24 @@ pub(crate) struct Setup {
     pub first_keyframe: Option<Instant>,
 }
 
-/// One received stream's numbers, as the row needs them.
-pub(crate) struct StreamNumbers<'a> {
+/// What one receiver got on one stream from the window: the row is made of these.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct Received {
     pub packets: u64,
     pub bytes: u64,
-    pub latency_us: &'a Histogram,
-    pub jitter: &'a Jitter,
+    pub latency_us: Histogram,
+    pub jitter: Jitter,
+}
+
+impl Received {
+    /// A packet of `len` bytes sent at `sent_us` and arrived at `arrived_us` (µs since the
+    /// run's epoch).
+    pub(crate) fn record(&mut self, len: usize, sent_us: u64, arrived_us: u64) {
+        self.packets += 1;
+        self.bytes += len as u64;
+        self.latency_us.record(arrived_us.saturating_sub(sent_us));
+        self.jitter.record(sent_us, arrived_us);
+    }
 }
 
 /// Builds the rows one receiver at a time and keeps what the totals need.
@@ -263,7 +278,7 @@ impl RowBuilder {
         &mut self,
         index: usize,
         setup: Result<Setup, &String>,
-        streams: impl IntoIterator<Item = StreamNumbers<'a>>,
+        streams: impl IntoIterator<Item = &'a Received>,
         expected: u64,
         unmatched: u64,
         extra: X,
@@ -274,7 +289,7 @@ impl RowBuilder {
         for s in streams {
             packets += s.packets;
             bytes += s.bytes;
-            latency.merge(s.latency_us);
+            latency.merge(&s.latency_us);
             if s.packets > 1 {
                 jitter.0 += s.jitter.micros();
                 jitter.1 += 1;
@@ -538,27 +553,21 @@ mod tests {
 
     fn rows() -> (Vec<ReceiverRow<Layer>>, ReceiverTotals<()>) {
         let t0 = Instant::now();
-        let mut latency = Histogram::default();
-        latency.record(2_000);
-        let mut jitter = Jitter::default();
-        jitter.record(0, 1_000);
-        jitter.record(20_000, 21_500);
+        let mut stream = Received::default();
+        stream.record(25_000 - 278 * 89, 0, 1_000);
+        for i in 1..90 {
+            stream.record(278, i * 20_000, i * 20_000 + 1_500);
+        }
         let mut b = RowBuilder::new(2.0);
         let ok = Setup {
             requested_at: t0,
             up_at: t0 + std::time::Duration::from_millis(30),
             first_keyframe: None,
         };
-        let stream = StreamNumbers {
-            packets: 90,
-            bytes: 25_000,
-            latency_us: &latency,
-            jitter: &jitter,
-        };
         let layer = Layer {
             video_layer: Some(1),
         };
-        let up = b.row(0, Ok(ok), [stream], 100, 0, layer);
+        let up = b.row(0, Ok(ok), [&stream], 100, 0, layer);
         let error = "timeout".to_string();
         let none = Layer { video_layer: None };
         let failed = b.row(1, Err(&error), [], 100, 3, none);

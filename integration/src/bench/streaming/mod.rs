@@ -30,12 +30,13 @@ use super::ledger::Ledger;
 use super::live::{Live, Phase};
 use super::payload::Kind;
 use super::procfs;
-use super::receivers::{RunSamples, Window, check_media};
-use super::stats::{Histogram, Jitter};
-use crate::janus::{Endpoint, JanusClient};
+use super::receivers::{
+    Received, RunSamples, Window, check_media, connect, measuring_peer, set_up_all,
+};
+use crate::janus::JanusClient;
 use crate::media::clip::{AudioClip, VideoClip};
 use crate::media::ffmpeg::{self, AudioSpec, VideoSpec};
-use crate::peer::{PeerConfig, RtpTap};
+use crate::peer::RtpTap;
 use feeder::{Feed, FeedContext, FeedCounts, Source};
 use flow::Control;
 pub use report::{StreamingReport, StreamingTotals, ViewerResult};
@@ -120,19 +121,10 @@ pub enum StreamingError {
     Source(String),
 }
 
-/// One received stream as measured.
-#[derive(Debug, Default, Clone)]
-struct StreamMeasure {
-    packets: u64,
-    bytes: u64,
-    latency_us: Histogram,
-    jitter: Jitter,
-}
-
 #[derive(Debug, Default)]
 struct ViewerMeasure {
     /// By mountpoint stream index.
-    streams: Vec<StreamMeasure>,
+    streams: Vec<Received>,
     /// Offered mid → mountpoint stream (index, kind), known before media arrives.
     mids: HashMap<String, (usize, Kind)>,
     /// Packets not found in the ledger or on an unknown mid.
@@ -189,9 +181,9 @@ pub async fn run(
     let window = Arc::new(Window::default());
     live.set_phase(Phase::Setup);
 
-    let control_client = JanusClient::connect(&Endpoint::WebSocket(opts.server.clone()))
+    let control_client = connect(&opts.server)
         .await
-        .map_err(|e| StreamingError::Mountpoint(format!("connect {}: {e}", opts.server)))?;
+        .map_err(StreamingError::Mountpoint)?;
     let control = Control::attach(&control_client)
         .await
         .map_err(StreamingError::Mountpoint)?;
@@ -276,39 +268,31 @@ pub async fn run(
 
     // Viewers, a bounded number at a time.
     let streams_shared: Arc<Vec<flow::MountStream>> = Arc::new(streams.clone());
-    let gate = Arc::new(tokio::sync::Semaphore::new(opts.setup_concurrency.max(1)));
-    let tasks: Vec<_> = (0..opts.viewers)
-        .map(|i| {
+    let stream_count = streams.len();
+    let (viewers, task_errors) = set_up_all(
+        "viewer",
+        opts.viewers,
+        opts.setup_concurrency,
+        &live,
+        || ViewerMeasure {
+            streams: vec![Received::default(); stream_count],
+            ..ViewerMeasure::default()
+        },
+        |_, measure| {
             let opts = opts.clone();
-            let (gate, mount) = (gate.clone(), streams_shared.clone());
+            let mount = streams_shared.clone();
             let (ledger, window, live) = (ledger.clone(), window.clone(), live.clone());
-            tokio::spawn(async move {
-                let _permit = gate.acquire_owned().await;
-                let measure = Arc::new(Mutex::new(ViewerMeasure {
-                    streams: vec![StreamMeasure::default(); mount.len()],
-                    ..ViewerMeasure::default()
-                }));
-                let r = watch_one(
+            async move {
+                watch_one(
                     &opts, mountpoint, mount, ledger, window, &live, epoch, &measure,
                 )
-                .await;
-                match &r {
-                    Ok(_) => live.sessions_up.fetch_add(1, Ordering::Relaxed),
-                    Err(e) => {
-                        tracing::warn!(viewer = i, "setup failed: {e}");
-                        live.sessions_failed.fetch_add(1, Ordering::Relaxed)
-                    }
-                };
-                (i, r, measure)
-            })
-        })
-        .collect();
-    let mut viewers = Vec::with_capacity(opts.viewers);
-    for t in tasks {
-        match t.await {
-            Ok(v) => viewers.push(v),
-            Err(e) => tracing::warn!("viewer task: {e}"),
-        }
+                .await
+            }
+        },
+    )
+    .await;
+    for e in task_errors {
+        tracing::warn!("{e}");
     }
     for (_, r, _) in &viewers {
         if let Ok((client, v)) = r {
@@ -434,9 +418,7 @@ async fn watch_one(
     epoch: Instant,
     measure: &Arc<Mutex<ViewerMeasure>>,
 ) -> Result<Watched, String> {
-    let client = JanusClient::connect(&Endpoint::WebSocket(opts.server.clone()))
-        .await
-        .map_err(|e| format!("connect {}: {e}", opts.server))?;
+    let client = connect(&opts.server).await?;
     let m = measure.clone();
     let live_tap = live.clone();
     let codec = opts.video.codec;
@@ -461,20 +443,10 @@ async fn watch_one(
         let Some(s) = m.streams.get_mut(index) else {
             return;
         };
-        s.packets += 1;
-        s.bytes += payload.len() as u64;
-        s.latency_us.record(arrived_us.saturating_sub(sent.at_us));
-        s.jitter.record(sent.at_us, arrived_us);
+        s.record(payload.len(), sent.at_us, arrived_us);
         live_tap.received_packets.fetch_add(1, Ordering::Relaxed);
     }));
-    let config = PeerConfig {
-        bind: SocketAddr::new(opts.bind, 0),
-        data_channel: None,
-        keep_payloads: 0,
-        rtp_tap: Some(tap),
-        video_codec: opts.video.codec,
-        ..PeerConfig::default()
-    };
+    let config = measuring_peer(opts.bind, opts.video.codec, tap);
     let viewer = tokio::time::timeout(
         opts.setup_timeout,
         flow::watch(

@@ -6,14 +6,12 @@ use std::fmt::Write as _;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use parking_lot::Mutex;
-
 use super::feeder::FeedCounts;
 use super::flow::MountStream;
 use super::{StreamingOptions, ViewerMeasure, Watched};
 use crate::bench::payload::Kind;
 use crate::bench::receivers::{
-    Costs, ReceiverRow, ReceiverTotals, RowBuilder, Setup, StreamNumbers, Usages, write_rows,
+    Costs, Outcome, ReceiverRow, ReceiverTotals, RowBuilder, Setup, Usages, write_rows,
 };
 use crate::bench::report::opt;
 use crate::media::ffmpeg::{AudioSpec, VideoSpec};
@@ -63,7 +61,7 @@ pub struct StreamingReport {
 }
 
 /// One viewer's outcome: its index, how watching went, and what it measured.
-pub(super) type ViewerOutcome = (usize, Result<Watched, String>, Arc<Mutex<ViewerMeasure>>);
+pub(super) type ViewerOutcome = Outcome<Watched, ViewerMeasure>;
 
 pub(super) struct Inputs<'a> {
     pub opts: &'a StreamingOptions,
@@ -99,12 +97,7 @@ pub(super) fn build(i: Inputs<'_>) -> StreamingReport {
                 Kind::Audio => extra.audio_packets += s.packets,
                 Kind::Video => extra.video_packets += s.packets,
             }
-            streams.push(StreamNumbers {
-                packets: s.packets,
-                bytes: s.bytes,
-                latency_us: &s.latency_us,
-                jitter: &s.jitter,
-            });
+            streams.push(s);
         }
         let setup = result.as_ref().map(|(_, v)| Setup {
             requested_at: v.watch_at,

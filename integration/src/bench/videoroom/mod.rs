@@ -16,7 +16,7 @@ mod sender;
 pub use sender::RunningPublisher;
 
 use std::collections::HashMap;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -29,12 +29,13 @@ use super::ledger::Ledger;
 use super::live::{Live, Phase};
 use super::payload::Kind;
 use super::procfs;
-use super::receivers::{RunSamples, Window, check_media};
-use super::stats::{Histogram, Jitter};
-use crate::janus::{Endpoint, JanusClient};
+use super::receivers::{
+    Received, RunSamples, Window, check_media, connect, measuring_peer, set_up_all,
+};
+use crate::janus::JanusClient;
 use crate::media::clip::{AudioClip, VideoClip};
 use crate::media::ffmpeg::{self, AudioSpec, VideoSpec};
-use crate::peer::{PeerConfig, RtpTap};
+use crate::peer::RtpTap;
 pub use report::{SubscriberResult, VideoroomReport, VideoroomTotals};
 
 /// Longest media window accepted (the tool must stop by itself).
@@ -139,10 +140,7 @@ pub(crate) struct SentCounts {
 struct StreamMeasure {
     publisher: u16,
     video: bool,
-    packets: u64,
-    bytes: u64,
-    latency_us: Histogram,
-    jitter: Jitter,
+    received: Received,
     /// Packets per simulcast layer.
     layers: [u64; 3],
 }
@@ -176,9 +174,7 @@ pub async fn run(
     let window = Arc::new(Window::default());
     live.set_phase(Phase::Setup);
 
-    let control = JanusClient::connect(&Endpoint::WebSocket(opts.server.clone()))
-        .await
-        .map_err(|e| VideoroomError::Room(format!("connect {}: {e}", opts.server)))?;
+    let control = connect(&opts.server).await.map_err(VideoroomError::Room)?;
     let created = match opts.room {
         Some(_) => None,
         None => Some(
@@ -246,37 +242,26 @@ pub async fn run(
     );
 
     // Subscribers, a bounded number at a time.
-    let gate = Arc::new(tokio::sync::Semaphore::new(opts.setup_concurrency.max(1)));
-    let sub_tasks: Vec<_> = (0..opts.subscribers)
-        .map(|i| {
+    let (subs, task_errors) = set_up_all(
+        "subscriber",
+        opts.subscribers,
+        opts.setup_concurrency,
+        &live,
+        SubscriberMeasure::default,
+        |_, measure| {
             let opts = opts.clone();
-            let (gate, feeds, feed_index) = (gate.clone(), feeds.clone(), feed_index.clone());
+            let (feeds, feed_index) = (feeds.clone(), feed_index.clone());
             let (ledger, window, live) = (ledger.clone(), window.clone(), live.clone());
-            tokio::spawn(async move {
-                let _permit = gate.acquire_owned().await;
-                let measure = Arc::new(Mutex::new(SubscriberMeasure::default()));
-                let r = subscribe_one(
+            async move {
+                subscribe_one(
                     &opts, room, &feeds, feed_index, ledger, window, &live, epoch, &measure,
                 )
-                .await;
-                match &r {
-                    Ok(_) => live.sessions_up.fetch_add(1, Ordering::Relaxed),
-                    Err(e) => {
-                        tracing::warn!(subscriber = i, "setup failed: {e}");
-                        live.sessions_failed.fetch_add(1, Ordering::Relaxed)
-                    }
-                };
-                (i, r, measure)
-            })
-        })
-        .collect();
-    let mut subs = Vec::with_capacity(opts.subscribers);
-    for t in sub_tasks {
-        match t.await {
-            Ok(s) => subs.push(s),
-            Err(e) => pub_errors.push(format!("subscriber task: {e}")),
-        }
-    }
+                .await
+            }
+        },
+    )
+    .await;
+    pub_errors.extend(task_errors);
 
     // The measurement window.
     let window_s = samples.window(&window, epoch, &live, opts.duration).await?;
@@ -389,9 +374,7 @@ async fn subscribe_one(
     epoch: Instant,
     measure: &Arc<Mutex<SubscriberMeasure>>,
 ) -> Result<Subscribed, String> {
-    let client = JanusClient::connect(&Endpoint::WebSocket(opts.server.clone()))
-        .await
-        .map_err(|e| format!("connect {}: {e}", opts.server))?;
+    let client = connect(&opts.server).await?;
     let m = measure.clone();
     let live_tap = live.clone();
     let codec = opts.video.codec;
@@ -418,21 +401,11 @@ async fn subscribe_one(
         let Some(s) = m.streams.get_mut(mid) else {
             return;
         };
-        s.packets += 1;
-        s.bytes += payload.len() as u64;
-        s.latency_us.record(arrived_us.saturating_sub(sent.at_us));
-        s.jitter.record(sent.at_us, arrived_us);
+        s.received.record(payload.len(), sent.at_us, arrived_us);
         s.layers[usize::from(sent.layer.min(2))] += 1;
         live_tap.received_packets.fetch_add(1, Ordering::Relaxed);
     }));
-    let config = PeerConfig {
-        bind: SocketAddr::new(opts.bind, 0),
-        data_channel: None,
-        keep_payloads: 0,
-        rtp_tap: Some(tap),
-        video_codec: opts.video.codec,
-        ..PeerConfig::default()
-    };
+    let config = measuring_peer(opts.bind, opts.video.codec, tap);
     let m = measure.clone();
     let on_streams = move |streams: HashMap<String, flow::SubStream>| {
         let mut m = m.lock();

@@ -2,13 +2,10 @@
 //! memory; a table for people and JSON for scripts.
 
 use std::fmt::Write as _;
-use std::sync::Arc;
-
-use parking_lot::Mutex;
 
 use super::{RunningPublisher, Subscribed, SubscriberMeasure, VideoroomOptions};
 use crate::bench::receivers::{
-    Costs, ReceiverRow, ReceiverTotals, RowBuilder, Setup, StreamNumbers, Usages, write_rows,
+    Costs, Outcome, ReceiverRow, ReceiverTotals, RowBuilder, Setup, Usages, write_rows,
 };
 use crate::bench::report::opt;
 use crate::media::ffmpeg::{AudioSpec, VideoSpec};
@@ -58,11 +55,7 @@ pub struct VideoroomReport {
 }
 
 /// One subscriber's outcome: its index, how joining went, and what it measured.
-pub(super) type SubscriberOutcome = (
-    usize,
-    Result<Subscribed, String>,
-    Arc<Mutex<SubscriberMeasure>>,
-);
+pub(super) type SubscriberOutcome = Outcome<Subscribed, SubscriberMeasure>;
 
 pub(super) struct Inputs<'a> {
     pub opts: &'a VideoroomOptions,
@@ -101,12 +94,7 @@ pub(super) fn build(i: Inputs<'_>) -> VideoroomReport {
                 0
             };
             expected += sent[slot];
-            streams.push(StreamNumbers {
-                packets: s.packets,
-                bytes: s.bytes,
-                latency_us: &s.latency_us,
-                jitter: &s.jitter,
-            });
+            streams.push(&s.received);
         }
         let setup = result.as_ref().map(|(_, sub)| Setup {
             requested_at: sub.joined_at,
