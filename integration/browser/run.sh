@@ -2,7 +2,8 @@
 # Real-browser tests: builds portunus, starts it on loopback with a test config (the VideoRoom
 # rooms taken from the repo's config.toml), runs headless Chromium through Debian's unchanged
 # janus-demos pages (echotest.mjs: EchoTest over HTTP long-poll and WebSocket; videoroom.mjs:
-# two VideoRoom participants, simulcast substream switching; streaming.mjs: streamingtest
+# two VideoRoom participants, simulcast substream switching, VP9 SVC layer switching with
+# vp9svctest; streaming.mjs: streamingtest
 # watching the sample mountpoint fed by ffmpeg), stops the server, prints
 # "browser: N passed, N failed" and exits non-zero on any failure. Failure screenshots and
 # console logs go to $BROWSER_ARTIFACTS.
