@@ -53,23 +53,10 @@ impl VideoSpec {
 
     /// The ffmpeg arguments writing this clip to `out`.
     pub fn args(&self, out: &Path) -> Vec<String> {
-        let mut a: Vec<String> = [
-            "-hide_banner",
-            "-loglevel",
-            "error",
-            "-nostdin",
-            "-y",
-            "-f",
-            "lavfi",
-            "-i",
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-        a.push(format!(
+        let source = format!(
             "testsrc2=size={}x{}:rate={}:duration={}",
             self.width, self.height, self.fps, self.seconds
-        ));
+        );
         let kbps = format!("{}k", self.kbps);
         let gop = self.gop.max(1).to_string();
         let encoder: &[&str] = match self.codec {
@@ -136,9 +123,7 @@ impl VideoSpec {
                 "h264",
             ],
         };
-        a.extend(encoder.iter().map(|s| s.to_string()));
-        a.push(out.display().to_string());
-        a
+        lavfi_args(&source, encoder, out)
     }
 }
 
@@ -165,25 +150,12 @@ impl AudioSpec {
 
     /// The ffmpeg arguments writing this clip to `out`.
     pub fn args(&self, out: &Path) -> Vec<String> {
-        let mut a: Vec<String> = [
-            "-hide_banner",
-            "-loglevel",
-            "error",
-            "-nostdin",
-            "-y",
-            "-f",
-            "lavfi",
-            "-i",
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-        a.push(format!(
+        let source = format!(
             "anoisesrc=color=pink:sample_rate=48000:amplitude=0.25:duration={}",
             self.seconds
-        ));
+        );
         let kbps = format!("{}k", self.kbps);
-        for s in [
+        let encoder = [
             "-ac",
             "1",
             "-c:a",
@@ -196,12 +168,32 @@ impl AudioSpec {
             "audio",
             "-f",
             "ogg",
-        ] {
-            a.push(s.to_string());
-        }
-        a.push(out.display().to_string());
-        a
+        ];
+        lavfi_args(&source, &encoder, out)
     }
+}
+
+/// ffmpeg quietly encoding the lavfi `source` with `encoder` (codec, rate, container
+/// arguments) into `out`, overwriting it.
+fn lavfi_args(source: &str, encoder: &[&str], out: &Path) -> Vec<String> {
+    let input = [
+        "-hide_banner",
+        "-loglevel",
+        "error",
+        "-nostdin",
+        "-y",
+        "-f",
+        "lavfi",
+        "-i",
+        source,
+    ];
+    let out = out.display().to_string();
+    input
+        .iter()
+        .chain(encoder)
+        .map(|s| s.to_string())
+        .chain([out])
+        .collect()
 }
 
 /// Where clips are cached by default: `$CARGO_TARGET_DIR/bench-media`, else the workspace's

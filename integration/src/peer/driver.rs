@@ -478,8 +478,14 @@ impl Driver {
         {
             sdp = rid_to_ssrc_simulcast(&sdp, &mid.to_string()).0;
         }
+        self.outgoing(sdp, "offer")
+    }
+
+    /// Our offer or answer (`what`) as it goes out: with trickle, its candidate is sent apart
+    /// (on the first m-line) and stripped from the SDP.
+    fn outgoing(&self, sdp: String, what: &str) -> Result<Offer, PeerError> {
         let first_mid = first_mid(&sdp)
-            .ok_or_else(|| PeerError::Sdp("offer has no a=mid".into()))?
+            .ok_or_else(|| PeerError::Sdp(format!("{what} has no a=mid")))?
             .to_string();
         let candidates = vec![trickle_candidate(
             &self.local_candidate.to_sdp_string(),
@@ -561,19 +567,7 @@ impl Driver {
         }
         self.shared.update(|s| s.media.extend(added));
         let sdp = answer.to_sdp_string();
-        let first_mid = first_mid(&sdp)
-            .ok_or_else(|| PeerError::Sdp("answer has no a=mid".into()))?
-            .to_string();
-        let candidates = vec![trickle_candidate(
-            &self.local_candidate.to_sdp_string(),
-            &first_mid,
-        )];
-        let sdp = if self.config.trickle {
-            strip_candidates(&sdp)
-        } else {
-            sdp
-        };
-        Ok(Offer { sdp, candidates })
+        self.outgoing(sdp, "answer")
     }
 
     /// The payload type the answer accepted for `codec` on `mid`.
