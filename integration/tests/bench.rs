@@ -9,25 +9,20 @@ use std::time::Duration;
 use common::{WAIT, config, endpoint, start};
 use portunus_integration::Endpoint;
 use portunus_integration::bench::echotest::{self, EchotestOptions, Live, Phase};
+use portunus_integration::bench::receivers::{Costs, ReceiverRow};
 use portunus_integration::bench::videoroom::{self, VideoroomOptions, VideoroomReport};
 use portunus_integration::media::VideoCodec;
 use portunus_integration::media::ffmpeg::VideoSpec;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn echotest_two_sessions() {
-    let server = start(config(60)).await;
-    let Endpoint::WebSocket(url) = endpoint(&server, "ws") else {
-        unreachable!("ws endpoint")
-    };
+    let (_server, url) = ws_server().await;
     let mut opts = EchotestOptions::new(url, 2, Duration::from_secs(3));
     // The server runs in this process: its /proc entry is ours.
     opts.server_pid = Some(std::process::id());
     opts.setup_timeout = WAIT;
     let live = Arc::new(Live::default());
-    let report = tokio::time::timeout(Duration::from_secs(60), echotest::run(opts, live.clone()))
-        .await
-        .expect("the run is bounded")
-        .expect("the run completes");
+    let report = bounded(60, echotest::run(opts, live.clone())).await;
     println!("{}", report.to_table(10));
 
     assert_eq!(live.phase(), Phase::Done);
@@ -80,20 +75,11 @@ async fn echotest_two_sessions() {
 /// session, 2 s, every packet echoed back.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn echotest_h264_one_session() {
-    let server = start(config(60)).await;
-    let Endpoint::WebSocket(url) = endpoint(&server, "ws") else {
-        unreachable!("ws endpoint")
-    };
+    let (_server, url) = ws_server().await;
     let mut opts = EchotestOptions::new(url, 1, Duration::from_secs(2));
     opts.setup_timeout = WAIT;
     opts.media.video_codec = VideoCodec::H264;
-    let report = tokio::time::timeout(
-        Duration::from_secs(60),
-        echotest::run(opts, Arc::new(Live::default())),
-    )
-    .await
-    .expect("the run is bounded")
-    .expect("the run completes");
+    let report = bounded(60, echotest::run(opts, Arc::new(Live::default()))).await;
     println!("{}", report.to_table(10));
     assert_eq!(report.totals.sessions_up, 1, "{report:#?}");
     let v = &report.sessions[0].video;
@@ -157,32 +143,12 @@ async fn videoroom_one_publisher_two_subscribers() {
         "every forwarded packet is one that was sent"
     );
     for s in &report.subscribers {
-        assert_eq!(s.error, None);
-        assert!(s.expected > 0 && s.packets > 0, "{s:?}");
+        assert_received(s);
         assert!(s.setup_ms.is_some_and(|v| v > 0.0), "{s:?}");
-        assert!(
-            s.first_keyframe_ms.is_some(),
-            "a keyframe reached every subscriber: {s:?}"
-        );
-        let (p50, p99) = (
-            s.latency_p50_ms.expect("p50"),
-            s.latency_p99_ms.expect("p99"),
-        );
-        assert!(p50 >= 0.0 && p50 <= p99 && p99 < 1000.0, "{s:?}");
         assert!(s.jitter_ms.is_some() && s.kbps > 0.0, "{s:?}");
         assert_eq!(s.video_layer, Some(0));
     }
-    // Server and tool numbers from /proc.
-    assert!(report.costs.server_window.is_some_and(|u| u.cpu_s > 0.0));
-    assert!(
-        report
-            .costs
-            .forwarded_per_server_cpu_s
-            .is_some_and(|v| v > 0.0)
-    );
-    assert!(report.costs.server_cpu_us_per_forwarded_packet.is_some());
-    assert!(report.costs.server_kib_per_peer_connection.is_some());
-    assert!(report.costs.client_cpu_us_per_received_packet.is_some());
+    assert_costs(&report.costs);
     assert!(report.ledger_entries > 0);
     let json = serde_json::to_value(&report).expect("JSON");
     for key in [
@@ -194,6 +160,48 @@ async fn videoroom_one_publisher_two_subscribers() {
     ] {
         assert!(json.get(key).is_some(), "JSON has {key}");
     }
+}
+
+/// portunus in-process (running while the first value lives) and its WebSocket URL.
+async fn ws_server() -> (portunus::Server, String) {
+    let server = start(config(60)).await;
+    let Endpoint::WebSocket(url) = endpoint(&server, "ws") else {
+        unreachable!("ws endpoint")
+    };
+    (server, url)
+}
+
+/// A scenario run, bounded by `limit_s`; it must complete.
+async fn bounded<R, E: std::fmt::Debug>(
+    limit_s: u64,
+    run: impl std::future::Future<Output = Result<R, E>>,
+) -> R {
+    tokio::time::timeout(Duration::from_secs(limit_s), run)
+        .await
+        .expect("the run is bounded")
+        .expect("the run completes")
+}
+
+/// A receiver (subscriber, viewer) that came up and got what was sent to it, a keyframe
+/// among it, in sane time (no timing assertions beyond generous bounds).
+fn assert_received<X: std::fmt::Debug>(r: &ReceiverRow<X>) {
+    assert_eq!(r.error, None);
+    assert!(r.expected > 0 && r.packets > 0, "{r:?}");
+    assert!(r.first_keyframe_ms.is_some(), "a keyframe arrived: {r:?}");
+    let (p50, p99) = (
+        r.latency_p50_ms.expect("p50"),
+        r.latency_p99_ms.expect("p99"),
+    );
+    assert!(p50 >= 0.0 && p50 <= p99 && p99 < 1000.0, "{r:?}");
+}
+
+/// The server's and the tool's numbers, read from /proc, are all there.
+fn assert_costs(c: &Costs) {
+    assert!(c.server_window.is_some_and(|u| u.cpu_s > 0.0), "{c:?}");
+    assert!(c.forwarded_per_server_cpu_s.is_some_and(|v| v > 0.0));
+    assert!(c.server_cpu_us_per_forwarded_packet.is_some());
+    assert!(c.server_kib_per_peer_connection.is_some());
+    assert!(c.client_cpu_us_per_received_packet.is_some());
 }
 
 /// Whether ffmpeg (and `encoder`, if given) is here; skips with a note when not, except under
@@ -232,19 +240,13 @@ fn small_clip(codec: VideoCodec, gop: u32) -> VideoSpec {
 
 /// 1 publisher and 2 subscribers for `seconds` against portunus in-process.
 async fn small_videoroom(codec: VideoCodec, seconds: u64) -> (VideoroomReport, Arc<Live>) {
-    let server = start(config(60)).await;
-    let Endpoint::WebSocket(url) = endpoint(&server, "ws") else {
-        unreachable!("ws endpoint")
-    };
+    let (_server, url) = ws_server().await;
     let mut opts = VideoroomOptions::new(url, 2, Duration::from_secs(seconds));
     opts.server_pid = Some(std::process::id());
     opts.setup_timeout = WAIT;
     opts.video = small_clip(codec, 60);
     let live = Arc::new(Live::default());
-    let report = tokio::time::timeout(Duration::from_secs(180), videoroom::run(opts, live.clone()))
-        .await
-        .expect("the run is bounded")
-        .expect("the run completes");
+    let report = bounded(180, videoroom::run(opts, live.clone())).await;
     println!("{}", report.to_table(10));
     (report, live)
 }
@@ -272,12 +274,8 @@ async fn videoroom_h264_one_publisher_two_subscribers() {
     assert!(t.loss_pct < 2.0, "{t:?}");
     assert_eq!(t.unmatched_packets, 0, "H.264 payloads arrive as sent");
     for s in &report.subscribers {
-        assert_eq!(s.error, None);
-        assert!(s.packets > 0 && s.expected > 0, "{s:?}");
-        assert!(
-            s.first_keyframe_ms.is_some(),
-            "an IDR reached every subscriber: {s:?}"
-        );
+        // An IDR reached every subscriber.
+        assert_received(s);
     }
 }
 
@@ -290,10 +288,7 @@ async fn streaming_one_mountpoint_two_viewers() {
     if !have_ffmpeg(Some("libx264")) {
         return;
     }
-    let server = start(config(60)).await;
-    let Endpoint::WebSocket(url) = endpoint(&server, "ws") else {
-        unreachable!("ws endpoint")
-    };
+    let (_server, url) = ws_server().await;
     for (codec, viewers, seconds) in [(VideoCodec::Vp8, 2, 5), (VideoCodec::H264, 1, 3)] {
         let mut opts = StreamingOptions::new(url.clone(), viewers, Duration::from_secs(seconds));
         opts.server_pid = Some(std::process::id());
@@ -301,11 +296,7 @@ async fn streaming_one_mountpoint_two_viewers() {
         // A keyframe a second: a plain RTP source cannot be asked for one.
         opts.video = small_clip(codec, 30);
         let live = Arc::new(Live::default());
-        let report =
-            tokio::time::timeout(Duration::from_secs(180), streaming::run(opts, live.clone()))
-                .await
-                .expect("the run is bounded")
-                .expect("the run completes");
+        let report = bounded(180, streaming::run(opts, live.clone())).await;
         println!("{}", report.to_table(10));
 
         assert_eq!(live.phase(), Phase::Done);
@@ -328,20 +319,10 @@ async fn streaming_one_mountpoint_two_viewers() {
             "every packet is one the source sent"
         );
         for v in &report.viewers {
-            assert_eq!(v.error, None);
+            assert_received(v);
             assert!(v.audio_packets > 0 && v.video_packets > 0, "{v:?}");
-            assert!(
-                v.first_keyframe_ms.is_some(),
-                "{codec} keyframe seen: {v:?}"
-            );
-            let (p50, p99) = (
-                v.latency_p50_ms.expect("p50"),
-                v.latency_p99_ms.expect("p99"),
-            );
-            assert!(p50 >= 0.0 && p50 <= p99 && p99 < 1000.0, "{v:?}");
         }
-        assert!(report.costs.server_window.is_some_and(|u| u.cpu_s > 0.0));
-        assert!(report.costs.server_cpu_us_per_forwarded_packet.is_some());
+        assert_costs(&report.costs);
         let json = serde_json::to_value(&report).expect("JSON");
         assert_eq!(json["totals"]["viewers_up"], viewers);
         assert_eq!(json["video"]["codec"], codec.name());
