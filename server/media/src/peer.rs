@@ -181,6 +181,9 @@ pub struct Peer {
     /// `map_pt` answers per (mid, source codec), looked up for every routed packet; cleared
     /// whenever a description is applied (payload types can change only then).
     pt_cache: Vec<(Mid, CodecInfo, Option<str0m::media::Pt>)>,
+    /// The send stream's SSRC per mid, for the same reason and with the same lifetime: str0m
+    /// finds a stream by mid with a scan of all its streams, by SSRC with a hash lookup.
+    tx_ssrc_cache: Vec<(Mid, Ssrc)>,
     pub srtp_profile: Option<SrtpProfile>,
     pub ended: Option<PeerEnd>,
     /// The latest estimate of what we can send this peer (bits/s), for the router's
@@ -315,6 +318,7 @@ impl Peer {
             due: false,
             av1_dd_gate,
             pt_cache: Vec::new(),
+            tx_ssrc_cache: Vec::new(),
             srtp_profile: None,
             ended: None,
             estimate: None,
@@ -388,7 +392,7 @@ impl Peer {
         spec: &AnswerSpec,
         io: &mut PeerIo,
     ) -> Result<String, MediaError> {
-        self.pt_cache.clear();
+        self.clear_send_caches();
         let offer = self
             .pending_remote_offer
             .take()
@@ -424,7 +428,7 @@ impl Peer {
         spec: &OfferSpec,
         io: &mut PeerIo,
     ) -> Result<LocalOffer, MediaError> {
-        self.pt_cache.clear();
+        self.clear_send_caches();
         // Check the whole spec before touching the Rtc: str0m applies direction changes to
         // the session at once, so a half-applied bad spec would leak into the next offer.
         let mut kept: Vec<Mid> = Vec::new();
@@ -547,7 +551,7 @@ impl Peer {
         answer: &str,
         io: &mut PeerIo,
     ) -> Result<(), MediaError> {
-        self.pt_cache.clear();
+        self.clear_send_caches();
         let pending = self
             .pending_local_offer
             .take()
@@ -839,8 +843,25 @@ impl Peer {
             user_values: p.ext.user_values.clone(),
             ..Default::default()
         };
+        let cached = self
+            .tx_ssrc_cache
+            .iter()
+            .find(|(m, _)| *m == mid)
+            .map(|(_, ssrc)| *ssrc);
         let mut api = self.rtc.direct_api();
-        let Some(tx) = api.stream_tx_by_mid(mid, None) else {
+        let hit = cached.is_some_and(|ssrc| api.stream_tx(&ssrc).is_some_and(|tx| tx.mid() == mid));
+        let tx = if hit {
+            cached.and_then(|ssrc| api.stream_tx(&ssrc))
+        } else {
+            // First packet on this mid, or its stream changed: find it by mid once.
+            self.tx_ssrc_cache.retain(|(m, _)| *m != mid);
+            let tx = api.stream_tx_by_mid(mid, None);
+            if let Some(tx) = &tx {
+                self.tx_ssrc_cache.push((mid, tx.ssrc()));
+            }
+            tx
+        };
+        let Some(tx) = tx else {
             debug!(handle = self.handle, %mid, "no send stream; dropping routed packet");
             return;
         };
@@ -864,6 +885,13 @@ impl Peer {
         // shard's timer pass drives this peer once per loop iteration instead, sending
         // every packet written to it in that iteration together.
         self.rtc_deadline = now;
+    }
+
+    /// Forgets what `write_rtp` caches per mid: a description applied can change payload
+    /// types and send streams.
+    fn clear_send_caches(&mut self) {
+        self.pt_cache.clear();
+        self.tx_ssrc_cache.clear();
     }
 
     /// The target's payload type for a codec: same codec and (for H.264) the same
