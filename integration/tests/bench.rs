@@ -9,7 +9,7 @@ use std::time::Duration;
 use common::{WAIT, config, endpoint, start};
 use portunus_integration::Endpoint;
 use portunus_integration::bench::echotest::{self, EchotestOptions, Live, Phase};
-use portunus_integration::bench::receivers::{Costs, ReceiverRow};
+use portunus_integration::bench::receivers::{Costs, ReceiverRow, RunOptions};
 use portunus_integration::bench::videoroom::{self, VideoroomOptions, VideoroomReport};
 use portunus_integration::media::VideoCodec;
 use portunus_integration::media::ffmpeg::VideoSpec;
@@ -242,9 +242,9 @@ fn small_clip(codec: VideoCodec, gop: u32) -> VideoSpec {
 async fn small_videoroom(codec: VideoCodec, seconds: u64) -> (VideoroomReport, Arc<Live>) {
     let (_server, url) = ws_server().await;
     let mut opts = VideoroomOptions::new(url, 2, Duration::from_secs(seconds));
-    opts.server_pid = Some(std::process::id());
-    opts.setup_timeout = WAIT;
-    opts.video = small_clip(codec, 60);
+    opts.run.server_pid = Some(std::process::id());
+    opts.run.setup_timeout = WAIT;
+    opts.run.video = small_clip(codec, 60);
     let live = Arc::new(Live::default());
     let report = bounded(180, videoroom::run(opts, live.clone())).await;
     println!("{}", report.to_table(10));
@@ -291,10 +291,10 @@ async fn streaming_one_mountpoint_two_viewers() {
     let (_server, url) = ws_server().await;
     for (codec, viewers, seconds) in [(VideoCodec::Vp8, 2, 5), (VideoCodec::H264, 1, 3)] {
         let mut opts = StreamingOptions::new(url.clone(), viewers, Duration::from_secs(seconds));
-        opts.server_pid = Some(std::process::id());
-        opts.setup_timeout = WAIT;
+        opts.run.server_pid = Some(std::process::id());
+        opts.run.setup_timeout = WAIT;
         // A keyframe a second: a plain RTP source cannot be asked for one.
-        opts.video = small_clip(codec, 30);
+        opts.run.video = small_clip(codec, 30);
         let live = Arc::new(Live::default());
         let report = bounded(180, streaming::run(opts, live.clone())).await;
         println!("{}", report.to_table(10));
@@ -344,11 +344,17 @@ async fn videoroom_rejects_bad_options() {
             ..ok.clone()
         },
         VideoroomOptions {
-            duration: Duration::ZERO,
+            run: RunOptions {
+                duration: Duration::ZERO,
+                ..ok.run.clone()
+            },
             ..ok.clone()
         },
         VideoroomOptions {
-            max_payload: 50,
+            run: RunOptions {
+                max_payload: 50,
+                ..ok.run.clone()
+            },
             ..ok.clone()
         },
     ];

@@ -3,6 +3,7 @@
 //! tool's costs, and their table lines. Scenario-specific fields ride along in `extra`
 //! (flattened into the same JSON object, reachable as fields through `Deref`).
 
+mod options;
 mod setup;
 
 use std::fmt::Write as _;
@@ -14,7 +15,7 @@ use super::live::{Live, Phase};
 use super::procfs::{self, Pid, ProcError, ProcSample, ProcUsage};
 use super::report::opt;
 use super::stats::{Histogram, Jitter};
-use crate::media::ffmpeg::{AudioSpec, VideoSpec};
+pub use options::RunOptions;
 pub(crate) use setup::{Outcome, connect, measuring_peer, set_up_all};
 
 /// The measurement window in microseconds since the run's epoch (0 = not yet / open).
@@ -119,36 +120,6 @@ impl RunSamples {
             client_total: ProcUsage::between(&self.start.1, &end.1),
         })
     }
-}
-
-/// The options both scenarios check alike: run length (up to `max_duration`), RTP payload
-/// size and the clips' shape. The error says which one is wrong.
-pub(crate) fn check_media(
-    duration: Duration,
-    max_duration: Duration,
-    max_payload: usize,
-    v: &VideoSpec,
-    audio: &AudioSpec,
-) -> Result<(), String> {
-    if duration.is_zero() || duration > max_duration {
-        return Err(format!("duration must be 1..={} s", max_duration.as_secs()));
-    }
-    if !(200..=1400).contains(&max_payload) {
-        return Err("max payload must be 200..=1400 bytes".into());
-    }
-    if v.width < 64
-        || v.height < 64
-        || v.width > 3840
-        || v.height > 2160
-        || v.fps == 0
-        || v.fps > 60
-    {
-        return Err(format!("video {}x{} @ {} fps", v.width, v.height, v.fps));
-    }
-    if v.seconds == 0 || v.seconds > 120 || audio.seconds == 0 || audio.seconds > 120 {
-        return Err("clip length must be 1..=120 s".into());
-    }
-    Ok(())
 }
 
 pub(crate) fn ms(us: Option<u64>) -> Option<f64> {

@@ -14,10 +14,11 @@ use portunus_integration::bench::echotest::{
     self, EchotestOptions, Live, MAX_DURATION, MAX_SESSIONS, Phase,
 };
 use portunus_integration::bench::payload::MediaProfile;
+use portunus_integration::bench::receivers::RunOptions;
 use portunus_integration::bench::streaming::{self, StreamingOptions};
 use portunus_integration::bench::videoroom::{self, VideoroomOptions};
 use portunus_integration::media::VideoCodec;
-use portunus_integration::media::ffmpeg::{self, VideoSpec};
+use portunus_integration::media::ffmpeg::VideoSpec;
 
 #[derive(Parser)]
 #[command(version, about = "Load generator for Janus-API WebRTC gateways")]
@@ -187,20 +188,26 @@ struct ReceiverArgs {
 }
 
 impl ReceiverArgs {
-    /// The clip asked for, with the scenario's keyframe interval.
-    fn video(&self, gop: u32) -> VideoSpec {
-        VideoSpec {
+    /// The run these arguments ask for, `duration` seconds long, the clip with the
+    /// scenario's keyframe interval.
+    fn run_options(&self, duration: u64, gop: u32) -> RunOptions {
+        let mut run = RunOptions::new(&self.server, Duration::from_secs(duration));
+        run.server_pid = self.pid;
+        run.bind = self.bind;
+        run.setup_timeout = Duration::from_secs(self.setup_timeout);
+        run.setup_concurrency = self.setup_concurrency as usize;
+        run.video = VideoSpec {
             width: self.size.0,
             height: self.size.1,
             kbps: self.video_kbps,
             gop,
             codec: self.video_codec,
             ..VideoSpec::default()
+        };
+        if let Some(d) = &self.media_dir {
+            run.media_dir = d.clone();
         }
-    }
-
-    fn media_dir(&self) -> std::path::PathBuf {
-        self.media_dir.clone().unwrap_or_else(ffmpeg::default_dir)
+        run
     }
 }
 
@@ -330,29 +337,20 @@ fn run_compare(args: CompareArgs) -> anyhow::Result<()> {
 }
 
 fn videoroom_options(args: &VideoroomArgs) -> VideoroomOptions {
-    let c = &args.common;
-    let mut opts = VideoroomOptions::new(
-        &c.server,
-        args.subscribers as usize,
-        Duration::from_secs(args.duration),
-    );
-    opts.publishers = args.publishers as usize;
-    opts.simulcast = args.simulcast;
-    opts.room = args.room;
-    opts.admin_key = args.admin_key.clone();
-    opts.server_pid = c.pid;
-    opts.bind = c.bind;
-    opts.setup_timeout = Duration::from_secs(c.setup_timeout);
-    opts.setup_concurrency = c.setup_concurrency as usize;
-    opts.video = c.video(args.gop);
-    opts.media_dir = c.media_dir();
-    opts
+    VideoroomOptions {
+        run: args.common.run_options(args.duration, args.gop),
+        publishers: args.publishers as usize,
+        subscribers: args.subscribers as usize,
+        simulcast: args.simulcast,
+        room: args.room,
+        admin_key: args.admin_key.clone(),
+    }
 }
 
 async fn run_videoroom(args: VideoroomArgs) -> anyhow::Result<()> {
     let opts = videoroom_options(&args);
     let live = Arc::new(Live::default());
-    let (peers, duration) = (opts.publishers + opts.subscribers, opts.duration);
+    let (peers, duration) = (opts.publishers + opts.subscribers, opts.run.duration);
     let run = videoroom::run(opts, live.clone());
     let report = with_progress(live, peers, duration, run)
         .await
@@ -369,31 +367,22 @@ async fn run_videoroom(args: VideoroomArgs) -> anyhow::Result<()> {
 }
 
 fn streaming_options(args: &StreamingArgs) -> StreamingOptions {
-    let c = &args.common;
-    let mut opts = StreamingOptions::new(
-        &c.server,
-        args.viewers as usize,
-        Duration::from_secs(args.duration),
-    );
-    opts.mountpoint = args.mountpoint;
-    opts.secret = args.secret.clone();
-    opts.pin = args.pin.clone();
-    opts.admin_key = args.admin_key.clone();
-    opts.bufferkf = args.bufferkf;
-    opts.rtp_host = args.rtp_host;
-    opts.server_pid = c.pid;
-    opts.bind = c.bind;
-    opts.setup_timeout = Duration::from_secs(c.setup_timeout);
-    opts.setup_concurrency = c.setup_concurrency as usize;
-    opts.video = c.video(args.gop);
-    opts.media_dir = c.media_dir();
-    opts
+    StreamingOptions {
+        run: args.common.run_options(args.duration, args.gop),
+        viewers: args.viewers as usize,
+        mountpoint: args.mountpoint,
+        secret: args.secret.clone(),
+        pin: args.pin.clone(),
+        admin_key: args.admin_key.clone(),
+        bufferkf: args.bufferkf,
+        rtp_host: args.rtp_host,
+    }
 }
 
 async fn run_streaming(args: StreamingArgs) -> anyhow::Result<()> {
     let opts = streaming_options(&args);
     let live = Arc::new(Live::default());
-    let (viewers, duration) = (opts.viewers, opts.duration);
+    let (viewers, duration) = (opts.viewers, opts.run.duration);
     let run = streaming::run(opts, live.clone());
     let report = with_progress(live, viewers, duration, run)
         .await

@@ -16,8 +16,7 @@ pub mod flow;
 pub mod report;
 
 use std::collections::HashMap;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::path::PathBuf;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -31,7 +30,7 @@ use super::live::{Live, Phase};
 use super::payload::Kind;
 use super::procfs;
 use super::receivers::{
-    Received, RunSamples, Window, check_media, connect, measuring_peer, set_up_all,
+    Received, RunOptions, RunSamples, Window, connect, measuring_peer, set_up_all,
 };
 use crate::janus::JanusClient;
 use crate::media::clip::{AudioClip, VideoClip};
@@ -50,11 +49,9 @@ const KEEPALIVE: Duration = Duration::from_secs(25);
 /// How to run the scenario.
 #[derive(Debug, Clone)]
 pub struct StreamingOptions {
-    /// Janus-API WebSocket URL.
-    pub server: String,
+    /// Server, window, setup, clips (`run.setup_concurrency`: viewers set up at once).
+    pub run: RunOptions,
     pub viewers: usize,
-    /// Measurement window, after every viewer is up.
-    pub duration: Duration,
     /// An existing RTP mountpoint; `None` creates one for the run (destroyed afterwards).
     pub mountpoint: Option<u64>,
     /// The existing mountpoint's secret (its ports are shown only with it).
@@ -66,42 +63,19 @@ pub struct StreamingOptions {
     pub bufferkf: bool,
     /// Where to send the RTP; default: the host of `server`.
     pub rtp_host: Option<IpAddr>,
-    pub server_pid: Option<u32>,
-    pub setup_timeout: Duration,
-    /// Viewers set up at once.
-    pub setup_concurrency: usize,
-    pub drain: Duration,
-    /// Local address of the viewers' and the source's sockets.
-    pub bind: IpAddr,
-    pub video: VideoSpec,
-    pub audio: AudioSpec,
-    /// Where the ffmpeg clips are cached.
-    pub media_dir: PathBuf,
-    /// Largest RTP payload.
-    pub max_payload: usize,
 }
 
 impl StreamingOptions {
     pub fn new(server: impl Into<String>, viewers: usize, duration: Duration) -> Self {
         StreamingOptions {
-            server: server.into(),
+            run: RunOptions::new(server, duration),
             viewers,
-            duration,
             mountpoint: None,
             secret: None,
             pin: None,
             admin_key: None,
             bufferkf: false,
             rtp_host: None,
-            server_pid: None,
-            setup_timeout: Duration::from_secs(20),
-            setup_concurrency: 16,
-            drain: Duration::from_secs(1),
-            bind: IpAddr::V4(Ipv4Addr::LOCALHOST),
-            video: VideoSpec::default(),
-            audio: AudioSpec::default(),
-            media_dir: ffmpeg::default_dir(),
-            max_payload: 1200,
         }
     }
 }
@@ -152,8 +126,8 @@ async fn rtp_target(opts: &StreamingOptions) -> Result<IpAddr, StreamingError> {
     if let Some(h) = opts.rtp_host {
         return Ok(h);
     }
-    let host = url_host(&opts.server)
-        .ok_or_else(|| StreamingError::Options(format!("no host in {}", opts.server)))?;
+    let host = url_host(&opts.run.server)
+        .ok_or_else(|| StreamingError::Options(format!("no host in {}", opts.run.server)))?;
     tokio::net::lookup_host((host, 0))
         .await
         .map_err(|e| StreamingError::Source(format!("resolve {host}: {e}")))?
@@ -169,19 +143,19 @@ pub async fn run(
 ) -> Result<StreamingReport, StreamingError> {
     check(&opts)?;
     let (video, audio) = {
-        let (dir, v, a) = (opts.media_dir.clone(), opts.video, opts.audio);
+        let (dir, v, a) = (opts.run.media_dir.clone(), opts.run.video, opts.run.audio);
         tokio::task::spawn_blocking(move || load_media(&dir, &v, &a))
             .await
             .map_err(|e| StreamingError::Source(format!("media task: {e}")))??
     };
     let target = rtp_target(&opts).await?;
-    let mut samples = RunSamples::start(opts.server_pid)?;
+    let mut samples = RunSamples::start(opts.run.server_pid)?;
     let epoch = Instant::now();
     let ledger = Arc::new(Ledger::default());
     let window = Arc::new(Window::default());
     live.set_phase(Phase::Setup);
 
-    let control_client = connect(&opts.server)
+    let control_client = connect(&opts.run.server)
         .await
         .map_err(StreamingError::Mountpoint)?;
     let control = Control::attach(&control_client)
@@ -198,8 +172,8 @@ pub async fn run(
                     &control_client,
                     id,
                     opts.secret.as_deref(),
-                    opts.video.codec,
-                    opts.setup_timeout,
+                    opts.run.video.codec,
+                    opts.run.setup_timeout,
                 )
                 .await
                 .map_err(StreamingError::Mountpoint)?;
@@ -212,8 +186,8 @@ pub async fn run(
                     &secret,
                     opts.admin_key.as_deref(),
                     opts.bufferkf,
-                    opts.video.codec,
-                    opts.setup_timeout,
+                    opts.run.video.codec,
+                    opts.run.setup_timeout,
                 )
                 .await
                 .map_err(StreamingError::Mountpoint)?;
@@ -231,14 +205,14 @@ pub async fn run(
         window: window.clone(),
         live: live.clone(),
         epoch,
-        max_payload: opts.max_payload,
+        max_payload: opts.run.max_payload,
     });
     let mut counts = Vec::with_capacity(streams.len());
     let mut feeders = Vec::with_capacity(streams.len());
     for (i, s) in streams.iter().enumerate() {
-        let socket = UdpSocket::bind(SocketAddr::new(opts.bind, 0))
+        let socket = UdpSocket::bind(SocketAddr::new(opts.run.bind, 0))
             .await
-            .map_err(|e| StreamingError::Source(format!("bind {}: {e}", opts.bind)))?;
+            .map_err(|e| StreamingError::Source(format!("bind {}: {e}", opts.run.bind)))?;
         let source = match s.kind {
             Kind::Audio => Source::Audio(audio.clone()),
             Kind::Video => Source::Video(video.clone()),
@@ -272,7 +246,7 @@ pub async fn run(
     let (viewers, task_errors) = set_up_all(
         "viewer",
         opts.viewers,
-        opts.setup_concurrency,
+        opts.run.setup_concurrency,
         &live,
         || ViewerMeasure {
             streams: vec![Received::default(); stream_count],
@@ -305,12 +279,14 @@ pub async fn run(
     }
 
     // The measurement window.
-    let window_s = samples.window(&window, epoch, &live, opts.duration).await?;
+    let window_s = samples
+        .window(&window, epoch, &live, opts.run.duration)
+        .await?;
     let _ = stop_tx.send(true);
     for f in feeders {
         let _ = f.await;
     }
-    tokio::time::sleep(opts.drain).await;
+    tokio::time::sleep(opts.run.drain).await;
     let usage = samples.finish()?;
 
     let report = report::build(report::Inputs {
@@ -363,14 +339,9 @@ fn check(opts: &StreamingOptions) -> Result<(), StreamingError> {
     if opts.viewers > MAX_VIEWERS {
         return bad(format!("viewers must be 0..={MAX_VIEWERS}"));
     }
-    check_media(
-        opts.duration,
-        MAX_DURATION,
-        opts.max_payload,
-        &opts.video,
-        &opts.audio,
-    )
-    .map_err(StreamingError::Options)?;
+    opts.run
+        .check(MAX_DURATION)
+        .map_err(StreamingError::Options)?;
     if opts.mountpoint.is_none() && opts.pin.is_some() {
         return bad("--pin is for an existing --mountpoint".into());
     }
@@ -418,10 +389,10 @@ async fn watch_one(
     epoch: Instant,
     measure: &Arc<Mutex<ViewerMeasure>>,
 ) -> Result<Watched, String> {
-    let client = connect(&opts.server).await?;
+    let client = connect(&opts.run.server).await?;
     let m = measure.clone();
     let live_tap = live.clone();
-    let codec = opts.video.codec;
+    let codec = opts.run.video.codec;
     let tap = RtpTap(Arc::new(move |mid: &str, payload: &[u8], at: Instant| {
         let mut m = m.lock();
         let Some(&(index, kind)) = m.mids.get(mid) else {
@@ -446,20 +417,20 @@ async fn watch_one(
         s.record(payload.len(), sent.at_us, arrived_us);
         live_tap.received_packets.fetch_add(1, Ordering::Relaxed);
     }));
-    let config = measuring_peer(opts.bind, opts.video.codec, tap);
+    let config = measuring_peer(opts.run.bind, opts.run.video.codec, tap);
     let viewer = tokio::time::timeout(
-        opts.setup_timeout,
+        opts.run.setup_timeout,
         flow::watch(
             &client,
             mountpoint,
             opts.pin.as_deref(),
             config,
             |offered| measure.lock().mids = flow::match_offer(&mount, offered),
-            opts.setup_timeout,
+            opts.run.setup_timeout,
         ),
     )
     .await
-    .map_err(|_| format!("not up within {} s", opts.setup_timeout.as_secs()))??;
+    .map_err(|_| format!("not up within {} s", opts.run.setup_timeout.as_secs()))??;
     Ok((Arc::new(client), viewer))
 }
 
@@ -490,16 +461,16 @@ mod tests {
         o.viewers = MAX_VIEWERS + 1;
         assert!(check(&o).is_err());
         let mut o = ok.clone();
-        o.duration = Duration::ZERO;
+        o.run.duration = Duration::ZERO;
         assert!(check(&o).is_err());
         let mut o = ok.clone();
-        o.duration = MAX_DURATION + Duration::from_secs(1);
+        o.run.duration = MAX_DURATION + Duration::from_secs(1);
         assert!(check(&o).is_err());
         let mut o = ok.clone();
-        o.max_payload = 100;
+        o.run.max_payload = 100;
         assert!(check(&o).is_err());
         let mut o = ok.clone();
-        o.video.fps = 0;
+        o.run.video.fps = 0;
         assert!(check(&o).is_err());
         let mut o = ok.clone();
         o.pin = Some("1234".into());

@@ -120,14 +120,14 @@ pub(super) fn build(i: Inputs<'_>) -> StreamingReport {
     let costs = Costs::new(totals.forwarded_packets, up, i.usage);
     StreamingReport {
         scenario: "streaming",
-        server: i.opts.server.clone(),
-        server_pid: i.opts.server_pid,
+        server: i.opts.run.server.clone(),
+        server_pid: i.opts.run.server_pid,
         mountpoint: i.mountpoint,
         created: i.created,
         streams: i.streams.to_vec(),
         viewers_requested: i.opts.viewers,
-        video: i.opts.video,
-        audio: i.opts.audio,
+        video: i.opts.run.video,
+        audio: i.opts.run.audio,
         window_seconds: i.window_s,
         costs,
         totals,

@@ -16,8 +16,6 @@ mod sender;
 pub use sender::RunningPublisher;
 
 use std::collections::HashMap;
-use std::net::{IpAddr, Ipv4Addr};
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -30,7 +28,7 @@ use super::live::{Live, Phase};
 use super::payload::Kind;
 use super::procfs;
 use super::receivers::{
-    Received, RunSamples, Window, check_media, connect, measuring_peer, set_up_all,
+    Received, RunOptions, RunSamples, Window, connect, measuring_peer, set_up_all,
 };
 use crate::janus::JanusClient;
 use crate::media::clip::{AudioClip, VideoClip};
@@ -48,58 +46,33 @@ pub const RIDS: [&str; 3] = ["h", "m", "l"];
 /// How to run the scenario.
 #[derive(Debug, Clone)]
 pub struct VideoroomOptions {
-    /// Janus-API WebSocket URL.
-    pub server: String,
+    /// Server, window, setup, clips (`run.setup_concurrency`: subscribers set up at once).
+    pub run: RunOptions,
     pub publishers: usize,
     pub subscribers: usize,
-    /// Measurement window, after every subscriber is up.
-    pub duration: Duration,
     /// Publishers send three layers (h = the video spec, m = half size at 30%, l = quarter
     /// size at 10% of the bitrate).
     pub simulcast: bool,
     /// An existing room; `None` creates one for the run (and destroys it afterwards).
     pub room: Option<u64>,
     pub admin_key: Option<String>,
-    pub server_pid: Option<u32>,
-    pub setup_timeout: Duration,
-    /// Subscribers set up at once.
-    pub setup_concurrency: usize,
-    pub drain: Duration,
-    /// Local address of the peers' sockets (their only ICE candidate).
-    pub bind: IpAddr,
-    pub video: VideoSpec,
-    pub audio: AudioSpec,
-    /// Where the ffmpeg clips are cached.
-    pub media_dir: PathBuf,
-    /// Largest RTP payload.
-    pub max_payload: usize,
 }
 
 impl VideoroomOptions {
     pub fn new(server: impl Into<String>, subscribers: usize, duration: Duration) -> Self {
         VideoroomOptions {
-            server: server.into(),
+            run: RunOptions::new(server, duration),
             publishers: 1,
             subscribers,
-            duration,
             simulcast: false,
             room: None,
             admin_key: None,
-            server_pid: None,
-            setup_timeout: Duration::from_secs(20),
-            setup_concurrency: 16,
-            drain: Duration::from_secs(1),
-            bind: IpAddr::V4(Ipv4Addr::LOCALHOST),
-            video: VideoSpec::default(),
-            audio: AudioSpec::default(),
-            media_dir: ffmpeg::default_dir(),
-            max_payload: 1200,
         }
     }
 
     /// The video clips to send, lowest layer first (one without simulcast).
     pub fn layer_specs(&self) -> Vec<VideoSpec> {
-        let v = self.video;
+        let v = self.run.video;
         if !self.simulcast {
             return vec![v];
         }
@@ -163,27 +136,29 @@ pub async fn run(
     check(&opts)?;
     let specs = opts.layer_specs();
     let (videos, audio) = {
-        let (dir, specs, audio) = (opts.media_dir.clone(), specs.clone(), opts.audio);
+        let (dir, specs, audio) = (opts.run.media_dir.clone(), specs.clone(), opts.run.audio);
         tokio::task::spawn_blocking(move || load_media(&dir, &specs, &audio))
             .await
             .map_err(|e| VideoroomError::Room(format!("media task: {e}")))??
     };
-    let mut samples = RunSamples::start(opts.server_pid)?;
+    let mut samples = RunSamples::start(opts.run.server_pid)?;
     let epoch = Instant::now();
     let ledger = Arc::new(Ledger::default());
     let window = Arc::new(Window::default());
     live.set_phase(Phase::Setup);
 
-    let control = connect(&opts.server).await.map_err(VideoroomError::Room)?;
+    let control = connect(&opts.run.server)
+        .await
+        .map_err(VideoroomError::Room)?;
     let created = match opts.room {
         Some(_) => None,
         None => Some(
             flow::create_room(
                 &control,
                 opts.publishers,
-                opts.video.codec,
+                opts.run.video.codec,
                 opts.admin_key.as_deref(),
-                opts.setup_timeout,
+                opts.run.setup_timeout,
             )
             .await
             .map_err(VideoroomError::Room)?,
@@ -206,7 +181,7 @@ pub async fn run(
                 counts: Arc::new(SentCounts::default()),
                 live: live.clone(),
                 epoch,
-                max_payload: opts.max_payload,
+                max_payload: opts.run.max_payload,
                 simulcast: opts.simulcast,
             };
             let opts = opts.clone();
@@ -245,7 +220,7 @@ pub async fn run(
     let (subs, task_errors) = set_up_all(
         "subscriber",
         opts.subscribers,
-        opts.setup_concurrency,
+        opts.run.setup_concurrency,
         &live,
         SubscriberMeasure::default,
         |_, measure| {
@@ -264,9 +239,11 @@ pub async fn run(
     pub_errors.extend(task_errors);
 
     // The measurement window.
-    let window_s = samples.window(&window, epoch, &live, opts.duration).await?;
+    let window_s = samples
+        .window(&window, epoch, &live, opts.run.duration)
+        .await?;
     let _ = stop_tx.send(true);
-    tokio::time::sleep(opts.drain).await;
+    tokio::time::sleep(opts.run.drain).await;
     let usage = samples.finish()?;
 
     let report = report::build(report::Inputs {
@@ -316,14 +293,9 @@ fn check(opts: &VideoroomOptions) -> Result<(), VideoroomError> {
     if opts.subscribers > MAX_SUBSCRIBERS {
         return bad(format!("subscribers must be 0..={MAX_SUBSCRIBERS}"));
     }
-    check_media(
-        opts.duration,
-        MAX_DURATION,
-        opts.max_payload,
-        &opts.video,
-        &opts.audio,
-    )
-    .map_err(VideoroomError::Options)
+    opts.run
+        .check(MAX_DURATION)
+        .map_err(VideoroomError::Options)
 }
 
 /// The clips every publisher plays: one per simulcast layer, and the audio.
@@ -374,10 +346,10 @@ async fn subscribe_one(
     epoch: Instant,
     measure: &Arc<Mutex<SubscriberMeasure>>,
 ) -> Result<Subscribed, String> {
-    let client = connect(&opts.server).await?;
+    let client = connect(&opts.run.server).await?;
     let m = measure.clone();
     let live_tap = live.clone();
-    let codec = opts.video.codec;
+    let codec = opts.run.video.codec;
     let tap = RtpTap(Arc::new(move |mid: &str, payload: &[u8], at: Instant| {
         let mut m = m.lock();
         let Some(stream) = m.streams.get(mid) else {
@@ -405,7 +377,7 @@ async fn subscribe_one(
         s.layers[usize::from(sent.layer.min(2))] += 1;
         live_tap.received_packets.fetch_add(1, Ordering::Relaxed);
     }));
-    let config = measuring_peer(opts.bind, opts.video.codec, tap);
+    let config = measuring_peer(opts.run.bind, opts.run.video.codec, tap);
     let m = measure.clone();
     let on_streams = move |streams: HashMap<String, flow::SubStream>| {
         let mut m = m.lock();
@@ -423,10 +395,17 @@ async fn subscribe_one(
         }
     };
     let sub = tokio::time::timeout(
-        opts.setup_timeout,
-        flow::subscribe(&client, room, feeds, config, on_streams, opts.setup_timeout),
+        opts.run.setup_timeout,
+        flow::subscribe(
+            &client,
+            room,
+            feeds,
+            config,
+            on_streams,
+            opts.run.setup_timeout,
+        ),
     )
     .await
-    .map_err(|_| format!("not up within {} s", opts.setup_timeout.as_secs()))??;
+    .map_err(|_| format!("not up within {} s", opts.run.setup_timeout.as_secs()))??;
     Ok((client, sub))
 }

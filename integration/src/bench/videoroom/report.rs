@@ -115,14 +115,14 @@ pub(super) fn build(i: Inputs<'_>) -> VideoroomReport {
     let costs = Costs::new(totals.forwarded_packets, i.publishers.len() + up, i.usage);
     VideoroomReport {
         scenario: "videoroom",
-        server: i.opts.server.clone(),
-        server_pid: i.opts.server_pid,
+        server: i.opts.run.server.clone(),
+        server_pid: i.opts.run.server_pid,
         room: i.room,
         publishers_requested: i.opts.publishers,
         subscribers_requested: i.opts.subscribers,
         simulcast: i.opts.simulcast,
         video: i.opts.layer_specs(),
-        audio: i.opts.audio,
+        audio: i.opts.run.audio,
         window_seconds: i.window_s,
         costs,
         totals,

@@ -76,9 +76,9 @@ pub(crate) async fn start(
     ctx: SenderContext,
     stop: watch::Receiver<bool>,
 ) -> Result<RunningPublisher, String> {
-    let client = JanusClient::connect(&Endpoint::WebSocket(opts.server.clone()))
+    let client = JanusClient::connect(&Endpoint::WebSocket(opts.run.server.clone()))
         .await
-        .map_err(|e| format!("connect {}: {e}", opts.server))?;
+        .map_err(|e| format!("connect {}: {e}", opts.run.server))?;
     let layers = ctx.videos.len();
     let wanted: Arc<Vec<AtomicBool>> =
         Arc::new((0..layers).map(|_| AtomicBool::new(false)).collect());
@@ -99,7 +99,7 @@ pub(crate) async fn start(
         counts.keyframe_requests.fetch_add(1, Ordering::Relaxed);
     }));
     let config = PeerConfig {
-        bind: SocketAddr::new(opts.bind, 0),
+        bind: SocketAddr::new(opts.run.bind, 0),
         data_channel: None,
         keep_payloads: 0,
         simulcast: if ctx.simulcast {
@@ -113,11 +113,11 @@ pub(crate) async fn start(
     };
     let display = format!("bench-{}", ctx.index);
     let publisher = tokio::time::timeout(
-        opts.setup_timeout,
-        flow::publish(&client, room, &display, config, opts.setup_timeout),
+        opts.run.setup_timeout,
+        flow::publish(&client, room, &display, config, opts.run.setup_timeout),
     )
     .await
-    .map_err(|_| format!("not up within {} s", opts.setup_timeout.as_secs()))??;
+    .map_err(|_| format!("not up within {} s", opts.run.setup_timeout.as_secs()))??;
     let client = Arc::new(client);
     let (id, session, setup) = (
         publisher.id,
