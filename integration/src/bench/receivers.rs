@@ -15,8 +15,9 @@ use super::live::{Live, Phase};
 use super::procfs::{self, Pid, ProcError, ProcSample, ProcUsage};
 use super::report::opt;
 use super::stats::{Histogram, Jitter};
+use crate::media::ffmpeg::{AudioSpec, VideoSpec};
 pub use options::RunOptions;
-pub(crate) use setup::{Outcome, connect, measuring_peer, set_up_all};
+pub(crate) use setup::{Arrival, Measuring, Outcome, connect, measuring_peer, set_up_all};
 
 /// The measurement window in microseconds since the run's epoch (0 = not yet / open).
 #[derive(Debug, Default)]
@@ -409,6 +410,20 @@ impl Costs {
             opt(self.client_cpu_us_per_received_packet, 2)
         );
     }
+}
+
+/// The clips sent, for the table's head: `video: VP8 1280x720 30 fps ..., audio: Opus ...`.
+pub(crate) fn clips(v: &VideoSpec, audio: &AudioSpec) -> String {
+    format!(
+        "video: {} {}x{} {} fps {} kbit/s (ffmpeg, GOP {}), audio: Opus {} kbit/s 20 ms",
+        v.codec.name().to_uppercase(),
+        v.width,
+        v.height,
+        v.fps,
+        v.kbps,
+        v.gop,
+        audio.kbps
+    )
 }
 
 /// A scenario's own last column of the receiver table (header, value per row).

@@ -5,10 +5,14 @@ use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::time::Instant;
 
 use parking_lot::Mutex;
 
+use super::Window;
+use crate::bench::ledger::{Ledger, Sent};
 use crate::bench::live::Live;
+use crate::bench::payload::Kind;
 use crate::janus::{Endpoint, JanusClient};
 use crate::media::VideoCodec;
 use crate::peer::{PeerConfig, RtpTap};
@@ -81,6 +85,45 @@ pub(crate) fn measuring_peer(bind: IpAddr, video_codec: VideoCodec, tap: RtpTap)
         rtp_tap: Some(tap),
         video_codec,
         ..PeerConfig::default()
+    }
+}
+
+/// What receivers' taps check each packet against: the ledger of sent payloads and the
+/// window, on the run's clock; `live` counts what they measure.
+#[derive(Clone)]
+pub(crate) struct Measuring {
+    pub ledger: Arc<Ledger>,
+    pub window: Arc<Window>,
+    pub live: Arc<Live>,
+    pub epoch: Instant,
+}
+
+/// A packet a receiver got, for the measurement.
+pub(crate) enum Arrival {
+    /// Not a payload the tool sent (from that sender, of that kind).
+    Unmatched,
+    /// Sent before or after the window.
+    Outside,
+    /// Sent in the window, arrived `arrived_us` after the epoch.
+    Inside { sent: Sent, arrived_us: u64 },
+}
+
+impl Measuring {
+    /// What `payload` of `kind` from `sender`, arrived `at`, is.
+    pub(crate) fn arrival(&self, sender: u16, kind: Kind, payload: &[u8], at: Instant) -> Arrival {
+        let Some(sent) = self.ledger.lookup(sender, kind, payload) else {
+            return Arrival::Unmatched;
+        };
+        if !self.window.contains(sent.at_us) {
+            return Arrival::Outside;
+        }
+        let arrived_us = at.saturating_duration_since(self.epoch).as_micros() as u64;
+        Arrival::Inside { sent, arrived_us }
+    }
+
+    /// One more packet measured (for the progress display).
+    pub(crate) fn counted(&self) {
+        self.live.received_packets.fetch_add(1, Ordering::Relaxed);
     }
 }
 

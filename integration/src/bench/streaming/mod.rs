@@ -18,7 +18,6 @@ pub mod report;
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
@@ -30,7 +29,8 @@ use super::live::{Live, Phase};
 use super::payload::Kind;
 use super::procfs;
 use super::receivers::{
-    Received, RunOptions, RunSamples, Window, connect, measuring_peer, set_up_all,
+    Arrival, Measuring, Received, RunOptions, RunSamples, Window, connect, measuring_peer,
+    set_up_all,
 };
 use crate::janus::JanusClient;
 use crate::media::clip::{AudioClip, VideoClip};
@@ -241,6 +241,12 @@ pub async fn run(
     ))];
 
     // Viewers, a bounded number at a time.
+    let measuring = Measuring {
+        ledger: ledger.clone(),
+        window: window.clone(),
+        live: live.clone(),
+        epoch,
+    };
     let streams_shared: Arc<Vec<flow::MountStream>> = Arc::new(streams.clone());
     let stream_count = streams.len();
     let (viewers, task_errors) = set_up_all(
@@ -253,15 +259,8 @@ pub async fn run(
             ..ViewerMeasure::default()
         },
         |_, measure| {
-            let opts = opts.clone();
-            let mount = streams_shared.clone();
-            let (ledger, window, live) = (ledger.clone(), window.clone(), live.clone());
-            async move {
-                watch_one(
-                    &opts, mountpoint, mount, ledger, window, &live, epoch, &measure,
-                )
-                .await
-            }
+            let (opts, mount, ctx) = (opts.clone(), streams_shared.clone(), measuring.clone());
+            async move { watch_one(&opts, mountpoint, mount, ctx, &measure).await }
         },
     )
     .await;
@@ -378,20 +377,15 @@ async fn keepalive(client: Arc<JanusClient>, session: u64, mut stop: watch::Rece
 type Watched = (Arc<JanusClient>, flow::Viewer);
 
 /// Connects one viewer with a tap measuring every packet against the ledger.
-#[allow(clippy::too_many_arguments)]
 async fn watch_one(
     opts: &StreamingOptions,
     mountpoint: u64,
     mount: Arc<Vec<flow::MountStream>>,
-    ledger: Arc<Ledger>,
-    window: Arc<Window>,
-    live: &Arc<Live>,
-    epoch: Instant,
+    ctx: Measuring,
     measure: &Arc<Mutex<ViewerMeasure>>,
 ) -> Result<Watched, String> {
     let client = connect(&opts.run.server).await?;
     let m = measure.clone();
-    let live_tap = live.clone();
     let codec = opts.run.video.codec;
     let tap = RtpTap(Arc::new(move |mid: &str, payload: &[u8], at: Instant| {
         let mut m = m.lock();
@@ -402,20 +396,16 @@ async fn watch_one(
         if kind == Kind::Video && m.first_keyframe.is_none() && codec.is_keyframe_start(payload) {
             m.first_keyframe = Some(at);
         }
-        let Some(sent) = ledger.lookup(index as u16, kind, payload) else {
-            m.unmatched += 1;
-            return;
-        };
-        if !window.contains(sent.at_us) {
-            m.outside += 1;
-            return;
+        match ctx.arrival(index as u16, kind, payload, at) {
+            Arrival::Unmatched => m.unmatched += 1,
+            Arrival::Outside => m.outside += 1,
+            Arrival::Inside { sent, arrived_us } => {
+                if let Some(s) = m.streams.get_mut(index) {
+                    s.record(payload.len(), sent.at_us, arrived_us);
+                    ctx.counted();
+                }
+            }
         }
-        let arrived_us = at.saturating_duration_since(epoch).as_micros() as u64;
-        let Some(s) = m.streams.get_mut(index) else {
-            return;
-        };
-        s.record(payload.len(), sent.at_us, arrived_us);
-        live_tap.received_packets.fetch_add(1, Ordering::Relaxed);
     }));
     let config = measuring_peer(opts.run.bind, opts.run.video.codec, tap);
     let viewer = tokio::time::timeout(

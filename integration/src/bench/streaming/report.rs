@@ -11,7 +11,7 @@ use super::flow::MountStream;
 use super::{StreamingOptions, ViewerMeasure, Watched};
 use crate::bench::payload::Kind;
 use crate::bench::receivers::{
-    Costs, Outcome, ReceiverRow, ReceiverTotals, RowBuilder, Setup, Usages, write_rows,
+    Costs, Outcome, ReceiverRow, ReceiverTotals, RowBuilder, Setup, Usages, clips, write_rows,
 };
 use crate::bench::report::opt;
 use crate::media::ffmpeg::{AudioSpec, VideoSpec};
@@ -160,18 +160,11 @@ impl StreamingReport {
             .iter()
             .map(|s| format!("{} {:?} pt {} → port {}", s.mid, s.kind, s.pt, s.port))
             .collect();
-        let v = &self.video;
         let _ = writeln!(
             o,
-            "  plain RTP: {}; video: {} {}x{} {} fps {} kbit/s (ffmpeg, GOP {}), audio: Opus {} kbit/s 20 ms",
+            "  plain RTP: {}; {}",
             streams.join(", "),
-            v.codec.name().to_uppercase(),
-            v.width,
-            v.height,
-            v.fps,
-            v.kbps,
-            v.gop,
-            self.audio.kbps
+            clips(&self.video, &self.audio)
         );
         write_rows(&mut o, "view", &self.viewers, rows, t, None);
         let _ = writeln!(

@@ -28,7 +28,8 @@ use super::live::{Live, Phase};
 use super::payload::Kind;
 use super::procfs;
 use super::receivers::{
-    Received, RunOptions, RunSamples, Window, connect, measuring_peer, set_up_all,
+    Arrival, Measuring, Received, RunOptions, RunSamples, Window, connect, measuring_peer,
+    set_up_all,
 };
 use crate::janus::JanusClient;
 use crate::media::clip::{AudioClip, VideoClip};
@@ -217,6 +218,12 @@ pub async fn run(
     );
 
     // Subscribers, a bounded number at a time.
+    let measuring = Measuring {
+        ledger: ledger.clone(),
+        window: window.clone(),
+        live: live.clone(),
+        epoch,
+    };
     let (subs, task_errors) = set_up_all(
         "subscriber",
         opts.subscribers,
@@ -224,15 +231,9 @@ pub async fn run(
         &live,
         SubscriberMeasure::default,
         |_, measure| {
-            let opts = opts.clone();
+            let (opts, ctx) = (opts.clone(), measuring.clone());
             let (feeds, feed_index) = (feeds.clone(), feed_index.clone());
-            let (ledger, window, live) = (ledger.clone(), window.clone(), live.clone());
-            async move {
-                subscribe_one(
-                    &opts, room, &feeds, feed_index, ledger, window, &live, epoch, &measure,
-                )
-                .await
-            }
+            async move { subscribe_one(&opts, room, &feeds, feed_index, ctx, &measure).await }
         },
     )
     .await;
@@ -334,21 +335,16 @@ async fn cleanup_room(control: &JanusClient, created: Option<(u64, u64, u64)>, k
 type Subscribed = (JanusClient, flow::Subscriber);
 
 /// Connects one subscriber with a tap measuring every packet against the ledger.
-#[allow(clippy::too_many_arguments)]
 async fn subscribe_one(
     opts: &VideoroomOptions,
     room: u64,
     feeds: &[u64],
     feed_index: Arc<HashMap<u64, u16>>,
-    ledger: Arc<Ledger>,
-    window: Arc<Window>,
-    live: &Arc<Live>,
-    epoch: Instant,
+    ctx: Measuring,
     measure: &Arc<Mutex<SubscriberMeasure>>,
 ) -> Result<Subscribed, String> {
     let client = connect(&opts.run.server).await?;
     let m = measure.clone();
-    let live_tap = live.clone();
     let codec = opts.run.video.codec;
     let tap = RtpTap(Arc::new(move |mid: &str, payload: &[u8], at: Instant| {
         let mut m = m.lock();
@@ -361,21 +357,17 @@ async fn subscribe_one(
         if video && m.first_keyframe.is_none() && codec.is_keyframe_start(payload) {
             m.first_keyframe = Some(at);
         }
-        let Some(sent) = ledger.lookup(publisher, kind, payload) else {
-            m.unmatched += 1;
-            return;
-        };
-        if !window.contains(sent.at_us) {
-            m.outside += 1;
-            return;
+        match ctx.arrival(publisher, kind, payload, at) {
+            Arrival::Unmatched => m.unmatched += 1,
+            Arrival::Outside => m.outside += 1,
+            Arrival::Inside { sent, arrived_us } => {
+                if let Some(s) = m.streams.get_mut(mid) {
+                    s.received.record(payload.len(), sent.at_us, arrived_us);
+                    s.layers[usize::from(sent.layer.min(2))] += 1;
+                    ctx.counted();
+                }
+            }
         }
-        let arrived_us = at.saturating_duration_since(epoch).as_micros() as u64;
-        let Some(s) = m.streams.get_mut(mid) else {
-            return;
-        };
-        s.received.record(payload.len(), sent.at_us, arrived_us);
-        s.layers[usize::from(sent.layer.min(2))] += 1;
-        live_tap.received_packets.fetch_add(1, Ordering::Relaxed);
     }));
     let config = measuring_peer(opts.run.bind, opts.run.video.codec, tap);
     let m = measure.clone();

@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 
 use super::{RunningPublisher, Subscribed, SubscriberMeasure, VideoroomOptions};
 use crate::bench::receivers::{
-    Costs, Outcome, ReceiverRow, ReceiverTotals, RowBuilder, Setup, Usages, write_rows,
+    Costs, Outcome, ReceiverRow, ReceiverTotals, RowBuilder, Setup, Usages, clips, write_rows,
 };
 use crate::bench::report::opt;
 use crate::media::ffmpeg::{AudioSpec, VideoSpec};
@@ -150,17 +150,7 @@ impl VideoroomReport {
             self.window_seconds
         );
         for v in &self.video {
-            let _ = writeln!(
-                o,
-                "  video: {} {}x{} {} fps {} kbit/s (ffmpeg, GOP {}), audio: Opus {} kbit/s 20 ms",
-                v.codec.name().to_uppercase(),
-                v.width,
-                v.height,
-                v.fps,
-                v.kbps,
-                v.gop,
-                self.audio.kbps
-            );
+            let _ = writeln!(o, "  {}", clips(v, &self.audio));
         }
         for e in &self.publisher_errors {
             let _ = writeln!(o, "  publisher failed: {e}");
