@@ -1,7 +1,8 @@
 //! What the scenarios with many receivers (VideoRoom subscribers, Streaming viewers) share:
 //! the measurement window, one row per receiver, the totals over them, the server's and the
 //! tool's costs, and their table lines. Scenario-specific fields ride along in `extra`
-//! (flattened into the same JSON object, reachable as fields through `Deref`).
+//! (flattened into the same JSON object, reachable as fields through `Deref`). The options
+//! both take are in `options`; setting receivers up and measuring their packets in `setup`.
 
 mod options;
 mod setup;
