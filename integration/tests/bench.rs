@@ -9,7 +9,7 @@ use std::time::Duration;
 use common::{WAIT, config, endpoint, start};
 use portunus_integration::Endpoint;
 use portunus_integration::bench::echotest::{self, EchotestOptions, Live, Phase};
-use portunus_integration::bench::receivers::{Costs, ReceiverRow, RunOptions};
+use portunus_integration::bench::receivers::{Costs, ReceiverRow, ReceiverTotals, RunOptions};
 use portunus_integration::bench::videoroom::{self, VideoroomOptions, VideoroomReport};
 use portunus_integration::media::VideoCodec;
 use portunus_integration::media::ffmpeg::VideoSpec;
@@ -135,13 +135,7 @@ async fn videoroom_one_publisher_two_subscribers() {
     );
     assert!(report.window_seconds >= 5.0 && report.window_seconds < 7.0);
     // ~50 audio + ~30+ video packets a second were sent in the window.
-    assert!(t.sent_packets >= 300, "{t:?}");
-    assert!(t.forwarded_packets >= 2 * 300, "{t:?}");
-    assert!(t.loss_pct < 2.0, "{t:?}");
-    assert_eq!(
-        t.unmatched_packets, 0,
-        "every forwarded packet is one that was sent"
-    );
+    assert_forwarded(t, 300, 2);
     for s in &report.subscribers {
         assert_received(s);
         assert!(s.setup_ms.is_some_and(|v| v > 0.0), "{s:?}");
@@ -193,6 +187,15 @@ fn assert_received<X: std::fmt::Debug>(r: &ReceiverRow<X>) {
         r.latency_p99_ms.expect("p99"),
     );
     assert!(p50 >= 0.0 && p50 <= p99 && p99 < 1000.0, "{r:?}");
+}
+
+/// At least `min_sent` packets sent in the window, each of `receivers` got them (loss under
+/// 2%), and every packet forwarded is one that was sent.
+fn assert_forwarded<X: std::fmt::Debug>(t: &ReceiverTotals<X>, min_sent: u64, receivers: u64) {
+    assert!(t.sent_packets >= min_sent, "{t:?}");
+    assert!(t.forwarded_packets >= receivers * min_sent, "{t:?}");
+    assert!(t.loss_pct < 2.0, "{t:?}");
+    assert_eq!(t.unmatched_packets, 0, "{t:?}");
 }
 
 /// The server's and the tool's numbers, read from /proc, are all there.
@@ -269,10 +272,8 @@ async fn videoroom_h264_one_publisher_two_subscribers() {
         "{report:#?}"
     );
     assert_eq!(report.video[0].codec, VideoCodec::H264);
-    assert!(t.sent_packets >= 200, "{t:?}");
-    assert!(t.forwarded_packets >= 2 * 200, "{t:?}");
-    assert!(t.loss_pct < 2.0, "{t:?}");
-    assert_eq!(t.unmatched_packets, 0, "H.264 payloads arrive as sent");
+    // H.264 payloads arrive as sent.
+    assert_forwarded(t, 200, 2);
     for s in &report.subscribers {
         // An IDR reached every subscriber.
         assert_received(s);
@@ -310,14 +311,7 @@ async fn streaming_one_mountpoint_two_viewers() {
         );
         assert_eq!(t.source_send_errors, 0);
         // ~50 audio + ~30+ video packets a second were sent in the window.
-        let min_sent = 60 * seconds;
-        assert!(t.sent_packets >= min_sent, "{t:?}");
-        assert!(t.forwarded_packets >= viewers as u64 * min_sent, "{t:?}");
-        assert!(t.loss_pct < 2.0, "{t:?}");
-        assert_eq!(
-            t.unmatched_packets, 0,
-            "every packet is one the source sent"
-        );
+        assert_forwarded(t, 60 * seconds, viewers as u64);
         for v in &report.viewers {
             assert_received(v);
             assert!(v.audio_packets > 0 && v.video_packets > 0, "{v:?}");
