@@ -433,3 +433,60 @@ fn plot_rows(rows: &[Row], title: &str) -> String {
         ("loss %", &series(&|r| r.loss_pct)),
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row() -> Row {
+        Row {
+            server: Server::Portunus,
+            scenario: Scenario::Streaming,
+            subscribers: 2,
+            ok: false,
+            error: None,
+            forwarded_packets: 0,
+            forwarded_per_cpu_s: None,
+            cpu_us_per_forwarded: None,
+            loss_pct: None,
+            latency_p50_ms: None,
+            latency_p99_ms: None,
+            kib_per_pc: None,
+            client_cpu_pct: None,
+        }
+    }
+
+    #[test]
+    fn a_row_is_filled_from_the_report_costs_and_totals() {
+        let usage = serde_json::json!({
+            "wall_s": 10.0, "cpu_s": 2.5, "rss_start_kib": 1000,
+            "rss_end_kib": 1200, "peak_rss_kib": 1300
+        });
+        let report = serde_json::json!({
+            "scenario": "streaming",
+            "forwarded_per_server_cpu_s": 4000.0,
+            "server_cpu_us_per_forwarded_packet": 250.0,
+            "server_kib_per_peer_connection": 100.0,
+            "client_cpu_us_per_received_packet": 250.0,
+            "server_window": usage, "server_setup": usage, "server_total": usage,
+            "client_window": usage, "client_total": usage,
+            "totals": {"viewers_up": 2, "forwarded_packets": 10000, "loss_pct": 0.5,
+                       "latency_p50_ms": 1.0, "latency_p99_ms": 3.0},
+        });
+        let mut r = row();
+        fill(&mut r, &report);
+        assert!(r.ok && r.error.is_none(), "{r:?}");
+        assert_eq!(r.forwarded_packets, 10000);
+        assert_eq!(r.forwarded_per_cpu_s, Some(4000.0));
+        assert_eq!(r.cpu_us_per_forwarded, Some(250.0));
+        assert_eq!(r.kib_per_pc, Some(100.0));
+        assert_eq!(r.client_cpu_pct, Some(25.0));
+        assert_eq!((r.loss_pct, r.latency_p99_ms), (Some(0.5), Some(3.0)));
+
+        // A report without the costs (a failed run's partial output) leaves them empty.
+        let mut r = row();
+        fill(&mut r, &serde_json::json!({"totals": {"viewers_up": 1}}));
+        assert_eq!((r.forwarded_per_cpu_s, r.client_cpu_pct), (None, None));
+        assert_eq!(r.error.as_deref(), Some("1 of 2 viewers up"));
+    }
+}
