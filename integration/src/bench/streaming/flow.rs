@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use crate::bench::payload::Kind;
-use crate::bench::videoroom::flow::{FlowError, answer_offer, request};
+use crate::bench::videoroom::flow::{FlowError, answer_offer, attach, request};
 use crate::janus::JanusClient;
 use crate::media::VideoCodec;
 use crate::peer::{MediaLine, Peer, PeerConfig, offered_media};
@@ -191,11 +191,7 @@ pub struct Control {
 
 impl Control {
     pub async fn attach(client: &JanusClient) -> Result<Self, FlowError> {
-        let session = client.create().await.map_err(|e| format!("create: {e}"))?;
-        let handle = client
-            .attach(session, STREAMING)
-            .await
-            .map_err(|e| format!("attach {STREAMING}: {e}"))?;
+        let (session, handle) = attach(client, STREAMING).await?;
         Ok(Control { session, handle })
     }
 
@@ -266,11 +262,7 @@ pub async fn watch(
     on_offer: impl FnOnce(&[MediaLine]),
     timeout: Duration,
 ) -> Result<Viewer, FlowError> {
-    let session = client.create().await.map_err(|e| format!("create: {e}"))?;
-    let handle = client
-        .attach(session, STREAMING)
-        .await
-        .map_err(|e| format!("attach {STREAMING}: {e}"))?;
+    let (session, handle) = attach(client, STREAMING).await?;
     let mut body = json!({"request": "watch", "id": mountpoint});
     if let Some(p) = pin {
         body["pin"] = json!(p);

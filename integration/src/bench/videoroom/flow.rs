@@ -18,6 +18,16 @@ pub const VIDEOROOM: &str = "janus.plugin.videoroom";
 /// A failed step, with what the server said.
 pub type FlowError = String;
 
+/// A new session with a handle attached to `plugin`: (session, handle).
+pub async fn attach(client: &JanusClient, plugin: &str) -> Result<(u64, u64), FlowError> {
+    let session = client.create().await.map_err(|e| format!("create: {e}"))?;
+    let handle = client
+        .attach(session, plugin)
+        .await
+        .map_err(|e| format!("attach {plugin}: {e}"))?;
+    Ok((session, handle))
+}
+
 /// A request on `handle` and the plugin event answering it (async requests) or the sync
 /// reply; errors carry the plugin's `error_code`/`error`.
 pub async fn request(
@@ -152,11 +162,7 @@ pub async fn publish(
     timeout: Duration,
 ) -> Result<Publisher, FlowError> {
     let created_at = Instant::now();
-    let session = client.create().await.map_err(|e| format!("create: {e}"))?;
-    let handle = client
-        .attach(session, VIDEOROOM)
-        .await
-        .map_err(|e| format!("attach: {e}"))?;
+    let (session, handle) = attach(client, VIDEOROOM).await?;
     let join = json!({"request": "join", "ptype": "publisher", "room": room, "display": display});
     let (joined, _) = request(client, session, handle, join, None, timeout).await?;
     let id = joined
@@ -222,11 +228,7 @@ pub async fn subscribe(
     on_streams: impl FnOnce(HashMap<String, SubStream>),
     timeout: Duration,
 ) -> Result<Subscriber, FlowError> {
-    let session = client.create().await.map_err(|e| format!("create: {e}"))?;
-    let handle = client
-        .attach(session, VIDEOROOM)
-        .await
-        .map_err(|e| format!("attach: {e}"))?;
+    let (session, handle) = attach(client, VIDEOROOM).await?;
     let streams: Vec<Value> = feeds.iter().map(|f| json!({"feed": f})).collect();
     let join = json!({"request": "join", "ptype": "subscriber", "room": room, "streams": streams});
     let joined_at = Instant::now();
@@ -283,11 +285,7 @@ pub async fn create_room(
     admin_key: Option<&str>,
     timeout: Duration,
 ) -> Result<(u64, u64, u64), FlowError> {
-    let session = client.create().await.map_err(|e| format!("create: {e}"))?;
-    let handle = client
-        .attach(session, VIDEOROOM)
-        .await
-        .map_err(|e| format!("attach: {e}"))?;
+    let (session, handle) = attach(client, VIDEOROOM).await?;
     let mut body = json!({
         "request": "create",
         "description": "portunus-bench",
