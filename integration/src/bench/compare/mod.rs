@@ -98,6 +98,27 @@ pub struct Row {
     pub client_cpu_pct: Option<f64>,
 }
 
+impl Row {
+    /// Nothing measured yet.
+    fn new(server: Server, scenario: Scenario, subscribers: u32) -> Self {
+        Row {
+            server,
+            scenario,
+            subscribers,
+            ok: false,
+            error: None,
+            forwarded_packets: 0,
+            forwarded_per_cpu_s: None,
+            cpu_us_per_forwarded: None,
+            loss_pct: None,
+            latency_p50_ms: None,
+            latency_p99_ms: None,
+            kib_per_pc: None,
+            client_cpu_pct: None,
+        }
+    }
+}
+
 /// Runs everything; returns the rows (also written to `out/results.json`).
 pub fn run(opts: &CompareOptions) -> Result<Vec<Row>, String> {
     std::fs::create_dir_all(&opts.out).map_err(|e| format!("{}: {e}", opts.out.display()))?;
@@ -166,21 +187,7 @@ fn run_one(
     portunus_cfg: &Path,
     janus_cfg: &Path,
 ) -> Row {
-    let mut row = Row {
-        server,
-        scenario: opts.scenario,
-        subscribers: n,
-        ok: false,
-        error: None,
-        forwarded_packets: 0,
-        forwarded_per_cpu_s: None,
-        cpu_us_per_forwarded: None,
-        loss_pct: None,
-        latency_p50_ms: None,
-        latency_p99_ms: None,
-        kib_per_pc: None,
-        client_cpu_pct: None,
-    };
+    let mut row = Row::new(server, opts.scenario, n);
     let (program, config) = match server {
         Server::Portunus => (&opts.portunus, portunus_cfg),
         Server::Janus => (&opts.janus, janus_cfg),
@@ -439,21 +446,7 @@ mod tests {
     use super::*;
 
     fn row() -> Row {
-        Row {
-            server: Server::Portunus,
-            scenario: Scenario::Streaming,
-            subscribers: 2,
-            ok: false,
-            error: None,
-            forwarded_packets: 0,
-            forwarded_per_cpu_s: None,
-            cpu_us_per_forwarded: None,
-            loss_pct: None,
-            latency_p50_ms: None,
-            latency_p99_ms: None,
-            kib_per_pc: None,
-            client_cpu_pct: None,
-        }
+        Row::new(Server::Portunus, Scenario::Streaming, 2)
     }
 
     #[test]
