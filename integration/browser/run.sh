@@ -131,6 +131,13 @@ for t in ${BROWSER_TESTS:-echotest videoroom streaming}; do
     echo "browser test: $t.mjs exited with $rc"
     f=1
   fi
+  # Chromium's subscribers and viewers must have been served by the native send path
+  # ([media] native_egress, on by default): the server logs it once per PeerConnection.
+  if [ "$f" -eq 0 ] && [ "$t" != echotest ] \
+    && ! grep -q "routed RTP on the native send path" "$work/server.log"; then
+    echo "browser test: $t.mjs passed, but no PeerConnection used the native send path"
+    f=1
+  fi
   passed=$((passed + p))
   failed=$((failed + f))
   if [ "$f" -ne 0 ]; then

@@ -40,6 +40,10 @@ pub struct MediaConfig {
     /// layers the router reads (temporal switching with VP8 fails in the browser test), and
     /// the router reads the descriptor for AV1 only.
     pub av1_dependency_descriptor: bool,
+    /// Send routed RTP to send-only PeerConnections (VideoRoom subscribers, Streaming
+    /// viewers) on the native path, sealed and sent without str0m's per-packet work
+    /// (`crate::egress`); off = every packet goes through str0m.
+    pub native_egress: bool,
 }
 
 impl Default for MediaConfig {
@@ -52,6 +56,7 @@ impl Default for MediaConfig {
             no_media_timer: 1,
             slowlink_threshold: 0,
             av1_dependency_descriptor: false,
+            native_egress: true,
         }
     }
 }
@@ -114,6 +119,7 @@ impl MediaEngine {
                 no_media: Duration::from_secs(config.no_media_timer.max(1)),
                 slowlink_threshold: config.slowlink_threshold,
                 av1_dependency_descriptor: config.av1_dependency_descriptor,
+                native_egress: config.native_egress,
             },
         });
         for (index, (rx, socks)) in rxs.into_iter().zip(sockets).enumerate() {
@@ -459,6 +465,13 @@ impl MediaEngine {
             .ok()
             .flatten()
             .map(str::to_string)
+    }
+
+    /// Whether routed RTP reaches the handle's PeerConnection on the native send path
+    /// (`[media] native_egress`, a send-only PeerConnection with an AES-GCM profile, up).
+    pub fn native_egress(&self, handle: HandleId) -> bool {
+        self.call(handle, |reply| Cmd::NativeEgress { handle, reply })
+            .unwrap_or(false)
     }
 }
 

@@ -12,6 +12,7 @@
 
 pub mod audio_level;
 pub mod demux;
+mod egress;
 pub mod engine;
 pub mod error;
 mod forwarder;

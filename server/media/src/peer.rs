@@ -21,10 +21,11 @@ use str0m::net::{Protocol, Receive};
 use str0m::rtp::{Extension, ExtensionMap, ExtensionValues, RtpPacket, RtpWrite, SeqNo, Ssrc};
 use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc, RtcConfig};
 use tokio::sync::mpsc::UnboundedSender;
-use tracing::{debug, warn};
+use tracing::{debug, info, warn};
 
 use crate::audio_level::TalkDetector;
 use crate::demux::{Demux, PacketClass, classify};
+use crate::egress::{self, NativeEgress};
 use crate::error::MediaError;
 use crate::forwarder::Forwarders;
 use crate::router::av1_dd::{DD_URI, DdBytes, DdSerializer, DdState, sdp_names_av1};
@@ -59,6 +60,8 @@ pub struct PeerConfig {
     pub slowlink_threshold: u32,
     /// Offer and accept the AV1 dependency descriptor (see `MediaConfig`).
     pub av1_dependency_descriptor: bool,
+    /// Send routed RTP to send-only peers on the native path (see `crate::egress`).
+    pub native_egress: bool,
 }
 
 /// Where a draining peer puts what it produces.
@@ -184,6 +187,12 @@ pub struct Peer {
     /// The send stream's SSRC per mid, for the same reason and with the same lifetime: str0m
     /// finds a stream by mid with a scan of all its streams, by SSRC with a hash lookup.
     tx_ssrc_cache: Vec<(Mid, Ssrc)>,
+    /// May this peer's routed RTP take the native send path (`crate::egress`)?
+    native_allowed: bool,
+    /// The native send path, once DTLS has given its keys (GCM profiles only).
+    egress: Option<NativeEgress>,
+    /// (local, remote) of the last datagram other than STUN str0m sent: the selected pair.
+    media_path: Option<(SocketAddr, SocketAddr)>,
     pub srtp_profile: Option<SrtpProfile>,
     pub ended: Option<PeerEnd>,
     /// The latest estimate of what we can send this peer (bits/s), for the router's
@@ -319,6 +328,9 @@ impl Peer {
             av1_dd_gate,
             pt_cache: Vec::new(),
             tx_ssrc_cache: Vec::new(),
+            native_allowed: cfg.native_egress && role == PeerRole::SendOnly,
+            egress: None,
+            media_path: None,
             srtp_profile: None,
             ended: None,
             estimate: None,
@@ -359,6 +371,11 @@ impl Peer {
                 return;
             }
         };
+        if let Some(eg) = self.egress.as_mut()
+            && egress::is_rtcp(data)
+        {
+            eg.on_rtcp(now, data, io.send);
+        }
         if let Err(e) = self.rtc.handle_input(Input::Receive(now, r)) {
             debug!(handle = self.handle, "input from {source} rejected: {e}");
         }
@@ -814,8 +831,17 @@ impl Peer {
         }
     }
 
-    /// Writes a routed packet on the send stream of `mid`.
-    pub fn write_rtp(&mut self, now: Instant, mid: Mid, p: &ForwardPacket, out: &RtpOut) {
+    /// Writes a routed packet on the send stream of `mid`: on the native path when it is up
+    /// (queued with `send` at once), else into str0m. True when str0m holds the packet and
+    /// the peer must be driven for it to leave.
+    pub fn write_rtp(
+        &mut self,
+        now: Instant,
+        mid: Mid,
+        p: &ForwardPacket,
+        out: &RtpOut,
+        send: &mut dyn FnMut(SocketAddr, SocketAddr, &[u8]),
+    ) -> bool {
         let cached = self
             .pt_cache
             .iter()
@@ -831,8 +857,19 @@ impl Peer {
         };
         let Some(pt) = pt else {
             debug!(handle = self.handle, %mid, "no payload type for {:?}; dropping", p.codec.codec);
-            return;
+            return false;
         };
+        let Some(ssrc) = self.tx_ssrc(mid) else {
+            debug!(handle = self.handle, %mid, "no send stream; dropping routed packet");
+            return false;
+        };
+        // AV1 packets carry the dependency descriptor, which only str0m's path writes.
+        let native = self.egress.as_ref().is_some_and(|e| e.is_ready())
+            && p.ext.user_values.get::<DdBytes>().is_none();
+        if native {
+            self.write_native(now, mid, *ssrc, *pt, p, out, send);
+            return false;
+        }
         let ext = ExtensionValues {
             audio_level: p.ext.audio_level,
             voice_activity: p.ext.voice_activity,
@@ -843,27 +880,9 @@ impl Peer {
             user_values: p.ext.user_values.clone(),
             ..Default::default()
         };
-        let cached = self
-            .tx_ssrc_cache
-            .iter()
-            .find(|(m, _)| *m == mid)
-            .map(|(_, ssrc)| *ssrc);
         let mut api = self.rtc.direct_api();
-        let hit = cached.is_some_and(|ssrc| api.stream_tx(&ssrc).is_some_and(|tx| tx.mid() == mid));
-        let tx = if hit {
-            cached.and_then(|ssrc| api.stream_tx(&ssrc))
-        } else {
-            // First packet on this mid, or its stream changed: find it by mid once.
-            self.tx_ssrc_cache.retain(|(m, _)| *m != mid);
-            let tx = api.stream_tx_by_mid(mid, None);
-            if let Some(tx) = &tx {
-                self.tx_ssrc_cache.push((mid, tx.ssrc()));
-            }
-            tx
-        };
-        let Some(tx) = tx else {
-            debug!(handle = self.handle, %mid, "no send stream; dropping routed packet");
-            return;
+        let Some(tx) = api.stream_tx(&ssrc) else {
+            return false;
         };
         let mut write = RtpWrite::new(
             pt,
@@ -885,6 +904,111 @@ impl Peer {
         // shard's timer pass drives this peer once per loop iteration instead, sending
         // every packet written to it in that iteration together.
         self.rtc_deadline = now;
+        true
+    }
+
+    /// The SSRC of `mid`'s send stream (cached: str0m finds a stream by mid with a scan of
+    /// all its streams, by SSRC with a hash lookup).
+    fn tx_ssrc(&mut self, mid: Mid) -> Option<Ssrc> {
+        let mut api = self.rtc.direct_api();
+        if let Some(&(_, ssrc)) = self.tx_ssrc_cache.iter().find(|(m, _)| *m == mid)
+            && api.stream_tx(&ssrc).is_some_and(|tx| tx.mid() == mid)
+        {
+            return Some(ssrc);
+        }
+        // First packet on this mid, or its stream changed: find it by mid once.
+        self.tx_ssrc_cache.retain(|(m, _)| *m != mid);
+        let ssrc = api.stream_tx_by_mid(mid, None)?.ssrc();
+        self.tx_ssrc_cache.push((mid, ssrc));
+        Some(ssrc)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn write_native(
+        &mut self,
+        now: Instant,
+        mid: Mid,
+        ssrc: u32,
+        pt: u8,
+        p: &ForwardPacket,
+        out: &RtpOut,
+        send: &mut dyn FnMut(SocketAddr, SocketAddr, &[u8]),
+    ) {
+        let Some(eg) = self.egress.as_mut() else {
+            return;
+        };
+        if !eg.has_stream(mid, ssrc) {
+            let (ids, video) = match self.rtc.media(mid) {
+                Some(m) => {
+                    let map = m.remote_extmap();
+                    let ids = egress::ExtIds {
+                        abs_send_time: map.id_of(Extension::AbsoluteSendTime),
+                        audio_level: map.id_of(Extension::AudioLevel),
+                        video_orientation: map.id_of(Extension::VideoOrientation),
+                        video_content_type: map.id_of(Extension::VideoContentType),
+                    };
+                    (ids, m.kind() == StrKind::Video)
+                }
+                None => return,
+            };
+            eg.add_stream(mid, ssrc, ids, video);
+        }
+        let o = egress::Outgoing {
+            pt,
+            marker: out.marker,
+            seq: out.seq,
+            timestamp: out.timestamp,
+            clock_rate: p.codec.clock_rate,
+            payload: &p.payload,
+            // The same condition as str0m's patch: only where the router could build one.
+            picture: out.vp8.and(out.picture),
+            audio_level: p
+                .ext
+                .audio_level
+                .zip(p.ext.voice_activity)
+                .map(|(level, voice)| (level.unsigned_abs(), voice)),
+            video_orientation: p.ext.video_orientation.map(|o| o as u8),
+            video_content_type: p.ext.video_content_type,
+            arrival: p.arrival,
+        };
+        if let Err(e) = eg.send(now, mid, &o, send) {
+            warn!(handle = self.handle, %mid, "native send: {e}");
+        }
+    }
+
+    /// Starts the native send path when this peer may use it and DTLS gave GCM keys.
+    fn start_native_egress(&mut self, k: &srtp::Keying) {
+        if !self.native_allowed {
+            return;
+        }
+        let aead = match k.profile {
+            SrtpProfile::AEAD_AES_128_GCM => egress::Aead::Aes128Gcm,
+            SrtpProfile::AEAD_AES_256_GCM => egress::Aead::Aes256Gcm,
+            _ => {
+                debug!(
+                    handle = self.handle,
+                    "SRTP profile without AEAD: routed RTP stays on str0m"
+                );
+                return;
+            }
+        };
+        match egress::Keys::from_keying_material(aead, &k.material, k.dtls_client)
+            .and_then(|keys| NativeEgress::new(&keys))
+        {
+            Ok(mut e) => {
+                // Once per send-only PeerConnection, like the API's per-handle lines.
+                info!(
+                    handle = self.handle,
+                    "routed RTP on the native send path ({})",
+                    srtp::profile_name(k.profile)
+                );
+                if let Some((local, remote)) = self.media_path {
+                    e.set_path(local, remote);
+                }
+                self.egress = Some(e);
+            }
+            Err(e) => warn!(handle = self.handle, "native send path not started: {e}"),
+        }
     }
 
     /// Forgets what `write_rtp` caches per mid: a description applied can change payload
@@ -981,12 +1105,26 @@ impl Peer {
                     break;
                 }
                 Output::Transmit(t) => {
-                    if classify(&t.contents) == PacketClass::Stun
-                        && self.addrs.insert(t.destination)
-                    {
+                    let stun = classify(&t.contents) == PacketClass::Stun;
+                    if stun && self.addrs.insert(t.destination) {
                         // A STUN answer or check from us: the peer really talks to this
                         // address, so its DTLS/SRTP will come from there.
                         io.demux.add_addr(t.destination, self.handle);
+                    }
+                    if !stun {
+                        // str0m sends everything but STUN on the selected pair.
+                        self.media_path = Some((t.source, t.destination));
+                    }
+                    if let Some(eg) = self.egress.as_mut()
+                        && !stun
+                    {
+                        eg.set_path(t.source, t.destination);
+                        if egress::is_rtcp(&t.contents)
+                            && let Some(rewritten) = eg.rewrite_outgoing(&t.contents)
+                        {
+                            (io.send)(t.source, t.destination, &rewritten);
+                            continue;
+                        }
                     }
                     (io.send)(t.source, t.destination, &t.contents);
                 }
@@ -1000,6 +1138,9 @@ impl Peer {
                 srtp::profile_name(p)
             );
             self.srtp_profile = Some(p);
+        }
+        if let Some(k) = srtp::take_keying() {
+            self.start_native_egress(&k);
         }
         if !self.rtc.is_alive() && self.ended.is_none() {
             self.ended = Some(PeerEnd::DtlsAlert);
@@ -1084,6 +1225,11 @@ impl Peer {
         }
         let Some(kind) = self.mids.iter().find(|m| m.mid == mid).map(|m| m.kind) else {
             return;
+        };
+        // What the native path sent is not in str0m's count.
+        let packets = match self.egress.as_ref().and_then(|e| e.packets(mid)) {
+            Some(native) if !ingress => native,
+            _ => packets,
         };
         let prev = self
             .packet_counts
@@ -1209,6 +1355,11 @@ impl Peer {
             ext,
             arrival: p.timestamp,
         }));
+    }
+
+    /// Routed RTP takes the native send path (see `crate::egress`).
+    pub fn native_egress_active(&self) -> bool {
+        self.egress.as_ref().is_some_and(|e| e.is_ready())
     }
 
     pub fn srtp_profile_name(&self) -> Option<&'static str> {

@@ -28,6 +28,21 @@ use str0m::crypto::{CryptoError, CryptoProvider, from_feature_flags};
 
 thread_local! {
     static NEGOTIATED: Cell<Option<SrtpProfile>> = const { Cell::new(None) };
+    static KEYING: std::cell::RefCell<Option<Keying>> = const { std::cell::RefCell::new(None) };
+}
+
+/// The DTLS-SRTP export of a finished handshake (for the native send path, `egress`).
+pub struct Keying {
+    pub material: Vec<u8>,
+    pub profile: SrtpProfile,
+    /// This side was the DTLS client (its half of the material comes first).
+    pub dtls_client: bool,
+}
+
+/// The keying material exported by the last DTLS handshake that completed on this thread
+/// since the previous call (taken with the profile, by the same shard, after the same drive).
+pub fn take_keying() -> Option<Keying> {
+    KEYING.with(|k| k.borrow_mut().take())
 }
 
 /// The profile negotiated by the last DTLS handshake that completed on this thread since
@@ -97,8 +112,14 @@ impl DtlsInstance for RecordingDtls {
         }
         let out = self.inner.poll_output(buf);
         match &out {
-            DtlsOutput::KeyingMaterial(_, profile) => {
+            DtlsOutput::KeyingMaterial(material, profile) => {
                 NEGOTIATED.with(|c| c.set(Some(*profile)));
+                let keying = Keying {
+                    material: material.to_vec(),
+                    profile: *profile,
+                    dtls_client: self.inner.is_active(),
+                };
+                KEYING.with(|k| *k.borrow_mut() = Some(keying));
             }
             DtlsOutput::Timeout(t) => self.idle = Some(*t),
             _ => {}

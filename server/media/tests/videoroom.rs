@@ -1310,3 +1310,135 @@ fn the_dependency_descriptor_is_offered_only_when_enabled() {
     let av1 = engine.offer(72, &video()).unwrap();
     assert!(av1.sdp.contains(DD_URI), "{}", av1.sdp);
 }
+
+/// Routed RTP to a send-only subscriber takes the native send path (`[media]
+/// native_egress`, on by default), and the subscriber's own str0m sees what it would see
+/// from str0m's path: every packet opens and carries the payload sent, a packet the client
+/// lost is resent when it NACKs it, and the sender reports count the packets and map RTP
+/// time to the wallclock (not str0m's zero counts and RTP time 0 for a stream it did not
+/// send itself). The same checks pass with the native path off.
+#[test]
+fn native_send_path_carries_media_resends_and_true_sender_reports() {
+    for native in [true, false] {
+        let (engine, mut ev) = start_with(MediaConfig {
+            workers: 1,
+            native_egress: native,
+            ..Default::default()
+        });
+        let mut seen = Vec::new();
+        let publisher: HandleId = 91;
+        let (mut pubc, video) = video_publisher(&engine, &mut ev, &mut seen, publisher);
+        let sub: HandleId = 92;
+        let mut subc = Client::new();
+        let offer = engine
+            .offer(
+                sub,
+                &spec(vec![line(
+                    None,
+                    MediaKind::Video,
+                    Direction::SendOnly,
+                    &["vp8"],
+                )]),
+            )
+            .unwrap();
+        client_accepts(&engine, &mut subc, sub, &offer.sdp);
+        engine
+            .route_add(Route {
+                source: MediaRef {
+                    handle: publisher,
+                    mid: video.to_string(),
+                },
+                target: MediaRef {
+                    handle: sub,
+                    mid: offer.mids[0].clone(),
+                },
+                layer: LayerChoice::default(),
+                paused: false,
+                auto_layer: false,
+            })
+            .unwrap();
+        subc.wait(&mut ev, &mut seen, |_, s| {
+            s.contains(&MediaEvent::WebrtcUp { handle: sub })
+                .then_some(())
+        });
+        assert_eq!(engine.native_egress(sub), native, "native path in use");
+
+        // 2.4 s of packets, one per 20 ms; the subscriber drops its 6th on arrival.
+        let pt = pubc.pt_for(Codec::Vp8);
+        subc.drop_rtp_at = Some(subc.rtp_in + 6);
+        for i in 1..=120u64 {
+            pubc.send_rtp(video, pt, i, vp8_payload(i));
+            let until = std::time::Instant::now() + Duration::from_millis(20);
+            while std::time::Instant::now() < until {
+                pubc.step();
+                subc.step();
+            }
+        }
+        for _ in 0..50 {
+            subc.step();
+        }
+        let received: Vec<(u16, u32, Vec<u8>, std::time::Instant)> = subc
+            .events
+            .iter()
+            .filter_map(|e| match e {
+                Event::RtpPacket(p) => Some((
+                    *p.seq_no as u16,
+                    p.header.timestamp,
+                    p.payload.to_vec(),
+                    p.timestamp,
+                )),
+                _ => None,
+            })
+            .collect();
+        assert!(
+            received.len() >= 110,
+            "native={native}: {} packets",
+            received.len()
+        );
+        assert!(
+            received
+                .iter()
+                .all(|(_, _, payload, _)| (1..=120).any(|i| vp8_payload(i) == *payload)),
+            "native={native}: a payload differs from what was sent"
+        );
+        let lost = *subc.dropped_seqs.first().expect("a packet was dropped");
+        assert!(
+            received.iter().any(|(seq, ..)| *seq == lost),
+            "native={native}: lost seq {lost} was not resent"
+        );
+
+        // The last sender report: its packet count and its RTP time against the packets'.
+        let sr = subc
+            .events
+            .iter()
+            .rev()
+            .find_map(|e| match e {
+                Event::SenderFeedback(f) => Some(*f),
+                _ => None,
+            })
+            .expect("a sender report");
+        let info = sr.sender_info;
+        let before: Vec<_> = received
+            .iter()
+            .filter(|(.., at)| *at <= sr.received_at)
+            .collect();
+        assert!(
+            info.sender_packet_count as usize >= before.len().saturating_sub(2)
+                && info.sender_packet_count as usize <= received.len() + 1,
+            "native={native}: SR counts {} packets, {} had arrived before it",
+            info.sender_packet_count,
+            before.len()
+        );
+        let (_, last_ts, ..) = before.last().expect("packets before the SR");
+        let drift = (info.rtp_time.numer() as u32).wrapping_sub(*last_ts) as i32;
+        // Within 0.1 s at 90 kHz of the newest packet's timestamp (str0m's path would say
+        // 0 for a stream it did not send, a random offset away).
+        assert!(
+            drift.unsigned_abs() < 9_000,
+            "native={native}: SR RTP time {} vs last packet {last_ts}",
+            info.rtp_time.numer()
+        );
+        engine.destroy(sub);
+        engine.destroy(publisher);
+    }
+}

@@ -163,6 +163,7 @@ struct RawMedia {
     no_media_timer: u64,
     slowlink_threshold: u32,
     av1_dependency_descriptor: bool,
+    native_egress: bool,
 }
 
 impl Default for RawMedia {
@@ -176,6 +177,7 @@ impl Default for RawMedia {
             no_media_timer: d.no_media_timer,
             slowlink_threshold: d.slowlink_threshold,
             av1_dependency_descriptor: d.av1_dependency_descriptor,
+            native_egress: d.native_egress,
         }
     }
 }
@@ -252,6 +254,7 @@ impl Config {
                 no_media_timer: raw.media.no_media_timer,
                 slowlink_threshold: raw.media.slowlink_threshold,
                 av1_dependency_descriptor: raw.media.av1_dependency_descriptor,
+                native_egress: raw.media.native_egress,
             },
             plugins: parse_plugins(raw.plugins)?,
             general: raw.general,

@@ -647,18 +647,22 @@ impl Shard {
         let Some(peer) = self.handles.get_mut(&target).and_then(|s| s.peer.as_mut()) else {
             return;
         };
+        let (sockets, batch) = (&self.sockets, &mut self.batch);
+        let mut send = |source: SocketAddr, dest: SocketAddr, data: &[u8]| {
+            send_on(sockets, batch, source, dest, data)
+        };
         let wrote = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            peer.write_rtp(now, mid, p, out)
+            peer.write_rtp(now, mid, p, out, &mut send)
         }));
-        if wrote.is_err() {
+        let Ok(held) = wrote else {
             warn!(
                 handle = target,
                 "panic while writing a routed packet; closing the peer"
             );
             self.end_peer(target, Some(crate::peer::PeerEnd::Internal.reason()));
             return;
-        }
-        if !peer.due {
+        };
+        if held && !peer.due {
             peer.due = true;
             self.due.push(target);
         }
@@ -888,6 +892,14 @@ impl Shard {
                     .and_then(|s| s.peer.as_ref())
                     .and_then(|p| p.srtp_profile_name());
                 let _ = reply.send(p);
+            }
+            Cmd::NativeEgress { handle, reply } => {
+                let native = self
+                    .handles
+                    .get(&handle)
+                    .and_then(|s| s.peer.as_ref())
+                    .is_some_and(|p| p.native_egress_active());
+                let _ = reply.send(native);
             }
         }
     }

@@ -134,4 +134,8 @@ pub enum Cmd {
         handle: HandleId,
         reply: Reply<Option<&'static str>>,
     },
+    NativeEgress {
+        handle: HandleId,
+        reply: Reply<bool>,
+    },
 }

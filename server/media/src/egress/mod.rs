@@ -1,0 +1,344 @@
+//! The native send path for routed RTP: packets a subscriber gets from the router are
+//! written, sealed and queued for sending here, without going through the peer's str0m
+//! `Rtc` (which costs about as much as the rest of the forwarding path together, see
+//! docs/PERFORMANCE.md).
+//!
+//! str0m still negotiates the PeerConnection, runs ICE, DTLS and RTCP, and owns the send
+//! streams whose SSRCs its SDP announced; this path sends on those SSRCs with the router's
+//! sequence numbers and timestamps. Two things str0m does for a send stream have to follow
+//! what is sent here instead:
+//! - its sender reports would count no packets and map no RTP time (the receiver's
+//!   audio/video sync reads that mapping): each SR str0m sends for a native stream is
+//!   opened, given this path's packet and octet counts and RTP time, and sealed again with
+//!   the same SRTCP index before it leaves (the original never reaches the wire);
+//! - NACKs would be answered from its resend cache, which stays empty: incoming SRTCP is
+//!   also opened here and the NACKed packets are resent from this path's cache, byte for byte
+//!   (same sequence number, same sealed bytes: an AEAD nonce is never used for two texts).
+//!
+//! Only the AEAD (GCM) profiles are handled, and only for send-only PeerConnections (the
+//! VideoRoom's subscribers, the Streaming plugin's viewers); anything else stays on str0m.
+
+mod cipher;
+mod keys;
+mod packet;
+mod rtcp;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use str0m::media::Mid;
+use tracing::debug;
+
+use crate::router::picture_id::PictureIds;
+use cipher::{RtcpCipher, RtpSealer};
+pub use keys::{Aead, Keys};
+pub use packet::ExtIds;
+use packet::Header;
+
+#[derive(Debug, thiserror::Error)]
+pub enum EgressError {
+    #[error("keying material of {0} bytes does not fit the profile")]
+    KeyingMaterial(usize),
+    #[error("crypto: {0}")]
+    Crypto(&'static str),
+    #[error("RTCP: {0}")]
+    Rtcp(&'static str),
+}
+
+/// Packets kept for resending, per stream (a power of two: indexed by sequence number).
+const RESEND_VIDEO: usize = 512;
+const RESEND_AUDIO: usize = 64;
+/// A packet is resent at most once in this long (several NACKs for one loss).
+const RESEND_GAP: Duration = Duration::from_millis(10);
+/// Older packets are not resent (Janus keeps 500 ms; the str0m path a second).
+const RESEND_AGE: Duration = Duration::from_secs(1);
+/// Bound on the resends one RTCP datagram can cause.
+const RESEND_MAX: usize = 64;
+/// Seconds between 1900 (NTP) and 1970 (Unix).
+const NTP_UNIX_OFFSET: u64 = 2_208_988_800;
+
+/// True when a datagram of the RTP/RTCP range is RTCP (RFC 5761 §4: PT 192-223).
+pub fn is_rtcp(data: &[u8]) -> bool {
+    data.len() >= 8 && data[0] >> 6 == 2 && (192..=223).contains(&data[1])
+}
+
+/// What the router decided for one packet, as the native path writes it.
+#[derive(Debug, Clone, Copy)]
+pub struct Outgoing<'a> {
+    pub pt: u8,
+    pub marker: bool,
+    /// Extended (48-bit) sequence number: the SRTP index.
+    pub seq: u64,
+    pub timestamp: u32,
+    pub clock_rate: u32,
+    pub payload: &'a Arc<[u8]>,
+    pub picture: Option<PictureIds>,
+    pub audio_level: Option<(u8, bool)>,
+    pub video_orientation: Option<u8>,
+    pub video_content_type: Option<u8>,
+    /// When the source packet arrived (the wallclock of its RTP timestamp).
+    pub arrival: Instant,
+}
+
+#[derive(Debug, Clone)]
+struct Sent {
+    index: u64,
+    header: Header,
+    payload: Arc<[u8]>,
+    picture: Option<PictureIds>,
+    at: Instant,
+    resent: Option<Instant>,
+}
+
+#[derive(Debug)]
+struct Stream {
+    mid: Mid,
+    ssrc: u32,
+    ids: ExtIds,
+    packets: u32,
+    octets: u32,
+    clock_rate: u32,
+    /// RTP timestamp and wallclock of the newest packet sent (for sender reports).
+    last: Option<(u32, Instant)>,
+    resend: Vec<Option<Sent>>,
+}
+
+/// One PeerConnection's native send state.
+pub struct NativeEgress {
+    sealer: RtpSealer,
+    /// Our SRTCP direction: str0m's sender reports are opened and resealed with it.
+    rtcp_out: RtcpCipher,
+    /// The remote's SRTCP direction: its NACKs are read with it.
+    rtcp_in: RtcpCipher,
+    /// (local, remote) of the selected candidate pair, as str0m last sent on it.
+    path: Option<(SocketAddr, SocketAddr)>,
+    streams: Vec<Stream>,
+    buf: Vec<u8>,
+    epoch: Instant,
+}
+
+impl std::fmt::Debug for NativeEgress {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NativeEgress")
+            .field("path", &self.path)
+            .field("streams", &self.streams.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl NativeEgress {
+    pub fn new(keys: &Keys) -> Result<Self, EgressError> {
+        Ok(NativeEgress {
+            sealer: RtpSealer::new(&keys.local)?,
+            rtcp_out: RtcpCipher::new(&keys.local)?,
+            rtcp_in: RtcpCipher::new(&keys.remote)?,
+            path: None,
+            streams: Vec::new(),
+            buf: Vec::with_capacity(1500),
+            epoch: Instant::now(),
+        })
+    }
+
+    /// Notes the addresses of a non-STUN datagram str0m sends: that is the selected pair.
+    pub fn set_path(&mut self, local: SocketAddr, remote: SocketAddr) {
+        self.path = Some((local, remote));
+    }
+
+    /// Ready to send: the selected pair is known.
+    pub fn is_ready(&self) -> bool {
+        self.path.is_some()
+    }
+
+    /// Whether `mid`'s send stream is known (with SSRC `ssrc`); else call `add_stream`.
+    pub fn has_stream(&self, mid: Mid, ssrc: u32) -> bool {
+        self.streams.iter().any(|s| s.mid == mid && s.ssrc == ssrc)
+    }
+
+    /// Sets up (or, after its SSRC changed, replaces) the native stream of `mid`.
+    pub fn add_stream(&mut self, mid: Mid, ssrc: u32, ids: ExtIds, video: bool) {
+        self.streams.retain(|s| s.mid != mid);
+        let slots = if video { RESEND_VIDEO } else { RESEND_AUDIO };
+        self.streams.push(Stream {
+            mid,
+            ssrc,
+            ids,
+            packets: 0,
+            octets: 0,
+            clock_rate: 0,
+            last: None,
+            resend: vec![None; slots],
+        });
+    }
+
+    /// Packets sent natively on `mid` so far.
+    pub fn packets(&self, mid: Mid) -> Option<u64> {
+        self.streams
+            .iter()
+            .find(|s| s.mid == mid)
+            .map(|s| u64::from(s.packets))
+    }
+
+    /// Writes, seals and hands to `send` one routed packet on `mid`'s stream.
+    pub fn send(
+        &mut self,
+        now: Instant,
+        mid: Mid,
+        o: &Outgoing,
+        send: &mut dyn FnMut(SocketAddr, SocketAddr, &[u8]),
+    ) -> Result<(), EgressError> {
+        let Some((local, remote)) = self.path else {
+            return Ok(());
+        };
+        let abs = abs_send_time(now.saturating_duration_since(self.epoch));
+        let Some(stream) = self.streams.iter_mut().find(|s| s.mid == mid) else {
+            return Ok(());
+        };
+        let header = Header {
+            pt: o.pt,
+            marker: o.marker,
+            seq: o.seq as u16,
+            timestamp: o.timestamp,
+            ssrc: stream.ssrc,
+            abs_send_time: abs,
+            audio_level: o.audio_level,
+            video_orientation: o.video_orientation,
+            video_content_type: o.video_content_type,
+        };
+        let header_len = packet::write(
+            &mut self.buf,
+            &header,
+            &stream.ids,
+            o.payload,
+            o.picture.as_ref(),
+        );
+        self.sealer
+            .seal(&mut self.buf, header_len, stream.ssrc, o.seq)?;
+        send(local, remote, &self.buf);
+        stream.packets = stream.packets.wrapping_add(1);
+        stream.octets = stream.octets.wrapping_add(o.payload.len() as u32);
+        stream.clock_rate = o.clock_rate;
+        stream.last = Some((o.timestamp, o.arrival));
+        let slot = (o.seq as usize) & (stream.resend.len() - 1);
+        stream.resend[slot] = Some(Sent {
+            index: o.seq,
+            header,
+            payload: o.payload.clone(),
+            picture: o.picture,
+            at: now,
+            resent: None,
+        });
+        Ok(())
+    }
+
+    /// Reads an incoming SRTCP datagram for NACKs of native streams and resends what is
+    /// still cached. Whatever it holds goes on to str0m as well.
+    pub fn on_rtcp(
+        &mut self,
+        now: Instant,
+        srtcp: &[u8],
+        send: &mut dyn FnMut(SocketAddr, SocketAddr, &[u8]),
+    ) {
+        let Some((local, remote)) = self.path else {
+            return;
+        };
+        let plain = match self.rtcp_in.open(srtcp) {
+            Ok((plain, _)) => plain,
+            Err(e) => {
+                debug!("incoming SRTCP not read: {e}");
+                return;
+            }
+        };
+        let mut resent = 0;
+        for (ssrc, seq) in rtcp::nacks(&plain) {
+            if resent >= RESEND_MAX {
+                break;
+            }
+            let Some(stream) = self.streams.iter_mut().find(|s| s.ssrc == ssrc) else {
+                continue;
+            };
+            let slot = usize::from(seq) & (stream.resend.len() - 1);
+            let Some(sent) = stream.resend[slot].as_mut() else {
+                continue;
+            };
+            if sent.index as u16 != seq
+                || now.saturating_duration_since(sent.at) > RESEND_AGE
+                || sent
+                    .resent
+                    .is_some_and(|t| now.saturating_duration_since(t) < RESEND_GAP)
+            {
+                continue;
+            }
+            sent.resent = Some(now);
+            // The same header (abs-send-time included) and payload as the first time: the
+            // same bytes under the same nonce.
+            let header_len = packet::write(
+                &mut self.buf,
+                &sent.header,
+                &stream.ids,
+                &sent.payload,
+                sent.picture.as_ref(),
+            );
+            if self
+                .sealer
+                .seal(&mut self.buf, header_len, stream.ssrc, sent.index)
+                .is_ok()
+            {
+                send(local, remote, &self.buf);
+                resent += 1;
+            }
+        }
+    }
+
+    /// An SRTCP datagram str0m is about to send: when it holds sender reports of native
+    /// streams, the same datagram with their sender info made true (else `None`: send it as
+    /// it is).
+    pub fn rewrite_outgoing(&self, srtcp: &[u8]) -> Option<Vec<u8>> {
+        if !self.streams.iter().any(|s| s.last.is_some()) {
+            return None;
+        }
+        let (mut plain, index) = match self.rtcp_out.open(srtcp) {
+            Ok(x) => x,
+            Err(e) => {
+                debug!("outgoing SRTCP not read: {e}");
+                return None;
+            }
+        };
+        // Wallclock (Instant) to NTP: through the system clock, read once.
+        let (sys_now, mono_now) = (SystemTime::now(), Instant::now());
+        let changed = rtcp::patch_sender_reports(&mut plain, |ssrc, ntp| {
+            let s = self.streams.iter().find(|s| s.ssrc == ssrc)?;
+            let (ts, wallclock) = s.last?;
+            let sent_at = sys_now.checked_sub(mono_now.saturating_duration_since(wallclock))?;
+            let since = ntp_to_secs(ntp) - unix_secs(sent_at)?;
+            let ticks = (since * f64::from(s.clock_rate)).round() as i64;
+            Some(rtcp::SenderInfo {
+                rtp_time: ts.wrapping_add(ticks as u32),
+                packets: s.packets,
+                octets: s.octets,
+            })
+        });
+        if !changed {
+            return None;
+        }
+        self.rtcp_out.seal(&plain, index).ok()
+    }
+}
+
+/// abs-send-time: 6.18 fixed-point seconds, 24 bits (wraps every 64 s).
+fn abs_send_time(since: Duration) -> u32 {
+    ((since.as_nanos() << 18) / 1_000_000_000) as u32 & 0x00ff_ffff
+}
+
+/// An NTP timestamp as seconds since the Unix epoch.
+fn ntp_to_secs(ntp: u64) -> f64 {
+    let secs = (ntp >> 32) as f64 - NTP_UNIX_OFFSET as f64;
+    secs + (ntp & 0xffff_ffff) as f64 / 4_294_967_296.0
+}
+
+fn unix_secs(t: SystemTime) -> Option<f64> {
+    t.duration_since(UNIX_EPOCH).ok().map(|d| d.as_secs_f64())
+}
+
+#[cfg(test)]
+mod tests;
