@@ -863,9 +863,11 @@ impl Peer {
             debug!(handle = self.handle, %mid, "no send stream; dropping routed packet");
             return false;
         };
-        // AV1 packets carry the dependency descriptor, which only str0m's path writes.
+        // With AV1 negotiated, packets may carry the dependency descriptor, which only
+        // str0m's path writes: then the whole PeerConnection stays there (one sender per
+        // stream, or the sender reports would count only part of it).
         let native = self.egress.as_ref().is_some_and(|e| e.is_ready())
-            && p.ext.user_values.get::<DdBytes>().is_none();
+            && !self.av1_dd_gate.load(Ordering::Relaxed);
         if native {
             self.write_native(now, mid, *ssrc, *pt, p, out, send);
             return false;

@@ -1377,6 +1377,13 @@ fn native_send_path_carries_media_resends_and_true_sender_reports() {
         for _ in 0..50 {
             subc.step();
         }
+        assert!(
+            subc.events.iter().all(|e| match e {
+                Event::RtpPacket(p) => p.header.ext_vals.abs_send_time.is_some(),
+                _ => true,
+            }),
+            "native={native}: every packet carries abs-send-time (the client's REMB needs it)"
+        );
         let received: Vec<(u16, u32, Vec<u8>, std::time::Instant)> = subc
             .events
             .iter()
