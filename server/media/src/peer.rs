@@ -866,8 +866,14 @@ impl Peer {
         // With AV1 negotiated, packets may carry the dependency descriptor, which only
         // str0m's path writes: then the whole PeerConnection stays there (one sender per
         // stream, or the sender reports would count only part of it).
-        let native = self.egress.as_ref().is_some_and(|e| e.is_ready())
-            && !self.av1_dd_gate.load(Ordering::Relaxed);
+        let av1 = self.av1_dd_gate.load(Ordering::Relaxed);
+        if av1
+            && let Some(eg) = self.egress.as_mut()
+            && eg.has_streams()
+        {
+            eg.clear_streams();
+        }
+        let native = !av1 && self.egress.as_ref().is_some_and(|e| e.is_ready());
         if native {
             self.write_native(now, mid, *ssrc, *pt, p, out, send);
             return false;
@@ -1122,7 +1128,7 @@ impl Peer {
                     {
                         eg.set_path(t.source, t.destination);
                         if egress::is_rtcp(&t.contents)
-                            && let Some(rewritten) = eg.rewrite_outgoing(&t.contents)
+                            && let Some(rewritten) = eg.rewrite_outgoing(now, &t.contents)
                         {
                             (io.send)(t.source, t.destination, &rewritten);
                             continue;
@@ -1167,6 +1173,12 @@ impl Peer {
                 match s {
                     IceConnectionState::Disconnected => {
                         self.ice_down_since.get_or_insert(now);
+                        // The selected pair is gone: routed packets go through str0m until
+                        // it sends on a pair again (which re-arms the native path).
+                        self.media_path = None;
+                        if let Some(eg) = self.egress.as_mut() {
+                            eg.clear_path();
+                        }
                     }
                     IceConnectionState::Connected | IceConnectionState::Completed => {
                         self.ice_down_since = None;

@@ -25,7 +25,7 @@ mod rtcp;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use str0m::media::Mid;
 use tracing::debug;
@@ -55,8 +55,10 @@ const RESEND_GAP: Duration = Duration::from_millis(10);
 const RESEND_AGE: Duration = Duration::from_secs(1);
 /// Bound on the resends one RTCP datagram can cause.
 const RESEND_MAX: usize = 64;
-/// Seconds between 1900 (NTP) and 1970 (Unix).
-const NTP_UNIX_OFFSET: u64 = 2_208_988_800;
+/// Resent bytes may reach this share of the bytes sent (str0m's RTX cap on its path).
+const RESEND_SHARE: f64 = 0.15;
+/// The resend budget never banks more than this many bytes (a burst of NACKs after quiet).
+const RESEND_BANK: f64 = 256.0 * 1024.0;
 
 /// True when a datagram of the RTP/RTCP range is RTCP (RFC 5761 §4: PT 192-223).
 pub fn is_rtcp(data: &[u8]) -> bool {
@@ -101,7 +103,60 @@ struct Stream {
     clock_rate: u32,
     /// RTP timestamp and wallclock of the newest packet sent (for sender reports).
     last: Option<(u32, Instant)>,
+    /// Highest SRTP index sealed on this stream.
+    max_index: Option<u64>,
     resend: Vec<Option<Sent>>,
+}
+
+impl Stream {
+    /// True when `index` may be sealed: never before (its resend slot does not hold it), and
+    /// recent enough for the slot to tell. A source packet that arrives twice gets the same
+    /// index from the router; sealing it again (with a new abs-send-time) would use one AEAD
+    /// nonce for two texts.
+    fn unused(&self, index: u64) -> bool {
+        let slots = self.resend.len() as u64;
+        match self.max_index {
+            None => true,
+            Some(max) if index + slots <= max => false,
+            Some(_) => {
+                let slot = (index % slots) as usize;
+                self.resend[slot].as_ref().is_none_or(|s| s.index != index)
+            }
+        }
+    }
+}
+
+/// Indices of the client's SRTCP already read, so a replayed NACK is not answered again
+/// (RFC 3711 §3.3.2: a window below the highest index).
+#[derive(Debug, Default)]
+struct ReplayWindow {
+    max: Option<u32>,
+    /// Bit i = index max - i seen.
+    seen: u64,
+}
+
+impl ReplayWindow {
+    /// Records `index`; false when it was seen before or is too old to tell.
+    fn accept(&mut self, index: u32) -> bool {
+        let Some(max) = self.max else {
+            self.max = Some(index);
+            self.seen = 1;
+            return true;
+        };
+        if index > max {
+            let shift = index - max;
+            self.seen = if shift >= 64 { 0 } else { self.seen << shift };
+            self.seen |= 1;
+            self.max = Some(index);
+            return true;
+        }
+        let age = max - index;
+        if age >= 64 || self.seen & (1 << age) != 0 {
+            return false;
+        }
+        self.seen |= 1 << age;
+        true
+    }
 }
 
 /// One PeerConnection's native send state.
@@ -116,6 +171,9 @@ pub struct NativeEgress {
     streams: Vec<Stream>,
     buf: Vec<u8>,
     epoch: Instant,
+    /// Bytes that may still be resent (see `RESEND_SHARE`).
+    resend_budget: f64,
+    replay: ReplayWindow,
 }
 
 impl std::fmt::Debug for NativeEgress {
@@ -137,12 +195,31 @@ impl NativeEgress {
             streams: Vec::new(),
             buf: Vec::with_capacity(1500),
             epoch: Instant::now(),
+            resend_budget: 0.0,
+            replay: ReplayWindow::default(),
         })
     }
 
     /// Notes the addresses of a non-STUN datagram str0m sends: that is the selected pair.
     pub fn set_path(&mut self, local: SocketAddr, remote: SocketAddr) {
         self.path = Some((local, remote));
+    }
+
+    /// Forgets the selected pair (ICE lost it): routed packets go through str0m until it
+    /// sends on a pair again.
+    pub fn clear_path(&mut self) {
+        self.path = None;
+    }
+
+    /// Forgets the streams: str0m sends on their SSRCs from now on, and its sender reports
+    /// are its own again.
+    pub fn clear_streams(&mut self) {
+        self.streams.clear();
+    }
+
+    /// Whether any stream is native (see `clear_streams`).
+    pub fn has_streams(&self) -> bool {
+        !self.streams.is_empty()
     }
 
     /// Ready to send: the selected pair is known.
@@ -167,6 +244,7 @@ impl NativeEgress {
             octets: 0,
             clock_rate: 0,
             last: None,
+            max_index: None,
             resend: vec![None; slots],
         });
     }
@@ -194,6 +272,10 @@ impl NativeEgress {
         let Some(stream) = self.streams.iter_mut().find(|s| s.mid == mid) else {
             return Ok(());
         };
+        if !stream.unused(o.seq) {
+            debug!(%mid, seq = o.seq, "not sealing an index twice (duplicate source packet)");
+            return Ok(());
+        }
         let header = Header {
             pt: o.pt,
             marker: o.marker,
@@ -219,6 +301,9 @@ impl NativeEgress {
         stream.octets = stream.octets.wrapping_add(o.payload.len() as u32);
         stream.clock_rate = o.clock_rate;
         stream.last = Some((o.timestamp, o.arrival));
+        stream.max_index = Some(stream.max_index.map_or(o.seq, |m| m.max(o.seq)));
+        self.resend_budget =
+            (self.resend_budget + RESEND_SHARE * self.buf.len() as f64).min(RESEND_BANK);
         let slot = (o.seq as usize) & (stream.resend.len() - 1);
         stream.resend[slot] = Some(Sent {
             index: o.seq,
@@ -243,7 +328,11 @@ impl NativeEgress {
             return;
         };
         let plain = match self.rtcp_in.open(srtcp) {
-            Ok((plain, _)) => plain,
+            Ok((plain, index)) if self.replay.accept(index) => plain,
+            Ok((_, index)) => {
+                debug!(index, "replayed SRTCP: its NACKs are not answered again");
+                return;
+            }
             Err(e) => {
                 debug!("incoming SRTCP not read: {e}");
                 return;
@@ -269,6 +358,12 @@ impl NativeEgress {
             {
                 continue;
             }
+            let size = (packet::RTP_HEADER + sent.payload.len() + cipher::TAG_LEN) as f64;
+            if self.resend_budget < size {
+                debug!("resend budget spent: NACKs dropped");
+                break;
+            }
+            self.resend_budget -= size;
             sent.resent = Some(now);
             // The same header (abs-send-time included) and payload as the first time: the
             // same bytes under the same nonce.
@@ -292,8 +387,9 @@ impl NativeEgress {
 
     /// An SRTCP datagram str0m is about to send: when it holds sender reports of native
     /// streams, the same datagram with their sender info made true (else `None`: send it as
-    /// it is).
-    pub fn rewrite_outgoing(&self, srtcp: &[u8]) -> Option<Vec<u8>> {
+    /// it is). `now` is the time of the drive that made it: str0m stamps a sender report with
+    /// that instant, so the RTP time is extrapolated to it, as str0m does for its own.
+    pub fn rewrite_outgoing(&self, now: Instant, srtcp: &[u8]) -> Option<Vec<u8>> {
         if !self.streams.iter().any(|s| s.last.is_some()) {
             return None;
         }
@@ -304,13 +400,10 @@ impl NativeEgress {
                 return None;
             }
         };
-        // Wallclock (Instant) to NTP: through the system clock, read once.
-        let (sys_now, mono_now) = (SystemTime::now(), Instant::now());
-        let changed = rtcp::patch_sender_reports(&mut plain, |ssrc, ntp| {
+        let changed = rtcp::patch_sender_reports(&mut plain, |ssrc, _ntp| {
             let s = self.streams.iter().find(|s| s.ssrc == ssrc)?;
             let (ts, wallclock) = s.last?;
-            let sent_at = sys_now.checked_sub(mono_now.saturating_duration_since(wallclock))?;
-            let since = ntp_to_secs(ntp) - unix_secs(sent_at)?;
+            let since = now.saturating_duration_since(wallclock).as_secs_f64();
             let ticks = (since * f64::from(s.clock_rate)).round() as i64;
             Some(rtcp::SenderInfo {
                 rtp_time: ts.wrapping_add(ticks as u32),
@@ -328,16 +421,6 @@ impl NativeEgress {
 /// abs-send-time: 6.18 fixed-point seconds, 24 bits (wraps every 64 s).
 fn abs_send_time(since: Duration) -> u32 {
     ((since.as_nanos() << 18) / 1_000_000_000) as u32 & 0x00ff_ffff
-}
-
-/// An NTP timestamp as seconds since the Unix epoch.
-fn ntp_to_secs(ntp: u64) -> f64 {
-    let secs = (ntp >> 32) as f64 - NTP_UNIX_OFFSET as f64;
-    secs + (ntp & 0xffff_ffff) as f64 / 4_294_967_296.0
-}
-
-fn unix_secs(t: SystemTime) -> Option<f64> {
-    t.duration_since(UNIX_EPOCH).ok().map(|d| d.as_secs_f64())
 }
 
 #[cfg(test)]

@@ -19,7 +19,16 @@ fn packets(mut data: &[u8]) -> impl Iterator<Item = (u8, u8, std::ops::Range<usi
         if len > data.len() {
             return None;
         }
-        let item = (data[1], data[0] & 0x1f, at..at + len);
+        // With the P bit, the last octet counts padding at the end of this packet.
+        let padding = if data[0] & 0x20 != 0 {
+            usize::from(data[len - 1])
+        } else {
+            0
+        };
+        if padding > len - 4 {
+            return None;
+        }
+        let item = (data[1], data[0] & 0x1f, at..at + len - padding);
         data = &data[len..];
         at += len;
         Some(item)
@@ -130,6 +139,20 @@ mod tests {
         short.truncate(8);
         short[3] = 1;
         assert!(nacks(&short).is_empty());
+    }
+
+    #[test]
+    fn padding_is_not_read_as_nack_entries() {
+        let mut p = nack(5, &[(9, 0)]);
+        p.extend([0, 0, 0, 4]); // padding: 4 octets, the last one says so
+        p[0] |= 0x20;
+        p[3] += 1;
+        assert_eq!(nacks(&p), [(5, 9)]);
+        let mut bad = nack(5, &[(9, 0)]);
+        bad[0] |= 0x20;
+        let n = bad.len();
+        bad[n - 1] = 200; // more padding than the packet holds
+        assert!(nacks(&bad).is_empty());
     }
 
     #[test]

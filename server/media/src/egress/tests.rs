@@ -102,8 +102,9 @@ fn nacked_packets_are_resent_byte_for_byte_once_per_gap() {
     let to_us = RtcpCipher::new(&theirs.local).unwrap();
     let payload: Arc<[u8]> = Arc::from(&[1u8, 2, 3][..]);
     let t0 = Instant::now();
+    // Enough sent that the resend budget (15% of the bytes) covers three resends.
     let first = sent_by(&mut e, |e, send| {
-        for seq in 10..20u64 {
+        for seq in 10..60u64 {
             e.send(t0, Mid::from("1"), &outgoing(&payload, seq, t0), send)
                 .unwrap();
         }
@@ -125,6 +126,15 @@ fn nacked_packets_are_resent_byte_for_byte_once_per_gap() {
         sent_by(&mut e, |e, send| e.on_rtcp(
             t0 + Duration::from_millis(31),
             &again,
+            send
+        ))
+        .is_empty()
+    );
+    // The same datagram replayed later (past the gap): its NACKs are not answered again.
+    assert!(
+        sent_by(&mut e, |e, send| e.on_rtcp(
+            t0 + Duration::from_millis(80),
+            &srtcp,
             send
         ))
         .is_empty()
@@ -153,7 +163,7 @@ fn sender_reports_get_the_native_counts_and_rtp_time() {
     let from_us = RtcpCipher::new(&theirs.remote).unwrap();
     let own = RtcpCipher::new(&e_keys_local()).unwrap();
     let payload: Arc<[u8]> = Arc::from(&[0u8; 100][..]);
-    let arrival = Instant::now() - Duration::from_millis(500);
+    let arrival = Instant::now();
     sent_by(&mut e, |e, send| {
         for seq in 0..3u64 {
             e.send(
@@ -165,17 +175,17 @@ fn sender_reports_get_the_native_counts_and_rtp_time() {
             .unwrap();
         }
     });
-    // What str0m would send: an SR for our SSRC with zero counts, NTP = now, then an SDES.
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap();
-    let ntp = ((now.as_secs() + NTP_UNIX_OFFSET) << 32)
-        | ((u64::from(now.subsec_nanos()) << 32) / 1_000_000_000);
+    // What str0m would send: an SR for our SSRC with zero counts, then an SDES.
+    let ntp = 0xE000_0000_8000_0000u64;
     let mut sr = vec![0x80, 200, 0, 6];
     sr.extend_from_slice(&0xCAFEu32.to_be_bytes());
     sr.extend_from_slice(&ntp.to_be_bytes());
     sr.extend_from_slice(&[0u8; 12]);
     sr.extend_from_slice(&[0x81, 202, 0, 1, 0, 0, 0xCA, 0xFE]);
     let sealed = own.seal(&sr, 42).unwrap();
-    let rewritten = e.rewrite_outgoing(&sealed).expect("the SR is ours");
+    let rewritten = e
+        .rewrite_outgoing(arrival + Duration::from_millis(500), &sealed)
+        .expect("the SR is ours");
     let (plain, index) = from_us.open(&rewritten).unwrap();
     assert_eq!(index, 42, "the SRTCP index str0m chose is kept");
     assert_eq!(&plain[..16], &sr[..16]);
@@ -184,17 +194,17 @@ fn sender_reports_get_the_native_counts_and_rtp_time() {
     let packets = u32::from_be_bytes(plain[20..24].try_into().unwrap());
     let octets = u32::from_be_bytes(plain[24..28].try_into().unwrap());
     assert_eq!((packets, octets), (3, 300));
-    // 90000 + 0.5 s at 90 kHz, give or take the test's own run time.
-    let expected = 90_000 + 45_000;
-    assert!(
-        (i64::from(rtp_time) - expected).abs() < 9_000,
-        "rtp time {rtp_time}"
-    );
+    // The newest packet's 90000, 0.5 s later at 90 kHz.
+    assert_eq!(rtp_time, 90_000 + 45_000);
     // A datagram without our SRs, or one we cannot open, is left to str0m as it is.
     let mut rr = vec![0x80, 201, 0, 1];
     rr.extend_from_slice(&1u32.to_be_bytes());
-    assert!(e.rewrite_outgoing(&own.seal(&rr, 43).unwrap()).is_none());
-    assert!(e.rewrite_outgoing(&sealed[..10]).is_none());
+    let now = Instant::now();
+    assert!(
+        e.rewrite_outgoing(now, &own.seal(&rr, 43).unwrap())
+            .is_none()
+    );
+    assert!(e.rewrite_outgoing(now, &sealed[..10]).is_none());
 }
 
 /// The local keys `pair` gives our side.
@@ -219,4 +229,48 @@ fn abs_send_time_is_6_18_fixed_point() {
     assert_eq!(abs_send_time(Duration::from_secs(1)), 1 << 18);
     assert_eq!(abs_send_time(Duration::from_millis(500)), 1 << 17);
     assert_eq!(abs_send_time(Duration::from_secs(64)), 0, "wraps at 64 s");
+}
+
+#[test]
+fn an_index_is_never_sealed_twice() {
+    let (mut e, _) = pair();
+    let a: Arc<[u8]> = Arc::from(&b"first"[..]);
+    let b: Arc<[u8]> = Arc::from(&b"other"[..]);
+    let t0 = Instant::now();
+    let mid = Mid::from("1");
+    let sent = sent_by(&mut e, |e, send| {
+        e.send(t0, mid, &outgoing(&a, 100, t0), send).unwrap();
+        // The same source packet again (or another with its number): not sealed again.
+        let later = t0 + Duration::from_millis(5);
+        e.send(later, mid, &outgoing(&b, 100, t0), send).unwrap();
+        // Out of order but never sent: fine, once.
+        e.send(t0, mid, &outgoing(&a, 99, t0), send).unwrap();
+        e.send(t0, mid, &outgoing(&a, 99, t0), send).unwrap();
+        // Far ahead, then one too old for the resend ring to tell: dropped.
+        e.send(t0, mid, &outgoing(&a, 2000, t0), send).unwrap();
+        e.send(t0, mid, &outgoing(&a, 101, t0), send).unwrap();
+    });
+    let seqs: Vec<u16> = sent
+        .iter()
+        .map(|p| u16::from_be_bytes([p[2], p[3]]))
+        .collect();
+    assert_eq!(seqs, [100, 99, 2000]);
+}
+
+#[test]
+fn resends_stop_at_the_budget() {
+    let (mut e, theirs) = pair();
+    let to_us = RtcpCipher::new(&theirs.local).unwrap();
+    let payload: Arc<[u8]> = Arc::from(&[5u8; 1000][..]);
+    let t0 = Instant::now();
+    sent_by(&mut e, |e, send| {
+        for seq in 0..20u64 {
+            e.send(t0, Mid::from("1"), &outgoing(&payload, seq, t0), send)
+                .unwrap();
+        }
+    });
+    // 20 packets sent bank 15% of their bytes: three resends, not sixteen.
+    let nack_all = to_us.seal(&nack(0xCAFE, 0, 0xffff), 1).unwrap();
+    let resent = sent_by(&mut e, |e, send| e.on_rtcp(t0, &nack_all, send));
+    assert_eq!(resent.len(), 3);
 }
