@@ -859,10 +859,6 @@ impl Peer {
             debug!(handle = self.handle, %mid, "no payload type for {:?}; dropping", p.codec.codec);
             return false;
         };
-        let Some(ssrc) = self.tx_ssrc(mid) else {
-            debug!(handle = self.handle, %mid, "no send stream; dropping routed packet");
-            return false;
-        };
         // With AV1 negotiated, packets may carry the dependency descriptor, which only
         // str0m's path writes: then the whole PeerConnection stays there (one sender per
         // stream, or the sender reports would count only part of it).
@@ -874,6 +870,15 @@ impl Peer {
             eg.clear_streams();
         }
         let native = !av1 && self.egress.as_ref().is_some_and(|e| e.is_ready());
+        // The native stream's SSRC needs no lookup in str0m until a description is applied.
+        if native && let Some(ssrc) = self.egress.as_ref().and_then(|e| e.verified_ssrc(mid)) {
+            self.write_native(now, mid, ssrc, *pt, p, out, send);
+            return false;
+        }
+        let Some(ssrc) = self.tx_ssrc(mid) else {
+            debug!(handle = self.handle, %mid, "no send stream; dropping routed packet");
+            return false;
+        };
         if native {
             self.write_native(now, mid, *ssrc, *pt, p, out, send);
             return false;
@@ -945,7 +950,7 @@ impl Peer {
         let Some(eg) = self.egress.as_mut() else {
             return;
         };
-        if !eg.has_stream(mid, ssrc) {
+        if !eg.verify(mid, ssrc) {
             let (ids, video) = match self.rtc.media(mid) {
                 Some(m) => {
                     let map = m.remote_extmap();
@@ -1024,6 +1029,9 @@ impl Peer {
     fn clear_send_caches(&mut self) {
         self.pt_cache.clear();
         self.tx_ssrc_cache.clear();
+        if let Some(eg) = self.egress.as_mut() {
+            eg.unverify();
+        }
     }
 
     /// The target's payload type for a codec: same codec and (for H.264) the same

@@ -97,6 +97,8 @@ struct Sent {
 struct Stream {
     mid: Mid,
     ssrc: u32,
+    /// The SSRC was checked against str0m's send stream since the last description applied.
+    verified: bool,
     ids: ExtIds,
     packets: u32,
     octets: u32,
@@ -227,9 +229,36 @@ impl NativeEgress {
         self.path.is_some()
     }
 
-    /// Whether `mid`'s send stream is known (with SSRC `ssrc`); else call `add_stream`.
-    pub fn has_stream(&self, mid: Mid, ssrc: u32) -> bool {
-        self.streams.iter().any(|s| s.mid == mid && s.ssrc == ssrc)
+    /// The SSRC of `mid`'s native stream while it is known to be str0m's send stream of the
+    /// m-line (checked once after each description applied, see `verify`).
+    pub fn verified_ssrc(&self, mid: Mid) -> Option<u32> {
+        self.streams
+            .iter()
+            .find(|s| s.mid == mid && s.verified)
+            .map(|s| s.ssrc)
+    }
+
+    /// A description was applied: each stream's SSRC is checked again before its next packet.
+    pub fn unverify(&mut self) {
+        for s in &mut self.streams {
+            s.verified = false;
+        }
+    }
+
+    /// Whether `mid`'s native stream has SSRC `ssrc` (then marked checked); else call
+    /// `add_stream`.
+    pub fn verify(&mut self, mid: Mid, ssrc: u32) -> bool {
+        match self
+            .streams
+            .iter_mut()
+            .find(|s| s.mid == mid && s.ssrc == ssrc)
+        {
+            Some(s) => {
+                s.verified = true;
+                true
+            }
+            None => false,
+        }
     }
 
     /// Sets up (or, after its SSRC changed, replaces) the native stream of `mid`.
@@ -239,6 +268,7 @@ impl NativeEgress {
         self.streams.push(Stream {
             mid,
             ssrc,
+            verified: true,
             ids,
             packets: 0,
             octets: 0,
@@ -418,9 +448,11 @@ impl NativeEgress {
     }
 }
 
-/// abs-send-time: 6.18 fixed-point seconds, 24 bits (wraps every 64 s).
+/// abs-send-time: 6.18 fixed-point seconds, 24 bits (wraps every 64 s). In u64: this runs
+/// per packet and target, and a u128 division costs tens of nanoseconds.
 fn abs_send_time(since: Duration) -> u32 {
-    ((since.as_nanos() << 18) / 1_000_000_000) as u32 & 0x00ff_ffff
+    let frac = (u64::from(since.subsec_nanos()) << 18) / 1_000_000_000;
+    ((since.as_secs() << 18) + frac) as u32 & 0x00ff_ffff
 }
 
 #[cfg(test)]
