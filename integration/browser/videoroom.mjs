@@ -206,6 +206,22 @@ async function switchLayer(p, slot, kind, n, log) {
   log(`${p.name}: ${what} ${n} event after ${Date.now() - t0} ms`);
 }
 
+// Caps the viewer's feed to temporal layer 0, then 1, with the demo's TL buttons: each cap must
+// be confirmed by the plugin's temporal event and lower the decoded frame rate below the next
+// (TL 0 < TL 1 < `allFps`, measured with every layer).
+async function assertTemporalCaps(viewer, slot, allFps, log) {
+  await switchLayer(viewer, slot, 'tl', 0, log);
+  await viewer.page.waitForTimeout(500);
+  const { fps: fps0 } = await receiving(viewer, slot, 3000);
+  await switchLayer(viewer, slot, 'tl', 1, log);
+  await viewer.page.waitForTimeout(500);
+  const { fps: fps1 } = await receiving(viewer, slot, 3000);
+  log(`${viewer.name} (${viewer.kind}): ${allFps.toFixed(1)} fps with every temporal layer, ${fps1.toFixed(1)} up to TL 1, ${fps0.toFixed(1)} with TL 0`);
+  if (!(fps0 > 0 && fps0 < fps1 && fps1 < allFps)) {
+    throw new Error(`decoded frame rate does not follow the temporal cap (all ${allFps.toFixed(1)}, TL 1 ${fps1.toFixed(1)}, TL 0 ${fps0.toFixed(1)} fps)`);
+  }
+}
+
 async function simulcast(log) {
   await withParticipants('videoroom-simulcast', log, async ({ join }) => {
     const pub = await join('simon', 'ws', '?simulcast=true');
@@ -268,18 +284,8 @@ async function simulcast(log) {
     }
     await assertPlaying(viewer, slot, log);
 
-    // Temporal layers (Chromium's VP8 simulcast is L1T3; the demo offers TL 0 and TL 1 for it):
-    // each cap is confirmed by a temporal event and lowers the decoded frame rate.
-    await switchLayer(viewer, slot, 'tl', 0, log);
-    await viewer.page.waitForTimeout(500);
-    const { fps: fps0 } = await receiving(viewer, slot, 3000);
-    await switchLayer(viewer, slot, 'tl', 1, log);
-    await viewer.page.waitForTimeout(500);
-    const { fps: fps1 } = await receiving(viewer, slot, 3000);
-    log(`viewer (http): ${allFps.toFixed(1)} fps with every temporal layer, ${fps1.toFixed(1)} up to TL 1, ${fps0.toFixed(1)} with TL 0`);
-    if (!(fps0 > 0 && fps0 < fps1 && fps1 < allFps)) {
-      throw new Error(`decoded frame rate does not follow the temporal cap (all ${allFps.toFixed(1)}, TL 1 ${fps1.toFixed(1)}, TL 0 ${fps0.toFixed(1)} fps)`);
-    }
+    // Temporal layers (Chromium's VP8 simulcast is L1T3; the demo offers TL 0 and TL 1 for it).
+    await assertTemporalCaps(viewer, slot, allFps, log);
   });
 }
 
@@ -346,16 +352,7 @@ async function svc(log) {
     const { fps: fps2 } = await receiving(viewer, slot, 3000);
     log(`viktor (http): back to ${back.w}x${back.h}, ${fps2.toFixed(1)} fps`);
 
-    await switchLayer(viewer, slot, 'tl', 0, log);
-    await viewer.page.waitForTimeout(500);
-    const { fps: fps0 } = await receiving(viewer, slot, 3000);
-    await switchLayer(viewer, slot, 'tl', 1, log);
-    await viewer.page.waitForTimeout(500);
-    const { fps: fps1 } = await receiving(viewer, slot, 3000);
-    log(`viktor (http): ${fps2.toFixed(1)} fps with every temporal layer, ${fps1.toFixed(1)} up to TL 1, ${fps0.toFixed(1)} with TL 0`);
-    if (!(fps0 > 0 && fps0 < fps1 && fps1 < fps2)) {
-      throw new Error(`decoded frame rate does not follow the temporal cap (all ${fps2.toFixed(1)}, TL 1 ${fps1.toFixed(1)}, TL 0 ${fps0.toFixed(1)} fps)`);
-    }
+    await assertTemporalCaps(viewer, slot, fps2, log);
     await assertPlaying(viewer, slot, log);
   });
 }

@@ -557,6 +557,43 @@ fn video_publisher(
     (client, video)
 }
 
+/// A subscriber: a server offer with one send-only VP8 m-line, accepted by a new client, and
+/// the route from the publisher's `video` to it (not added).
+fn video_subscriber(
+    engine: &MediaEngine,
+    sub: HandleId,
+    publisher: HandleId,
+    video: Mid,
+) -> (Client, Route) {
+    let mut client = Client::new();
+    let offer = engine
+        .offer(
+            sub,
+            &spec(vec![line(
+                None,
+                MediaKind::Video,
+                Direction::SendOnly,
+                &["vp8"],
+            )]),
+        )
+        .unwrap();
+    client_accepts(engine, &mut client, sub, &offer.sdp);
+    let route = Route {
+        source: MediaRef {
+            handle: publisher,
+            mid: video.to_string(),
+        },
+        target: MediaRef {
+            handle: sub,
+            mid: offer.mids[0].clone(),
+        },
+        layer: LayerChoice::default(),
+        paused: false,
+        auto_layer: false,
+    };
+    (client, route)
+}
+
 fn vp8_payload(i: u64) -> Vec<u8> {
     let mut p = vec![0x10, 0x00, 0x9d, 0x01, 0x2a];
     p.extend(std::iter::repeat_n(i as u8, 30 + (i % 7) as usize));
@@ -817,32 +854,7 @@ fn a_new_route_target_gets_a_keyframe_requested_from_its_source() {
 
     // A route to a subscriber whose PeerConnection is not up yet: nothing to ask for yet.
     let sub: HandleId = 82;
-    let mut subc = Client::new();
-    let offer = engine
-        .offer(
-            sub,
-            &spec(vec![line(
-                None,
-                MediaKind::Video,
-                Direction::SendOnly,
-                &["vp8"],
-            )]),
-        )
-        .unwrap();
-    client_accepts(&engine, &mut subc, sub, &offer.sdp);
-    let route = Route {
-        source: MediaRef {
-            handle: publisher,
-            mid: video.to_string(),
-        },
-        target: MediaRef {
-            handle: sub,
-            mid: offer.mids[0].clone(),
-        },
-        layer: LayerChoice::default(),
-        paused: false,
-        auto_layer: false,
-    };
+    let (mut subc, route) = video_subscriber(&engine, sub, publisher, video);
     let id = engine.route_add(route.clone()).unwrap();
     assert!(!publisher_asked(
         &mut pubc,
@@ -1329,34 +1341,8 @@ fn native_send_path_carries_media_resends_and_true_sender_reports() {
         let publisher: HandleId = 91;
         let (mut pubc, video) = video_publisher(&engine, &mut ev, &mut seen, publisher);
         let sub: HandleId = 92;
-        let mut subc = Client::new();
-        let offer = engine
-            .offer(
-                sub,
-                &spec(vec![line(
-                    None,
-                    MediaKind::Video,
-                    Direction::SendOnly,
-                    &["vp8"],
-                )]),
-            )
-            .unwrap();
-        client_accepts(&engine, &mut subc, sub, &offer.sdp);
-        engine
-            .route_add(Route {
-                source: MediaRef {
-                    handle: publisher,
-                    mid: video.to_string(),
-                },
-                target: MediaRef {
-                    handle: sub,
-                    mid: offer.mids[0].clone(),
-                },
-                layer: LayerChoice::default(),
-                paused: false,
-                auto_layer: false,
-            })
-            .unwrap();
+        let (mut subc, route) = video_subscriber(&engine, sub, publisher, video);
+        engine.route_add(route).unwrap();
         subc.wait(&mut ev, &mut seen, |_, s| {
             s.contains(&MediaEvent::WebrtcUp { handle: sub })
                 .then_some(())
