@@ -47,12 +47,15 @@ pub enum EgressError {
 }
 
 /// Packets kept for resending, per stream (a power of two: indexed by sequence number).
-const RESEND_VIDEO: usize = 512;
+/// 256 video packets hold a second up to ~2.5 Mbit/s of 1200-byte packets, and 500 ms
+/// (Janus's max_nack_queue) up to ~5 Mbit/s; the rings of all subscribers are written once
+/// per packet each, so their size shows in the cache misses of the whole path.
+const RESEND_VIDEO: usize = 256;
 const RESEND_AUDIO: usize = 64;
-/// A packet is resent at most once in this long (several NACKs for one loss).
-const RESEND_GAP: Duration = Duration::from_millis(10);
-/// Older packets are not resent (Janus keeps 500 ms; the str0m path a second).
-const RESEND_AGE: Duration = Duration::from_secs(1);
+/// A packet is resent at most once in this long (several NACKs for one loss), in ms.
+const RESEND_GAP_MS: u32 = 10;
+/// Older packets are not resent (Janus keeps 500 ms; the str0m path a second), in ms.
+const RESEND_AGE_MS: u32 = 1000;
 /// Bound on the resends one RTCP datagram can cause.
 const RESEND_MAX: usize = 64;
 /// Resent bytes may reach this share of the bytes sent (str0m's RTX cap on its path).
@@ -89,8 +92,10 @@ struct Sent {
     header: Header,
     payload: Arc<[u8]>,
     picture: Option<PictureIds>,
-    at: Instant,
-    resent: Option<Instant>,
+    /// When it was sent and last resent, in ms since the path's epoch (wrapping; a ring
+    /// entry is small: 72 bytes).
+    at_ms: u32,
+    resent_ms: Option<u32>,
 }
 
 #[derive(Debug)]
@@ -207,6 +212,11 @@ impl NativeEgress {
         self.path = Some((local, remote));
     }
 
+    /// `t` in ms since the path's epoch (wraps after 49 days; compared with wrapping_sub).
+    fn millis(&self, t: Instant) -> u32 {
+        t.saturating_duration_since(self.epoch).as_millis() as u32
+    }
+
     /// Forgets the selected pair (ICE lost it): routed packets go through str0m until it
     /// sends on a pair again.
     pub fn clear_path(&mut self) {
@@ -299,6 +309,7 @@ impl NativeEgress {
             return Ok(());
         };
         let abs = abs_send_time(now.saturating_duration_since(self.epoch));
+        let now_ms = self.millis(now);
         let Some(stream) = self.streams.iter_mut().find(|s| s.mid == mid) else {
             return Ok(());
         };
@@ -340,8 +351,8 @@ impl NativeEgress {
             header,
             payload: o.payload.clone(),
             picture: o.picture,
-            at: now,
-            resent: None,
+            at_ms: now_ms,
+            resent_ms: None,
         });
         Ok(())
     }
@@ -369,6 +380,7 @@ impl NativeEgress {
             }
         };
         let mut resent = 0;
+        let now_ms = self.millis(now);
         for (ssrc, seq) in rtcp::nacks(&plain) {
             if resent >= RESEND_MAX {
                 break;
@@ -381,10 +393,10 @@ impl NativeEgress {
                 continue;
             };
             if sent.index as u16 != seq
-                || now.saturating_duration_since(sent.at) > RESEND_AGE
+                || now_ms.wrapping_sub(sent.at_ms) > RESEND_AGE_MS
                 || sent
-                    .resent
-                    .is_some_and(|t| now.saturating_duration_since(t) < RESEND_GAP)
+                    .resent_ms
+                    .is_some_and(|t| now_ms.wrapping_sub(t) < RESEND_GAP_MS)
             {
                 continue;
             }
@@ -394,7 +406,7 @@ impl NativeEgress {
                 break;
             }
             self.resend_budget -= size;
-            sent.resent = Some(now);
+            sent.resent_ms = Some(now_ms);
             // The same header (abs-send-time included) and payload as the first time: the
             // same bytes under the same nonce.
             let header_len = packet::write(
