@@ -191,7 +191,8 @@ pub struct Peer {
     native_allowed: bool,
     /// The native send path, once DTLS has given its keys (GCM profiles only).
     egress: Option<NativeEgress>,
-    /// (local, remote) of the last datagram other than STUN str0m sent: the selected pair.
+    /// (local, remote) of the last datagram other than STUN str0m sent: the selected pair,
+    /// which the native path sends on (none: ICE lost it, packets go through str0m).
     media_path: Option<(SocketAddr, SocketAddr)>,
     pub srtp_profile: Option<SrtpProfile>,
     pub ended: Option<PeerEnd>,
@@ -371,10 +372,10 @@ impl Peer {
                 return;
             }
         };
-        if let Some(eg) = self.egress.as_mut()
+        if let (Some(eg), Some(path)) = (self.egress.as_mut(), self.media_path)
             && egress::is_rtcp(data)
         {
-            eg.on_rtcp(now, data, io.send);
+            eg.on_rtcp(now, data, path, io.send);
         }
         if let Err(e) = self.rtc.handle_input(Input::Receive(now, r)) {
             debug!(handle = self.handle, "input from {source} rejected: {e}");
@@ -869,10 +870,10 @@ impl Peer {
         {
             eg.clear_streams();
         }
-        let native = !av1 && self.egress.as_ref().is_some_and(|e| e.is_ready());
+        let native = !av1 && self.native_egress_active();
         // The native stream's SSRC needs no lookup in str0m until a description is applied.
-        if native && let Some(ssrc) = self.egress.as_ref().and_then(|e| e.verified_ssrc(mid)) {
-            self.write_native(now, mid, ssrc, *pt, p, out, send);
+        if native && self.egress.as_ref().is_some_and(|e| e.is_verified(mid)) {
+            self.write_native(now, mid, *pt, p, out, send);
             return false;
         }
         let Some(ssrc) = self.tx_ssrc(mid) else {
@@ -880,7 +881,8 @@ impl Peer {
             return false;
         };
         if native {
-            self.write_native(now, mid, *ssrc, *pt, p, out, send);
+            self.ensure_native_stream(mid, *ssrc);
+            self.write_native(now, mid, *pt, p, out, send);
             return false;
         }
         let ext = ExtensionValues {
@@ -936,36 +938,42 @@ impl Peer {
         Some(ssrc)
     }
 
-    #[allow(clippy::too_many_arguments)]
+    /// Makes `mid`'s native stream the one of str0m's send stream `ssrc` (after a
+    /// description was applied, or for the first packet): kept when its SSRC is unchanged,
+    /// set up anew with the m-line's extension ids otherwise.
+    fn ensure_native_stream(&mut self, mid: Mid, ssrc: u32) {
+        let Some(eg) = self.egress.as_mut() else {
+            return;
+        };
+        if eg.verify(mid, ssrc) {
+            return;
+        }
+        let Some(m) = self.rtc.media(mid) else {
+            return;
+        };
+        let map = m.remote_extmap();
+        let ids = egress::ExtIds {
+            abs_send_time: map.id_of(Extension::AbsoluteSendTime),
+            audio_level: map.id_of(Extension::AudioLevel),
+            video_orientation: map.id_of(Extension::VideoOrientation),
+            video_content_type: map.id_of(Extension::VideoContentType),
+        };
+        eg.add_stream(mid, ssrc, ids, m.kind() == StrKind::Video);
+    }
+
+    /// Sends a routed packet on `mid`'s native stream (set up by `ensure_native_stream`).
     fn write_native(
         &mut self,
         now: Instant,
         mid: Mid,
-        ssrc: u32,
         pt: u8,
         p: &ForwardPacket,
         out: &RtpOut,
         send: &mut dyn FnMut(SocketAddr, SocketAddr, &[u8]),
     ) {
-        let Some(eg) = self.egress.as_mut() else {
+        let (Some(eg), Some(path)) = (self.egress.as_mut(), self.media_path) else {
             return;
         };
-        if !eg.verify(mid, ssrc) {
-            let (ids, video) = match self.rtc.media(mid) {
-                Some(m) => {
-                    let map = m.remote_extmap();
-                    let ids = egress::ExtIds {
-                        abs_send_time: map.id_of(Extension::AbsoluteSendTime),
-                        audio_level: map.id_of(Extension::AudioLevel),
-                        video_orientation: map.id_of(Extension::VideoOrientation),
-                        video_content_type: map.id_of(Extension::VideoContentType),
-                    };
-                    (ids, m.kind() == StrKind::Video)
-                }
-                None => return,
-            };
-            eg.add_stream(mid, ssrc, ids, video);
-        }
         let o = egress::Outgoing {
             pt,
             marker: out.marker,
@@ -984,7 +992,7 @@ impl Peer {
             video_content_type: p.ext.video_content_type,
             arrival: p.arrival,
         };
-        if let Err(e) = eg.send(now, mid, &o, send) {
+        if let Err(e) = eg.send(now, mid, &o, path, send) {
             warn!(handle = self.handle, %mid, "native send: {e}");
         }
     }
@@ -1008,16 +1016,13 @@ impl Peer {
         match egress::Keys::from_keying_material(aead, &k.material, k.dtls_client)
             .and_then(|keys| NativeEgress::new(&keys))
         {
-            Ok(mut e) => {
+            Ok(e) => {
                 // Once per send-only PeerConnection, like the API's per-handle lines.
                 info!(
                     handle = self.handle,
                     "routed RTP on the native send path ({})",
                     srtp::profile_name(k.profile)
                 );
-                if let Some((local, remote)) = self.media_path {
-                    e.set_path(local, remote);
-                }
                 self.egress = Some(e);
             }
             Err(e) => warn!(handle = self.handle, "native send path not started: {e}"),
@@ -1130,12 +1135,8 @@ impl Peer {
                     if !stun {
                         // str0m sends everything but STUN on the selected pair.
                         self.media_path = Some((t.source, t.destination));
-                    }
-                    if let Some(eg) = self.egress.as_mut()
-                        && !stun
-                    {
-                        eg.set_path(t.source, t.destination);
-                        if egress::is_rtcp(&t.contents)
+                        if let Some(eg) = self.egress.as_ref()
+                            && egress::is_rtcp(&t.contents)
                             && let Some(rewritten) = eg.rewrite_outgoing(now, &t.contents)
                         {
                             (io.send)(t.source, t.destination, &rewritten);
@@ -1147,15 +1148,13 @@ impl Peer {
                 Output::Event(e) => self.on_event(now, e, io),
             }
         }
-        if let Some(p) = srtp::take_negotiated() {
+        if let Some(k) = srtp::take_keying() {
             debug!(
                 handle = self.handle,
                 "SRTP profile {}",
-                srtp::profile_name(p)
+                srtp::profile_name(k.profile)
             );
-            self.srtp_profile = Some(p);
-        }
-        if let Some(k) = srtp::take_keying() {
+            self.srtp_profile = Some(k.profile);
             self.start_native_egress(&k);
         }
         if !self.rtc.is_alive() && self.ended.is_none() {
@@ -1184,9 +1183,6 @@ impl Peer {
                         // The selected pair is gone: routed packets go through str0m until
                         // it sends on a pair again (which re-arms the native path).
                         self.media_path = None;
-                        if let Some(eg) = self.egress.as_mut() {
-                            eg.clear_path();
-                        }
                     }
                     IceConnectionState::Connected | IceConnectionState::Completed => {
                         self.ice_down_since = None;
@@ -1381,7 +1377,7 @@ impl Peer {
 
     /// Routed RTP takes the native send path (see `crate::egress`).
     pub fn native_egress_active(&self) -> bool {
-        self.egress.as_ref().is_some_and(|e| e.is_ready())
+        self.egress.is_some() && self.media_path.is_some()
     }
 
     pub fn srtp_profile_name(&self) -> Option<&'static str> {

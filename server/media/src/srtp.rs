@@ -6,9 +6,9 @@
 //! the remote server chooses. Both GCM profiles are preferred over AES-CM + HMAC-SHA1
 //! (2-3x cheaper per packet), which is what we want; AES-128-GCM itself cannot be put
 //! first without patching dimpl. str0m only logs the outcome, so we wrap the DTLS provider
-//! to observe it: the wrapper notes the profile in a thread-local when the keying material
-//! comes out, and the shard (which drives each Rtc on its own thread) collects it right
-//! after driving the peer.
+//! to observe it: the wrapper notes the profile and the keying material (which the native
+//! send path derives its keys from) in a thread-local when they come out, and the shard
+//! (which drives each Rtc on its own thread) collects them right after driving the peer.
 //!
 //! The wrapper also remembers when DTLS has nothing to say: str0m polls DTLS on every
 //! `poll_output`, which for a forwarding peer is once per packet batch, and dimpl is a
@@ -16,7 +16,7 @@
 //! that ended in a timeout, further polls return that timeout without asking dimpl, until
 //! the next call that feeds it (packet, timeout, application data, close, role).
 
-use std::cell::Cell;
+use std::cell::RefCell;
 use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
@@ -27,11 +27,11 @@ use str0m::crypto::dtls::{
 use str0m::crypto::{CryptoError, CryptoProvider, from_feature_flags};
 
 thread_local! {
-    static NEGOTIATED: Cell<Option<SrtpProfile>> = const { Cell::new(None) };
-    static KEYING: std::cell::RefCell<Option<Keying>> = const { std::cell::RefCell::new(None) };
+    static KEYING: RefCell<Option<Keying>> = const { RefCell::new(None) };
 }
 
-/// The DTLS-SRTP export of a finished handshake (for the native send path, `egress`).
+/// The DTLS-SRTP export of a finished handshake: its profile, and its keying material for
+/// the native send path (`egress`).
 pub struct Keying {
     pub material: Vec<u8>,
     pub profile: SrtpProfile,
@@ -39,16 +39,10 @@ pub struct Keying {
     pub dtls_client: bool,
 }
 
-/// The keying material exported by the last DTLS handshake that completed on this thread
-/// since the previous call (taken with the profile, by the same shard, after the same drive).
+/// The export of the last DTLS handshake that completed on this thread since the previous
+/// call (taken by the shard right after the drive that completed it).
 pub fn take_keying() -> Option<Keying> {
     KEYING.with(|k| k.borrow_mut().take())
-}
-
-/// The profile negotiated by the last DTLS handshake that completed on this thread since
-/// the previous call.
-pub fn take_negotiated() -> Option<SrtpProfile> {
-    NEGOTIATED.with(|c| c.take())
 }
 
 /// Janus-style name of a profile.
@@ -113,7 +107,6 @@ impl DtlsInstance for RecordingDtls {
         let out = self.inner.poll_output(buf);
         match &out {
             DtlsOutput::KeyingMaterial(material, profile) => {
-                NEGOTIATED.with(|c| c.set(Some(*profile)));
                 let keying = Keying {
                     material: material.to_vec(),
                     profile: *profile,

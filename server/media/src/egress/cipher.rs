@@ -22,17 +22,25 @@ fn key(aead: Aead, key: &[u8]) -> Result<LessSafeKey, EgressError> {
         .map_err(|_| EgressError::Crypto("AEAD key"))
 }
 
-/// The 12-byte IV: `00 00 | ssrc | a | b` XOR salt (RTP: a = ROC, b = SEQ; RTCP: a = 0,
-/// b = index).
-fn iv(salt: &[u8; SALT_LEN], ssrc: u32, a: u32, b: u32, b_len: usize) -> Nonce {
+/// The 12-byte IV of an RTP packet (RFC 7714 §8.1): `00 00 | SSRC | ROC | SEQ` XOR salt,
+/// ROC and SEQ being the upper 32 and lower 16 bits of its 48-bit index.
+fn rtp_iv(salt: &[u8; SALT_LEN], ssrc: u32, index: u64) -> Nonce {
     let mut n = [0u8; SALT_LEN];
     n[2..6].copy_from_slice(&ssrc.to_be_bytes());
-    if b_len == 2 {
-        n[6..10].copy_from_slice(&a.to_be_bytes());
-        n[10..12].copy_from_slice(&(b as u16).to_be_bytes());
-    } else {
-        n[8..12].copy_from_slice(&b.to_be_bytes());
-    }
+    n[6..12].copy_from_slice(&index.to_be_bytes()[2..]);
+    salted(n, salt)
+}
+
+/// The 12-byte IV of an SRTCP packet (RFC 7714 §9.1): `00 00 | SSRC | 00 00 | index` XOR
+/// salt.
+fn rtcp_iv(salt: &[u8; SALT_LEN], ssrc: u32, index: u32) -> Nonce {
+    let mut n = [0u8; SALT_LEN];
+    n[2..6].copy_from_slice(&ssrc.to_be_bytes());
+    n[8..12].copy_from_slice(&index.to_be_bytes());
+    salted(n, salt)
+}
+
+fn salted(mut n: [u8; SALT_LEN], salt: &[u8; SALT_LEN]) -> Nonce {
     for (x, s) in n.iter_mut().zip(salt) {
         *x ^= s;
     }
@@ -68,13 +76,7 @@ impl RtpSealer {
         ssrc: u32,
         index: u64,
     ) -> Result<(), EgressError> {
-        let nonce = iv(
-            &self.salt,
-            ssrc,
-            (index >> 16) as u32,
-            index as u32 & 0xffff,
-            2,
-        );
+        let nonce = rtp_iv(&self.salt, ssrc, index);
         let (header, payload) = packet.split_at_mut(header_len);
         let tag = self
             .key
@@ -126,7 +128,7 @@ impl RtcpCipher {
         let mut body = srtcp[SRTCP_CLEAR..trailer_at].to_vec();
         let plain_len = self
             .key
-            .open_in_place(iv(&self.salt, ssrc, 0, index, 4), Aad::from(aad), &mut body)
+            .open_in_place(rtcp_iv(&self.salt, ssrc, index), Aad::from(aad), &mut body)
             .map_err(|_| EgressError::Crypto("SRTCP authentication failed"))?
             .len();
         let mut out = Vec::with_capacity(SRTCP_CLEAR + plain_len);
@@ -150,7 +152,7 @@ impl RtcpCipher {
         let tag = self
             .key
             .seal_in_place_separate_tag(
-                iv(&self.salt, ssrc, 0, index & 0x7fff_ffff, 4),
+                rtcp_iv(&self.salt, ssrc, index & 0x7fff_ffff),
                 Aad::from(aad),
                 &mut out[SRTCP_CLEAR..],
             )
@@ -165,13 +167,7 @@ impl RtcpCipher {
 impl RtpSealer {
     /// Opens what `seal` made (the receiver's side, for tests).
     pub fn open(&self, packet: &[u8], header_len: usize, ssrc: u32, index: u64) -> Option<Vec<u8>> {
-        let nonce = iv(
-            &self.salt,
-            ssrc,
-            (index >> 16) as u32,
-            index as u32 & 0xffff,
-            2,
-        );
+        let nonce = rtp_iv(&self.salt, ssrc, index);
         let mut body = packet[header_len..].to_vec();
         let n = self
             .key

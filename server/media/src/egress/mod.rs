@@ -173,8 +173,6 @@ pub struct NativeEgress {
     rtcp_out: RtcpCipher,
     /// The remote's SRTCP direction: its NACKs are read with it.
     rtcp_in: RtcpCipher,
-    /// (local, remote) of the selected candidate pair, as str0m last sent on it.
-    path: Option<(SocketAddr, SocketAddr)>,
     streams: Vec<Stream>,
     buf: Vec<u8>,
     epoch: Instant,
@@ -186,7 +184,6 @@ pub struct NativeEgress {
 impl std::fmt::Debug for NativeEgress {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("NativeEgress")
-            .field("path", &self.path)
             .field("streams", &self.streams.len())
             .finish_non_exhaustive()
     }
@@ -198,7 +195,6 @@ impl NativeEgress {
             sealer: RtpSealer::new(&keys.local)?,
             rtcp_out: RtcpCipher::new(&keys.local)?,
             rtcp_in: RtcpCipher::new(&keys.remote)?,
-            path: None,
             streams: Vec::new(),
             buf: Vec::with_capacity(1500),
             epoch: Instant::now(),
@@ -207,20 +203,9 @@ impl NativeEgress {
         })
     }
 
-    /// Notes the addresses of a non-STUN datagram str0m sends: that is the selected pair.
-    pub fn set_path(&mut self, local: SocketAddr, remote: SocketAddr) {
-        self.path = Some((local, remote));
-    }
-
     /// `t` in ms since the path's epoch (wraps after 49 days; compared with wrapping_sub).
     fn millis(&self, t: Instant) -> u32 {
         t.saturating_duration_since(self.epoch).as_millis() as u32
-    }
-
-    /// Forgets the selected pair (ICE lost it): routed packets go through str0m until it
-    /// sends on a pair again.
-    pub fn clear_path(&mut self) {
-        self.path = None;
     }
 
     /// Forgets the streams: str0m sends on their SSRCs from now on, and its sender reports
@@ -234,18 +219,10 @@ impl NativeEgress {
         !self.streams.is_empty()
     }
 
-    /// Ready to send: the selected pair is known.
-    pub fn is_ready(&self) -> bool {
-        self.path.is_some()
-    }
-
-    /// The SSRC of `mid`'s native stream while it is known to be str0m's send stream of the
-    /// m-line (checked once after each description applied, see `verify`).
-    pub fn verified_ssrc(&self, mid: Mid) -> Option<u32> {
-        self.streams
-            .iter()
-            .find(|s| s.mid == mid && s.verified)
-            .map(|s| s.ssrc)
+    /// Whether `mid`'s native stream is known to be str0m's send stream of the m-line
+    /// (checked once after each description applied, see `verify`).
+    pub fn is_verified(&self, mid: Mid) -> bool {
+        self.streams.iter().any(|s| s.mid == mid && s.verified)
     }
 
     /// A description was applied: each stream's SSRC is checked again before its next packet.
@@ -297,17 +274,17 @@ impl NativeEgress {
             .map(|s| u64::from(s.packets))
     }
 
-    /// Writes, seals and hands to `send` one routed packet on `mid`'s stream.
+    /// Writes, seals and hands to `send` one routed packet on `mid`'s stream, over `path`
+    /// (local, remote: the selected candidate pair, which the peer tracks).
     pub fn send(
         &mut self,
         now: Instant,
         mid: Mid,
         o: &Outgoing,
+        path: (SocketAddr, SocketAddr),
         send: &mut dyn FnMut(SocketAddr, SocketAddr, &[u8]),
     ) -> Result<(), EgressError> {
-        let Some((local, remote)) = self.path else {
-            return Ok(());
-        };
+        let (local, remote) = path;
         let abs = abs_send_time(now.saturating_duration_since(self.epoch));
         let now_ms = self.millis(now);
         let Some(stream) = self.streams.iter_mut().find(|s| s.mid == mid) else {
@@ -363,11 +340,10 @@ impl NativeEgress {
         &mut self,
         now: Instant,
         srtcp: &[u8],
+        path: (SocketAddr, SocketAddr),
         send: &mut dyn FnMut(SocketAddr, SocketAddr, &[u8]),
     ) {
-        let Some((local, remote)) = self.path else {
-            return;
-        };
+        let (local, remote) = path;
         let plain = match self.rtcp_in.open(srtcp) {
             Ok((plain, index)) if self.replay.accept(index) => plain,
             Ok((_, index)) => {
@@ -442,7 +418,7 @@ impl NativeEgress {
                 return None;
             }
         };
-        let changed = rtcp::patch_sender_reports(&mut plain, |ssrc, _ntp| {
+        let changed = rtcp::patch_sender_reports(&mut plain, |ssrc| {
             let s = self.streams.iter().find(|s| s.ssrc == ssrc)?;
             let (ts, wallclock) = s.last?;
             let since = now.saturating_duration_since(wallclock).as_secs_f64();

@@ -66,11 +66,11 @@ pub struct SenderInfo {
     pub octets: u32,
 }
 
-/// Rewrites, in place, the sender info of each SR whose SSRC `info` knows; its NTP time is
-/// passed to `info` (which maps it to RTP time). Returns whether anything changed.
+/// Rewrites, in place, the RTP time and counts of each SR whose SSRC `info` knows (its NTP
+/// time stays). Returns whether anything changed.
 pub fn patch_sender_reports(
     rtcp: &mut [u8],
-    mut info: impl FnMut(u32, u64) -> Option<SenderInfo>,
+    mut info: impl FnMut(u32) -> Option<SenderInfo>,
 ) -> bool {
     let srs: Vec<std::ops::Range<usize>> = packets(rtcp)
         .filter(|(pt, _, r)| *pt == PT_SR && r.len() >= SR_INFO_END)
@@ -80,8 +80,7 @@ pub fn patch_sender_reports(
     for r in srs {
         let p = &mut rtcp[r];
         let ssrc = u32::from_be_bytes([p[4], p[5], p[6], p[7]]);
-        let ntp = u64::from_be_bytes([p[8], p[9], p[10], p[11], p[12], p[13], p[14], p[15]]);
-        if let Some(i) = info(ssrc, ntp) {
+        if let Some(i) = info(ssrc) {
             p[16..20].copy_from_slice(&i.rtp_time.to_be_bytes());
             p[20..24].copy_from_slice(&i.packets.to_be_bytes());
             p[24..28].copy_from_slice(&i.octets.to_be_bytes());
@@ -161,22 +160,20 @@ mod tests {
         c.extend(nack(5, &[(1, 0)]));
         c.extend(sr(2, 0x2222));
         let before = c.clone();
-        let changed = patch_sender_reports(&mut c, |ssrc, ntp| {
-            (ssrc == 2).then(|| {
-                assert_eq!(ntp, 0x2222);
-                SenderInfo {
-                    rtp_time: 0xAABBCCDD,
-                    packets: 3,
-                    octets: 4,
-                }
+        let changed = patch_sender_reports(&mut c, |ssrc| {
+            (ssrc == 2).then_some(SenderInfo {
+                rtp_time: 0xAABBCCDD,
+                packets: 3,
+                octets: 4,
             })
         });
         assert!(changed);
-        assert_eq!(&c[..before.len() - 28], &before[..before.len() - 28]);
+        // Everything before the last SR's RTP time is untouched, its NTP time included.
+        assert_eq!(&c[..before.len() - 12], &before[..before.len() - 12]);
         let last = &c[c.len() - 28..];
         assert_eq!(&last[16..20], &[0xAA, 0xBB, 0xCC, 0xDD]);
         assert_eq!(&last[20..24], &3u32.to_be_bytes());
         assert_eq!(&last[24..28], &4u32.to_be_bytes());
-        assert!(!patch_sender_reports(&mut c, |_, _| None));
+        assert!(!patch_sender_reports(&mut c, |_| None));
     }
 }

@@ -3,13 +3,17 @@ use super::*;
 const ADDR_L: &str = "127.0.0.1:1000";
 const ADDR_R: &str = "127.0.0.1:2000";
 
+/// The selected pair the peer would pass in.
+fn path() -> (SocketAddr, SocketAddr) {
+    (ADDR_L.parse().unwrap(), ADDR_R.parse().unwrap())
+}
+
 /// Our side (DTLS server) and what the remote (DTLS client) would hold.
 fn pair() -> (NativeEgress, Keys) {
     let material: Vec<u8> = (0..88u8).map(|i| i.wrapping_mul(37)).collect();
     let ours = Keys::from_keying_material(Aead::Aes256Gcm, &material, false).unwrap();
     let theirs = Keys::from_keying_material(Aead::Aes256Gcm, &material, true).unwrap();
     let mut e = NativeEgress::new(&ours).unwrap();
-    e.set_path(ADDR_L.parse().unwrap(), ADDR_R.parse().unwrap());
     e.add_stream(
         Mid::from("1"),
         0xCAFE,
@@ -73,12 +77,19 @@ fn sent_packets_open_with_the_remotes_keys() {
             now,
             Mid::from("1"),
             &outgoing(&payload, 0x1_0005, now),
+            path(),
             send,
         )
         .unwrap();
         // Unknown mid: nothing.
-        e.send(now, Mid::from("9"), &outgoing(&payload, 1, now), send)
-            .unwrap();
+        e.send(
+            now,
+            Mid::from("9"),
+            &outgoing(&payload, 1, now),
+            path(),
+            send,
+        )
+        .unwrap();
     });
     assert_eq!(sent.len(), 1);
     let p = &sent[0];
@@ -105,8 +116,14 @@ fn nacked_packets_are_resent_byte_for_byte_once_per_gap() {
     // Enough sent that the resend budget (15% of the bytes) covers three resends.
     let first = sent_by(&mut e, |e, send| {
         for seq in 10..60u64 {
-            e.send(t0, Mid::from("1"), &outgoing(&payload, seq, t0), send)
-                .unwrap();
+            e.send(
+                t0,
+                Mid::from("1"),
+                &outgoing(&payload, seq, t0),
+                path(),
+                send,
+            )
+            .unwrap();
         }
     });
     // NACK 12, and 13 and 15 by bitmask; one for another SSRC.
@@ -114,7 +131,7 @@ fn nacked_packets_are_resent_byte_for_byte_once_per_gap() {
     rtcp.extend(nack(0xBEEF, 12, 0));
     let srtcp = to_us.seal(&rtcp, 1).unwrap();
     let resent = sent_by(&mut e, |e, send| {
-        e.on_rtcp(t0 + Duration::from_millis(30), &srtcp, send)
+        e.on_rtcp(t0 + Duration::from_millis(30), &srtcp, path(), send)
     });
     assert_eq!(
         resent,
@@ -126,6 +143,7 @@ fn nacked_packets_are_resent_byte_for_byte_once_per_gap() {
         sent_by(&mut e, |e, send| e.on_rtcp(
             t0 + Duration::from_millis(31),
             &again,
+            path(),
             send
         ))
         .is_empty()
@@ -135,6 +153,7 @@ fn nacked_packets_are_resent_byte_for_byte_once_per_gap() {
         sent_by(&mut e, |e, send| e.on_rtcp(
             t0 + Duration::from_millis(80),
             &srtcp,
+            path(),
             send
         ))
         .is_empty()
@@ -145,16 +164,25 @@ fn nacked_packets_are_resent_byte_for_byte_once_per_gap() {
         sent_by(&mut e, |e, send| e.on_rtcp(
             t0 + Duration::from_secs(2),
             &late,
+            path(),
             send
         ))
         .is_empty()
     );
     let unknown = to_us.seal(&nack(0xCAFE, 500, 0), 4).unwrap();
-    assert!(sent_by(&mut e, |e, send| e.on_rtcp(t0, &unknown, send)).is_empty());
+    assert!(sent_by(&mut e, |e, send| e.on_rtcp(t0, &unknown, path(), send)).is_empty());
     let mut bad = to_us.seal(&nack(0xCAFE, 14, 0), 5).unwrap();
     bad[10] ^= 0xff;
-    assert!(sent_by(&mut e, |e, send| e.on_rtcp(t0, &bad, send)).is_empty());
-    assert!(sent_by(&mut e, |e, send| e.on_rtcp(t0, &[0x80, 201, 0], send)).is_empty());
+    assert!(sent_by(&mut e, |e, send| e.on_rtcp(t0, &bad, path(), send)).is_empty());
+    assert!(
+        sent_by(&mut e, |e, send| e.on_rtcp(
+            t0,
+            &[0x80, 201, 0],
+            path(),
+            send
+        ))
+        .is_empty()
+    );
 }
 
 #[test]
@@ -170,6 +198,7 @@ fn sender_reports_get_the_native_counts_and_rtp_time() {
                 arrival,
                 Mid::from("1"),
                 &outgoing(&payload, seq, arrival),
+                path(),
                 send,
             )
             .unwrap();
@@ -239,16 +268,22 @@ fn an_index_is_never_sealed_twice() {
     let t0 = Instant::now();
     let mid = Mid::from("1");
     let sent = sent_by(&mut e, |e, send| {
-        e.send(t0, mid, &outgoing(&a, 100, t0), send).unwrap();
+        e.send(t0, mid, &outgoing(&a, 100, t0), path(), send)
+            .unwrap();
         // The same source packet again (or another with its number): not sealed again.
         let later = t0 + Duration::from_millis(5);
-        e.send(later, mid, &outgoing(&b, 100, t0), send).unwrap();
+        e.send(later, mid, &outgoing(&b, 100, t0), path(), send)
+            .unwrap();
         // Out of order but never sent: fine, once.
-        e.send(t0, mid, &outgoing(&a, 99, t0), send).unwrap();
-        e.send(t0, mid, &outgoing(&a, 99, t0), send).unwrap();
+        e.send(t0, mid, &outgoing(&a, 99, t0), path(), send)
+            .unwrap();
+        e.send(t0, mid, &outgoing(&a, 99, t0), path(), send)
+            .unwrap();
         // Far ahead, then one too old for the resend ring to tell: dropped.
-        e.send(t0, mid, &outgoing(&a, 2000, t0), send).unwrap();
-        e.send(t0, mid, &outgoing(&a, 101, t0), send).unwrap();
+        e.send(t0, mid, &outgoing(&a, 2000, t0), path(), send)
+            .unwrap();
+        e.send(t0, mid, &outgoing(&a, 101, t0), path(), send)
+            .unwrap();
     });
     let seqs: Vec<u16> = sent
         .iter()
@@ -265,12 +300,18 @@ fn resends_stop_at_the_budget() {
     let t0 = Instant::now();
     sent_by(&mut e, |e, send| {
         for seq in 0..20u64 {
-            e.send(t0, Mid::from("1"), &outgoing(&payload, seq, t0), send)
-                .unwrap();
+            e.send(
+                t0,
+                Mid::from("1"),
+                &outgoing(&payload, seq, t0),
+                path(),
+                send,
+            )
+            .unwrap();
         }
     });
     // 20 packets sent bank 15% of their bytes: three resends, not sixteen.
     let nack_all = to_us.seal(&nack(0xCAFE, 0, 0xffff), 1).unwrap();
-    let resent = sent_by(&mut e, |e, send| e.on_rtcp(t0, &nack_all, send));
+    let resent = sent_by(&mut e, |e, send| e.on_rtcp(t0, &nack_all, path(), send));
     assert_eq!(resent.len(), 3);
 }
